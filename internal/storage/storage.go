@@ -1,0 +1,117 @@
+// Package storage defines the key-value contract the API server persists objects through.
+//
+// Storage knows nothing of HTTP, Kubernetes resources or their rules: it stores opaque bytes
+// under string keys and gives every change a cluster-wide, strictly increasing revision
+// (the etcd revision), which the API server exposes as resourceVersion.
+package storage
+
+import (
+	"context"
+	"errors"
+)
+
+// Errors returned by every backend. Callers test them with errors.Is; backends wrap them
+// with %w to add the key.
+var (
+	ErrNotFound   = errors.New("key not found")
+	ErrKeyExists  = errors.New("key already exists")
+	ErrConflict   = errors.New("revision mismatch")
+	ErrCompacted  = errors.New("revision compacted")
+	ErrFuture     = errors.New("revision is in the future")
+	ErrBadRequest = errors.New("bad storage request")
+	// ErrUnavailable means the backend cannot answer now (quorum lost, shutting down).
+	ErrUnavailable = errors.New("storage unavailable")
+)
+
+// KeyValue is one stored object.
+type KeyValue struct {
+	Key   string
+	Value []byte
+	// ModRevision is the revision of the last change to this key.
+	ModRevision int64
+	// CreateRevision is the revision at which the key was created.
+	CreateRevision int64
+}
+
+// ListOptions select a page of keys under a prefix.
+type ListOptions struct {
+	// Revision reads the snapshot at that revision; 0 means the latest.
+	Revision int64
+	// Limit caps the number of items; 0 means no limit.
+	Limit int64
+	// StartAfter continues a paged list after this key (exclusive).
+	StartAfter string
+}
+
+// ListResult is one consistent page.
+type ListResult struct {
+	Items []KeyValue
+	// Revision is the snapshot the page was read at.
+	Revision int64
+	// More is true when keys remain after the last item.
+	More bool
+	// Remaining counts the keys after this page when More is true (may be an estimate).
+	Remaining int64
+}
+
+// EventType says what happened to a key.
+type EventType int
+
+const (
+	EventPut EventType = iota + 1
+	EventDelete
+	// EventProgress carries no key: it tells a watcher that every change up to Revision
+	// has been delivered (used for bookmarks).
+	EventProgress
+)
+
+// Event is one change seen by a watch.
+type Event struct {
+	Type EventType
+	// KV is the new value for EventPut; for EventDelete, Key and ModRevision (the deletion
+	// revision) are set and Value holds the last value before the delete.
+	KV KeyValue
+	// Created is true for an EventPut that created the key.
+	Created bool
+	// PrevValue is the value before this change (nil on create).
+	PrevValue []byte
+	// Revision is the revision of the change (== KV.ModRevision for puts and deletes).
+	Revision int64
+}
+
+// WatchResult is the stream of a watch; Events is closed when the watch ends, after which
+// Err tells why (nil when the context was cancelled).
+type Watch interface {
+	Events() <-chan Event
+	Err() error
+	Stop()
+}
+
+// Interface is what the API server needs from a backend. All methods are safe for
+// concurrent use.
+type Interface interface {
+	// Create stores value under key if the key does not exist (ErrKeyExists otherwise) and
+	// returns the revision of the write.
+	Create(ctx context.Context, key string, value []byte) (int64, error)
+	// Get reads the latest value of key (ErrNotFound when absent).
+	Get(ctx context.Context, key string) (KeyValue, error)
+	// List reads keys under prefix in key order from one consistent snapshot. A Revision
+	// older than the compaction point gives ErrCompacted; one newer than the store ErrFuture.
+	List(ctx context.Context, prefix string, opts ListOptions) (ListResult, error)
+	// Update replaces key's value if its ModRevision equals expectedRevision (ErrConflict
+	// otherwise, ErrNotFound when absent) and returns the revision of the write.
+	Update(ctx context.Context, key string, value []byte, expectedRevision int64) (int64, error)
+	// Delete removes key if its ModRevision equals expectedRevision, or unconditionally when
+	// expectedRevision is 0. It returns the deleted value and the revision of the delete.
+	Delete(ctx context.Context, key string, expectedRevision int64) (KeyValue, int64, error)
+	// Watch streams changes to keys under prefix strictly after fromRevision (0: from now).
+	// A compacted fromRevision gives ErrCompacted (from Watch or later through Err).
+	// When progress is true the watch also sends EventProgress events periodically.
+	Watch(ctx context.Context, prefix string, fromRevision int64, progress bool) (Watch, error)
+	// CurrentRevision returns the store's latest revision.
+	CurrentRevision(ctx context.Context) (int64, error)
+	// Compact discards history before revision.
+	Compact(ctx context.Context, revision int64) error
+	// Close releases resources held by the client (not the data).
+	Close() error
+}
