@@ -1,0 +1,201 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/managedfields"
+	"k8s.io/apimachinery/pkg/version"
+
+	"github.com/berth/berth/internal/registry"
+)
+
+// User is an authenticated caller.
+type User struct {
+	Name   string
+	Groups []string
+}
+
+// Authenticator identifies the caller of a request; ok is false for anonymous requests.
+type Authenticator func(r *http.Request) (u User, ok bool)
+
+// Config wires a Server.
+type Config struct {
+	Codecs *registry.Codecs
+	Stores []*registry.Store
+	// Authenticate identifies callers; nil lets every request through as admin (tests).
+	Authenticate Authenticator
+	// OpenAPI serves /openapi/v2 and /openapi/v3[/...]; nil gives 404s.
+	OpenAPI http.Handler
+	// TypeConverter enables managed fields and server-side apply; nil disables both.
+	TypeConverter managedfields.TypeConverter
+	// Ready reports whether the server can serve (storage reachable).
+	Ready   func() error
+	Version version.Info
+	Log     *slog.Logger
+	// MaxRequestBody caps request bodies (default 3 MiB).
+	MaxRequestBody int64
+	// MaxInFlight caps concurrent non-watch requests (default 400); more get 429.
+	MaxInFlight int
+	// RequestTimeout bounds non-watch requests (default 60 s).
+	RequestTimeout time.Duration
+	// WatchBookmarkInterval is passed to storage watches (informational).
+	Now func() time.Time
+}
+
+// Server serves the Kubernetes API over registry stores.
+type Server struct {
+	cfg      Config
+	codecs   *registry.Codecs
+	log      *slog.Logger
+	stores   map[schema.GroupVersionResource]*registry.Store
+	groups   map[string][]string // group → versions, "" is the legacy group
+	managers map[schema.GroupVersionResource]*fieldManagers
+	inflight chan struct{}
+	now      func() time.Time
+}
+
+// New builds a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.MaxRequestBody == 0 {
+		cfg.MaxRequestBody = 3 << 20
+	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = 400
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 60 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{
+		cfg:      cfg,
+		codecs:   cfg.Codecs,
+		log:      cfg.Log,
+		stores:   map[schema.GroupVersionResource]*registry.Store{},
+		groups:   map[string][]string{},
+		managers: map[schema.GroupVersionResource]*fieldManagers{},
+		inflight: make(chan struct{}, cfg.MaxInFlight),
+		now:      cfg.Now,
+	}
+	for _, st := range cfg.Stores {
+		gvr := st.Res.GVR()
+		s.stores[gvr] = st
+		if !contains(s.groups[gvr.Group], gvr.Version) {
+			s.groups[gvr.Group] = append(s.groups[gvr.Group], gvr.Version)
+		}
+		if cfg.TypeConverter != nil {
+			fm, err := newFieldManagers(cfg.TypeConverter, cfg.Codecs, st.Res)
+			if err != nil {
+				return nil, err
+			}
+			s.managers[gvr] = fm
+		}
+	}
+	return s, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Handler returns the full HTTP handler with authentication, limits and recovery.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/livez", s.serveHealth(nil))
+	mux.HandleFunc("/healthz", s.serveHealth(s.cfg.Ready))
+	mux.HandleFunc("/readyz", s.serveHealth(s.cfg.Ready))
+	mux.HandleFunc("/version", s.serveVersion)
+	mux.HandleFunc("/api", s.serveLegacyVersions)
+	mux.HandleFunc("/apis", s.serveGroupList)
+	mux.HandleFunc("/api/", s.serveAPI)
+	mux.HandleFunc("/apis/", s.serveAPI)
+	if s.cfg.OpenAPI != nil {
+		mux.Handle("/openapi/", s.cfg.OpenAPI)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" {
+			s.writeJSON(w, http.StatusOK, map[string][]string{"paths": s.rootPaths()})
+			return
+		}
+		s.writeError(w, r, notFoundPath(r.URL.Path))
+	})
+	return s.withFilters(mux)
+}
+
+func (s *Server) rootPaths() []string {
+	paths := []string{"/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version", "/openapi/v2", "/openapi/v3"}
+	for g, versions := range s.groups {
+		if g == "" {
+			continue
+		}
+		paths = append(paths, "/apis/"+g)
+		for _, v := range versions {
+			paths = append(paths, "/apis/"+g+"/"+v)
+		}
+	}
+	sort.Strings(paths)
+	return paths
+}
+
+func (s *Server) serveHealth(check func() error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if check != nil {
+			if err := check(); err != nil {
+				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte("[-]etcd failed: " + err.Error() + "\nhealthz check failed\n"))
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok"))
+	}
+}
+
+func (s *Server) serveVersion(w http.ResponseWriter, r *http.Request) {
+	s.writeJSON(w, http.StatusOK, s.cfg.Version)
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", mediaJSON)
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
+
+func (s *Server) noGroup() schema.GroupResource { return schema.GroupResource{} }
+
+// storeFor finds the store serving a parsed path.
+func (s *Server) storeFor(info requestInfo) *registry.Store {
+	return s.stores[schema.GroupVersionResource{Group: info.Group, Version: info.Version, Resource: info.Resource}]
+}
+
+// userAgentManager derives the default field manager from the User-Agent, as Kubernetes.
+func userAgentManager(r *http.Request) string {
+	ua := r.Header.Get("User-Agent")
+	if i := strings.Index(ua, "/"); i >= 0 {
+		ua = ua[:i]
+	}
+	if len(ua) > 128 {
+		ua = ua[:128]
+	}
+	return ua
+}
+
+var _ = metav1.Now

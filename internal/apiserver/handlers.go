@@ -1,0 +1,490 @@
+package apiserver
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/berth/berth/internal/registry"
+)
+
+// serveAPI routes everything under /api/ and /apis/.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	parts := splitPath(r.URL.Path)
+	if len(parts) <= 3 && r.Method == http.MethodGet && s.serveDiscovery(w, r, parts) {
+		return
+	}
+	info, ok := parseResourcePath(r)
+	if !ok {
+		s.writeError(w, r, notFoundPath(r.URL.Path))
+		return
+	}
+	st := s.storeFor(info)
+	if st == nil {
+		s.writeError(w, r, notFoundPath(r.URL.Path))
+		return
+	}
+	if !st.Res.Namespaced && info.Namespace != "" && info.Resource != "namespaces" {
+		s.writeError(w, r, notFoundPath(r.URL.Path))
+		return
+	}
+	if info.Subresource != "" {
+		s.serveSubresource(w, r, st, info)
+		return
+	}
+	switch info.Verb {
+	case "get":
+		s.handleGet(w, r, st, info)
+	case "list":
+		s.handleList(w, r, st, info)
+	case "watch":
+		s.handleWatch(w, r, st, info)
+	case "create":
+		if info.Name != "" {
+			s.writeError(w, r, methodNotAllowed("create", info))
+			return
+		}
+		s.handleCreate(w, r, st, info)
+	case "update":
+		s.handleUpdate(w, r, st, info, "")
+	case "patch":
+		s.handlePatch(w, r, st, info, "")
+	case "delete":
+		s.handleDelete(w, r, st, info)
+	case "deletecollection":
+		s.handleDeleteCollection(w, r, st, info)
+	default:
+		s.writeError(w, r, methodNotAllowed(r.Method, info))
+	}
+}
+
+func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo) {
+	switch {
+	case info.Subresource == "status" && st.Res.HasStatus:
+		switch info.Verb {
+		case "get":
+			s.handleGet(w, r, st, info)
+		case "update":
+			s.handleUpdate(w, r, st, info, "status")
+		case "patch":
+			s.handlePatch(w, r, st, info, "status")
+		default:
+			s.writeError(w, r, methodNotAllowed(r.Method, info))
+		}
+	case info.Subresource == "scale" && st.Res.Scale != nil:
+		s.handleScale(w, r, st, info)
+	case info.Subresource == "binding" && hasSub(st, "binding") && info.Verb == "create":
+		s.handleBinding(w, r, st, info)
+	default:
+		s.writeError(w, r, notFoundPath(r.URL.Path))
+	}
+}
+
+func hasSub(st *registry.Store, sub string) bool {
+	for _, x := range st.Res.Subresources {
+		if x == sub {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo) {
+	out, err := s.negotiateOutput(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	obj, err := st.Get(r.Context(), info.Namespace, info.Name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeResult(w, r, out, http.StatusOK, obj, st)
+}
+
+// listOptions parses the query of a list or watch.
+func (s *Server) listOptions(r *http.Request, st *registry.Store) (metav1.ListOptions, registry.ListOptions, error) {
+	var raw metav1.ListOptions
+	if err := metav1.ParameterCodec.DecodeParameters(r.URL.Query(), metav1.SchemeGroupVersion, &raw); err != nil {
+		return raw, registry.ListOptions{}, apierrors.NewBadRequest(err.Error())
+	}
+	opts := registry.ListOptions{
+		Limit: raw.Limit, Continue: raw.Continue,
+		ResourceVersion: raw.ResourceVersion, ResourceVersionMatch: raw.ResourceVersionMatch,
+	}
+	if raw.Limit < 0 {
+		return raw, opts, apierrors.NewBadRequest(fmt.Sprintf("limit: Invalid value: %d: must be greater than or equal to 0", raw.Limit))
+	}
+	if raw.LabelSelector != "" {
+		sel, err := labels.Parse(raw.LabelSelector)
+		if err != nil {
+			return raw, opts, apierrors.NewBadRequest(fmt.Sprintf("unable to parse requirement: %v", strings.TrimPrefix(err.Error(), "unable to parse requirement: ")))
+		}
+		opts.Label = sel
+	}
+	if raw.FieldSelector != "" {
+		sel, err := fields.ParseSelector(raw.FieldSelector)
+		if err != nil {
+			return raw, opts, apierrors.NewBadRequest(fmt.Sprintf("invalid field selector: %v", err))
+		}
+		for _, req := range sel.Requirements() {
+			if !s.fieldSupported(st, req.Field) {
+				return raw, opts, apierrors.NewBadRequest(fmt.Sprintf("field label not supported: %s", req.Field))
+			}
+		}
+		opts.Field = sel
+	}
+	return raw, opts, nil
+}
+
+func (s *Server) fieldSupported(st *registry.Store, label string) bool {
+	if label == "metadata.name" || (label == "metadata.namespace" && st.Res.Namespaced) {
+		return true
+	}
+	return st.Res.SupportsField != nil && st.Res.SupportsField(label)
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo) {
+	out, err := s.negotiateOutput(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	_, opts, err := s.listOptions(r, st)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list, err := st.List(r.Context(), info.Namespace, opts)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeResult(w, r, out, http.StatusOK, list, st)
+}
+
+// readBody reads a request body within the size limit.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	data, err := io.ReadAll(r.Body)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d", tooLarge.Limit))
+	}
+	if err != nil {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("reading request body: %v", err))
+	}
+	return data, nil
+}
+
+// writeParams are the common query parameters of writes.
+type writeParams struct {
+	DryRun          bool
+	FieldManager    string
+	FieldValidation string
+	Force           bool
+}
+
+func parseWriteParams(r *http.Request, verb string) (writeParams, error) {
+	q := r.URL.Query()
+	p := writeParams{FieldManager: q.Get("fieldManager"), FieldValidation: q.Get("fieldValidation")}
+	for _, d := range q["dryRun"] {
+		if d != metav1.DryRunAll {
+			return p, apierrors.NewBadRequest(fmt.Sprintf("Invalid dryRun: Unsupported value: %q: supported values: \"All\"", d))
+		}
+		p.DryRun = true
+	}
+	switch p.FieldValidation {
+	case "", "Strict", "Warn", "Ignore":
+	default:
+		return p, apierrors.NewBadRequest(fmt.Sprintf("Invalid fieldValidation: Unsupported value: %q: supported values: \"Ignore\", \"Warn\", \"Strict\"", p.FieldValidation))
+	}
+	if p.FieldValidation == "" {
+		p.FieldValidation = "Warn"
+	}
+	if f := q.Get("force"); f != "" {
+		if verb != "patch" {
+			return p, apierrors.NewBadRequest("force: Invalid value: force flag is only supported for apply patches")
+		}
+		p.Force = f == "true" || f == "1"
+	}
+	if len(p.FieldManager) > 128 {
+		return p, apierrors.NewBadRequest("fieldManager: Too long: may not be more than 128 bytes")
+	}
+	if p.FieldManager == "" {
+		p.FieldManager = userAgentManager(r)
+	}
+	return p, nil
+}
+
+// decodeObject decodes a request body into the resource's type, honouring
+// fieldValidation: Strict fails on unknown/duplicate fields, Warn adds Warning headers.
+func (s *Server) decodeObject(w http.ResponseWriter, r *http.Request, body []byte, gvk schema.GroupVersionKind, into runtime.Object, validation string) (runtime.Object, error) {
+	dec, _, err := s.decoderFor(r, validation != "Ignore")
+	if err != nil {
+		return nil, err
+	}
+	if len(body) == 0 {
+		return nil, apierrors.NewBadRequest("the request body is empty")
+	}
+	obj, actual, err := dec.Decode(body, &gvk, into)
+	if err != nil && runtime.IsStrictDecodingError(err) && obj != nil {
+		strictErr, _ := runtime.AsStrictDecodingError(err)
+		if validation == "Strict" {
+			return nil, apierrors.NewBadRequest(err.Error())
+		}
+		for _, e := range strictErr.Errors() {
+			addWarning(w, e.Error())
+		}
+		err = nil
+	}
+	if err != nil {
+		return nil, apierrors.NewBadRequest(decodeErrorMessage(err))
+	}
+	if actual != nil && (actual.GroupVersion() != gvk.GroupVersion()) {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("the API version in the data (%s) does not match the expected API version (%s)", actual.GroupVersion().String(), gvk.GroupVersion().String()))
+	}
+	if actual != nil && actual.Kind != gvk.Kind {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("the kind in the data (%s) does not match the expected kind (%s)", actual.Kind, gvk.Kind))
+	}
+	obj.GetObjectKind().SetGroupVersionKind(gvk)
+	return obj, nil
+}
+
+func decodeErrorMessage(err error) string {
+	msg := err.Error()
+	if strings.HasPrefix(msg, "Object 'Kind' is missing") {
+		return msg
+	}
+	return msg
+}
+
+func addWarning(w http.ResponseWriter, msg string) {
+	w.Header().Add("Warning", fmt.Sprintf("299 - %q", msg))
+}
+
+func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo) {
+	out, err := s.negotiateOutput(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	params, err := parseWriteParams(r, "create")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	obj, err := s.decodeObject(w, r, body, st.Res.GVK(), st.Res.New(), params.FieldValidation)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if st.Res.Default != nil {
+		st.Res.Default(obj)
+	}
+	if fm := s.managers[st.Res.GVR()]; fm != nil {
+		obj = fm.main.UpdateNoErrors(st.Res.New(), obj, params.FieldManager)
+	}
+	created, err := st.Create(r.Context(), info.Namespace, obj, registry.CreateOptions{DryRun: params.DryRun})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeResult(w, r, out, http.StatusCreated, created, st)
+}
+
+func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo, sub string) {
+	out, err := s.negotiateOutput(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	params, err := parseWriteParams(r, "update")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	obj, err := s.decodeObject(w, r, body, st.Res.GVK(), st.Res.New(), params.FieldValidation)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	accessor, err := meta.Accessor(obj)
+	if err != nil {
+		s.writeError(w, r, apierrors.NewBadRequest(err.Error()))
+		return
+	}
+	if accessor.GetName() != info.Name {
+		s.writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", accessor.GetName(), info.Name)))
+		return
+	}
+	if st.Res.Namespaced && accessor.GetNamespace() != "" && accessor.GetNamespace() != info.Namespace {
+		s.writeError(w, r, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request"))
+		return
+	}
+	if st.Res.Default != nil {
+		st.Res.Default(obj)
+	}
+	fm := s.managers[st.Res.GVR()].forSub(sub)
+	res, err := st.Update(r.Context(), info.Namespace, info.Name, func(current runtime.Object) (runtime.Object, error) {
+		next := obj.DeepCopyObject()
+		if fm != nil {
+			live := current
+			if live == nil {
+				live = st.Res.New()
+			}
+			next = fm.UpdateNoErrors(live, next, params.FieldManager)
+		}
+		return next, nil
+	}, registry.UpdateOptions{DryRun: params.DryRun, Subresource: sub, AllowCreate: st.Res.AllowCreateOnUpdate && sub == ""})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	code := http.StatusOK
+	if res.Created {
+		code = http.StatusCreated
+	}
+	s.writeResult(w, r, out, code, res.Object, st)
+}
+
+// deleteOptions reads DeleteOptions from the body (JSON or protobuf) and the query.
+func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, bool, error) {
+	opts := &metav1.DeleteOptions{}
+	body, err := readBody(r)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(body) > 0 {
+		dec, _, err := s.decoderFor(r, false)
+		if err != nil {
+			return nil, false, err
+		}
+		gvk := metav1.SchemeGroupVersion.WithKind("DeleteOptions")
+		obj, _, err := dec.Decode(body, &gvk, opts)
+		if err != nil {
+			return nil, false, apierrors.NewBadRequest(err.Error())
+		}
+		o, ok := obj.(*metav1.DeleteOptions)
+		if !ok {
+			return nil, false, apierrors.NewBadRequest(fmt.Sprintf("expected DeleteOptions, got %T", obj))
+		}
+		opts = o
+	}
+	q := r.URL.Query()
+	if len(q) > 0 {
+		fromQuery := &metav1.DeleteOptions{}
+		if err := metav1.ParameterCodec.DecodeParameters(q, metav1.SchemeGroupVersion, fromQuery); err != nil {
+			return nil, false, apierrors.NewBadRequest(err.Error())
+		}
+		if fromQuery.GracePeriodSeconds != nil {
+			opts.GracePeriodSeconds = fromQuery.GracePeriodSeconds
+		}
+		if fromQuery.PropagationPolicy != nil {
+			opts.PropagationPolicy = fromQuery.PropagationPolicy
+		}
+		if fromQuery.OrphanDependents != nil {
+			opts.OrphanDependents = fromQuery.OrphanDependents
+		}
+		opts.DryRun = append(opts.DryRun, fromQuery.DryRun...)
+	}
+	dry := false
+	for _, d := range opts.DryRun {
+		if d != metav1.DryRunAll {
+			return nil, false, apierrors.NewBadRequest(fmt.Sprintf("Invalid dryRun: Unsupported value: %q: supported values: \"All\"", d))
+		}
+		dry = true
+	}
+	return opts, dry, nil
+}
+
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo) {
+	out, err := s.negotiateOutput(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	opts, dry, err := s.deleteOptions(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := st.Delete(r.Context(), info.Namespace, info.Name, opts, dry)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if res.Deleted && out.Kind == outputObject {
+		s.writeObject(w, out, http.StatusOK, &metav1.Status{
+			TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
+			Status:   metav1.StatusSuccess,
+			Details: &metav1.StatusDetails{
+				Name: info.Name, Group: info.Group, Kind: info.Resource, UID: registry.ObjectUID(res.Object),
+			},
+		})
+		return
+	}
+	s.writeResult(w, r, out, http.StatusOK, res.Object, st)
+}
+
+func (s *Server) handleDeleteCollection(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo) {
+	out, err := s.negotiateOutput(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	_, listOpts, err := s.listOptions(r, st)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	opts, dry, err := s.deleteOptions(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list, err := st.List(r.Context(), info.Namespace, listOpts)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	items, _ := meta.ExtractList(list)
+	var deleted []runtime.Object
+	for _, item := range items {
+		a, _ := meta.Accessor(item)
+		res, err := st.Delete(r.Context(), a.GetNamespace(), a.GetName(), opts.DeepCopy(), dry)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		deleted = append(deleted, res.Object)
+	}
+	_ = meta.SetList(list, deleted)
+	s.writeResult(w, r, out, http.StatusOK, list, st)
+}

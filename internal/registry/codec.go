@@ -1,0 +1,52 @@
+package registry
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
+
+	"github.com/berth/berth/internal/storage"
+)
+
+// storageCodec turns objects into the bytes kept in storage: Kubernetes' protobuf envelope
+// ("k8s\x00" + runtime.Unknown), so the data is as compact as kube-apiserver's.
+type storageCodec struct {
+	proto *protobuf.Serializer
+}
+
+func newStorageCodec(s *runtime.Scheme) storageCodec {
+	return storageCodec{proto: protobuf.NewSerializer(s, s)}
+}
+
+// encode writes obj with its kind; resourceVersion is never stored (it is the revision).
+func (c storageCodec) encode(res *Resource, obj runtime.Object) ([]byte, error) {
+	obj.GetObjectKind().SetGroupVersionKind(res.GVK())
+	accessor, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, err
+	}
+	rv := accessor.GetResourceVersion()
+	accessor.SetResourceVersion("")
+	data, err := runtime.Encode(c.proto, obj)
+	accessor.SetResourceVersion(rv)
+	return data, err
+}
+
+// decode reads one stored value into a fresh object of the resource's type and sets its
+// resourceVersion from the revision.
+func (c storageCodec) decode(res *Resource, kv storage.KeyValue) (runtime.Object, error) {
+	obj := res.New()
+	out, _, err := c.proto.Decode(kv.Value, nil, obj)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
+	}
+	accessor, err := meta.Accessor(out)
+	if err != nil {
+		return nil, err
+	}
+	accessor.SetResourceVersion(formatRV(kv.ModRevision))
+	out.GetObjectKind().SetGroupVersionKind(res.GVK())
+	return out, nil
+}

@@ -1,0 +1,113 @@
+package registry
+
+import (
+	"path"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Resource describes one served resource: its names, its rules and its subresources.
+// Function fields left nil mean "nothing to do".
+type Resource struct {
+	GroupVersion schema.GroupVersion
+	// Name is the plural resource name ("pods").
+	Name       string
+	Kind       string
+	Singular   string
+	ShortNames []string
+	Categories []string
+	Namespaced bool
+	// StorageResource names the storage key segment when it differs from Name (events
+	// served from two groups share one store).
+	StorageResource string
+
+	New     func() runtime.Object
+	NewList func() runtime.Object
+
+	// Default fills defaults in place (on create, update and patch results).
+	Default func(obj runtime.Object)
+	// PrepareForCreate sets server-owned fields on create (status phase, ...), after
+	// the generic rules have reset status.
+	PrepareForCreate func(obj runtime.Object)
+	// Validate and ValidateUpdate check the object; field paths as Kubernetes reports them.
+	Validate       func(obj runtime.Object) field.ErrorList
+	ValidateUpdate func(newObj, oldObj runtime.Object) field.ErrorList
+	// ValidateStatusUpdate checks a write through the status subresource.
+	ValidateStatusUpdate func(newObj, oldObj runtime.Object) field.ErrorList
+	// NameValidation checks metadata.name (or generateName when prefix is true).
+	NameValidation func(name string, prefix bool) []string
+
+	// HasStatus means the resource has a status subresource: writes to the main resource
+	// keep the stored status and writes to status keep the stored spec and metadata.
+	HasStatus bool
+	// TrackGeneration bumps metadata.generation when the spec changes.
+	TrackGeneration bool
+	// Scale, when set, serves the scale subresource.
+	Scale *ScaleAccess
+	// Fields returns the field set field selectors match against.
+	Fields func(obj runtime.Object) fields.Set
+	// SupportsField reports whether a field selector label is accepted.
+	SupportsField func(label string) bool
+	// Table builds the server-side table (kubectl get columns) for objects.
+	Table func(objs []runtime.Object, opts TableOptions) (*metav1.Table, error)
+	// GracefulDelete returns the grace period for deleting obj when the request gave none
+	// (and whether graceful deletion applies at all); only pods use it.
+	GracefulDelete func(obj runtime.Object, requested *int64) (grace int64, graceful bool)
+	// Subresources lists served subresources besides status and scale ("binding", ...).
+	Subresources []string
+	// AllowCreateOnUpdate lets PUT create a missing object.
+	AllowCreateOnUpdate bool
+}
+
+// TableOptions are passed through to table printers.
+type TableOptions struct {
+	NoHeaders bool
+}
+
+// ScaleAccess reads and writes the replica fields of a scalable resource.
+type ScaleAccess struct {
+	// Get returns spec.replicas, status.replicas and the selector in string form.
+	Get func(obj runtime.Object) (specReplicas, statusReplicas int32, selector string)
+	// Set writes spec.replicas.
+	Set func(obj runtime.Object, replicas int32)
+}
+
+// GVR returns the group/version/resource.
+func (r *Resource) GVR() schema.GroupVersionResource {
+	return r.GroupVersion.WithResource(r.Name)
+}
+
+// GVK returns the group/version/kind of one object.
+func (r *Resource) GVK() schema.GroupVersionKind { return r.GroupVersion.WithKind(r.Kind) }
+
+// GroupResource returns the group/resource used in API errors.
+func (r *Resource) GroupResource() schema.GroupResource {
+	return schema.GroupResource{Group: r.GroupVersion.Group, Resource: r.Name}
+}
+
+// KeyPrefix returns the storage prefix for the resource in namespace ns ("" = all).
+func (r *Resource) KeyPrefix(ns string) string {
+	seg := r.StorageResource
+	if seg == "" {
+		seg = r.Name
+	}
+	p := "/registry/" + seg + "/"
+	if r.Namespaced && ns != "" {
+		p += ns + "/"
+	}
+	return p
+}
+
+// Key returns the storage key of one object.
+func (r *Resource) Key(ns, name string) string {
+	return r.KeyPrefix(ns) + name
+}
+
+// validKeySegment guards against names that would escape their key prefix.
+func validKeySegment(s string) bool {
+	return s != "" && s != "." && s != ".." && path.Base(s) == s
+}

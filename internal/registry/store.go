@@ -1,0 +1,442 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strconv"
+	"time"
+
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/berth/berth/internal/storage"
+)
+
+// NamespaceCheck returns an API error when objects cannot be created in ns (missing or
+// terminating).
+type NamespaceCheck func(ctx context.Context, ns string) error
+
+// Store applies a resource's rules over storage. One Store serves one resource.
+type Store struct {
+	Res     *Resource
+	storage storage.Interface
+	codec   storageCodec
+	log     *slog.Logger
+	now     func() time.Time
+	// NamespaceCheck guards creates of namespaced objects; nil allows all.
+	NamespaceCheck NamespaceCheck
+}
+
+// NewStore returns the store of res over st.
+func NewStore(res *Resource, st storage.Interface, scheme *runtime.Scheme, log *slog.Logger) *Store {
+	return &Store{Res: res, storage: st, codec: newStorageCodec(scheme), log: log, now: time.Now}
+}
+
+// Storage exposes the backend (for watch fan-out and health checks).
+func (s *Store) Storage() storage.Interface { return s.storage }
+
+// Get reads one object.
+func (s *Store) Get(ctx context.Context, ns, name string) (runtime.Object, error) {
+	obj, _, err := s.get(ctx, ns, name)
+	return obj, err
+}
+
+func (s *Store) get(ctx context.Context, ns, name string) (runtime.Object, storage.KeyValue, error) {
+	if !validKeySegment(name) {
+		return nil, storage.KeyValue{}, apierrors.NewNotFound(s.Res.GroupResource(), name)
+	}
+	kv, err := s.storage.Get(ctx, s.Res.Key(ns, name))
+	if err != nil {
+		return nil, kv, s.storageError(err, name)
+	}
+	obj, err := s.codec.decode(s.Res, kv)
+	if err != nil {
+		return nil, kv, apierrors.NewInternalError(err)
+	}
+	return obj, kv, nil
+}
+
+// CreateOptions modify a create.
+type CreateOptions struct {
+	DryRun bool
+}
+
+// Create stores a new object. ns is the namespace from the request path.
+func (s *Store) Create(ctx context.Context, ns string, obj runtime.Object, opts CreateOptions) (runtime.Object, error) {
+	accessor, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	if err := s.checkNamespace(accessor, ns); err != nil {
+		return nil, err
+	}
+	s.prepareCreate(obj, accessor)
+	if errs := s.validateCreate(obj, accessor); len(errs) > 0 {
+		return nil, apierrors.NewInvalid(s.Res.GVK().GroupKind(), accessor.GetName(), errs)
+	}
+	if s.Res.Namespaced && s.NamespaceCheck != nil {
+		if err := s.NamespaceCheck(ctx, accessor.GetNamespace()); err != nil {
+			return nil, err
+		}
+	}
+	generated := accessor.GetName() == "" && accessor.GetGenerateName() != ""
+	for attempt := 0; ; attempt++ {
+		if generated {
+			accessor.SetName(accessor.GetGenerateName() + utilrand.String(5))
+		}
+		data, err := s.codec.encode(s.Res, obj)
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		if opts.DryRun {
+			// A dry run still reports a name clash.
+			if _, err := s.storage.Get(ctx, s.Res.Key(accessor.GetNamespace(), accessor.GetName())); err == nil {
+				if generated && attempt < 8 {
+					continue
+				}
+				return nil, apierrors.NewAlreadyExists(s.Res.GroupResource(), accessor.GetName())
+			}
+			return obj, nil
+		}
+		rev, err := s.storage.Create(ctx, s.Res.Key(accessor.GetNamespace(), accessor.GetName()), data)
+		if errors.Is(err, storage.ErrKeyExists) && generated && attempt < 8 {
+			continue
+		}
+		if err != nil {
+			return nil, s.storageError(err, accessor.GetName())
+		}
+		accessor.SetResourceVersion(formatRV(rev))
+		return obj, nil
+	}
+}
+
+func (s *Store) checkNamespace(accessor metav1.Object, ns string) error {
+	if !s.Res.Namespaced {
+		accessor.SetNamespace("")
+		return nil
+	}
+	switch objNS := accessor.GetNamespace(); {
+	case objNS == "":
+		accessor.SetNamespace(ns)
+	case ns != "" && objNS != ns:
+		return apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
+	}
+	return nil
+}
+
+func (s *Store) prepareCreate(obj runtime.Object, accessor metav1.Object) {
+	accessor.SetUID(uuid.NewUUID())
+	accessor.SetCreationTimestamp(metav1.NewTime(s.now().Truncate(time.Second)))
+	accessor.SetResourceVersion("")
+	accessor.SetDeletionTimestamp(nil)
+	accessor.SetDeletionGracePeriodSeconds(nil)
+	accessor.SetSelfLink("")
+	if s.Res.TrackGeneration {
+		accessor.SetGeneration(1)
+	} else {
+		accessor.SetGeneration(0)
+	}
+	if s.Res.HasStatus {
+		resetField(obj, "Status")
+	}
+	if s.Res.PrepareForCreate != nil {
+		s.Res.PrepareForCreate(obj)
+	}
+	if s.Res.Default != nil {
+		s.Res.Default(obj)
+	}
+}
+
+func (s *Store) validateCreate(obj runtime.Object, accessor metav1.Object) field.ErrorList {
+	var errs field.ErrorList
+	if accessor.GetName() == "" && accessor.GetGenerateName() == "" {
+		errs = append(errs, field.Required(field.NewPath("metadata", "name"), "name or generateName is required"))
+	}
+	if s.Res.Validate != nil {
+		errs = append(errs, s.Res.Validate(obj)...)
+	}
+	return dedupe(errs)
+}
+
+// UpdateFunc turns the current object (nil when absent and creation is allowed) into the
+// desired one. It may return an API error to abort.
+type UpdateFunc func(current runtime.Object) (runtime.Object, error)
+
+// UpdateOptions modify an update.
+type UpdateOptions struct {
+	DryRun bool
+	// Subresource is "" or "status".
+	Subresource string
+	// AllowCreate lets the update create a missing object (PUT on some resources, apply).
+	AllowCreate bool
+}
+
+// UpdateResult says what an update did.
+type UpdateResult struct {
+	Object  runtime.Object
+	Created bool
+	// Deleted is true when the update removed the last finalizer of an object being
+	// deleted, so the object is gone.
+	Deleted bool
+}
+
+// Update reads, transforms and writes one object with optimistic concurrency. A stale
+// resourceVersion given by the caller is a 409; races with other writers are retried.
+func (s *Store) Update(ctx context.Context, ns, name string, fn UpdateFunc, opts UpdateOptions) (UpdateResult, error) {
+	for {
+		current, kv, err := s.get(ctx, ns, name)
+		if apierrors.IsNotFound(err) && opts.AllowCreate && validKeySegment(name) {
+			obj, err := fn(nil)
+			if err != nil {
+				return UpdateResult{}, err
+			}
+			accessor, err := meta.Accessor(obj)
+			if err != nil {
+				return UpdateResult{}, apierrors.NewBadRequest(err.Error())
+			}
+			if accessor.GetName() == "" {
+				accessor.SetName(name)
+			}
+			if accessor.GetResourceVersion() != "" {
+				return UpdateResult{}, apierrors.NewNotFound(s.Res.GroupResource(), name)
+			}
+			created, err := s.Create(ctx, ns, obj, CreateOptions{DryRun: opts.DryRun})
+			if apierrors.IsAlreadyExists(err) {
+				continue
+			}
+			return UpdateResult{Object: created, Created: true}, err
+		}
+		if err != nil {
+			return UpdateResult{}, err
+		}
+		res, retry, err := s.tryUpdate(ctx, current, kv, fn, opts)
+		if retry {
+			continue
+		}
+		return res, err
+	}
+}
+
+func (s *Store) tryUpdate(ctx context.Context, current runtime.Object, kv storage.KeyValue, fn UpdateFunc, opts UpdateOptions) (UpdateResult, bool, error) {
+	oldAccessor, _ := meta.Accessor(current)
+	obj, err := fn(current.DeepCopyObject())
+	if err != nil {
+		return UpdateResult{}, false, err
+	}
+	accessor, err := meta.Accessor(obj)
+	if err != nil {
+		return UpdateResult{}, false, apierrors.NewBadRequest(err.Error())
+	}
+	name := oldAccessor.GetName()
+	if accessor.GetName() != name {
+		return UpdateResult{}, false, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", accessor.GetName(), name))
+	}
+	callerRV := accessor.GetResourceVersion()
+	if callerRV != "" && callerRV != oldAccessor.GetResourceVersion() {
+		return UpdateResult{}, false, apierrors.NewConflict(s.Res.GroupResource(), name, errors.New(OptimisticLockErrorMsg))
+	}
+	if s.Res.Namespaced && accessor.GetNamespace() == "" {
+		accessor.SetNamespace(oldAccessor.GetNamespace())
+	}
+	if accessor.GetUID() == "" {
+		accessor.SetUID(oldAccessor.GetUID())
+	}
+	if ts := accessor.GetCreationTimestamp(); ts.IsZero() {
+		accessor.SetCreationTimestamp(oldAccessor.GetCreationTimestamp())
+	}
+	// Deletion state belongs to the server.
+	accessor.SetDeletionTimestamp(oldAccessor.GetDeletionTimestamp())
+	accessor.SetDeletionGracePeriodSeconds(oldAccessor.GetDeletionGracePeriodSeconds())
+	accessor.SetGeneration(oldAccessor.GetGeneration())
+
+	var errs field.ErrorList
+	switch opts.Subresource {
+	case "status":
+		copyField(obj, current, "Spec")
+		resetMetaForStatus(accessor, oldAccessor)
+		if s.Res.Default != nil {
+			s.Res.Default(obj)
+		}
+		if s.Res.ValidateStatusUpdate != nil {
+			errs = s.Res.ValidateStatusUpdate(obj, current)
+		}
+	case "binding":
+		// The binding handler changed only spec.nodeName, annotations and the
+		// PodScheduled condition, and checked them itself.
+	default:
+		if s.Res.HasStatus {
+			copyField(obj, current, "Status")
+		}
+		if s.Res.Default != nil {
+			s.Res.Default(obj)
+		}
+		if s.Res.TrackGeneration && !apiequality.Semantic.DeepEqual(fieldOf(obj, "Spec"), fieldOf(current, "Spec")) {
+			accessor.SetGeneration(oldAccessor.GetGeneration() + 1)
+		}
+		if s.Res.ValidateUpdate != nil {
+			errs = s.Res.ValidateUpdate(obj, current)
+		}
+	}
+	if errs = dedupe(errs); len(errs) > 0 {
+		return UpdateResult{}, false, apierrors.NewInvalid(s.Res.GVK().GroupKind(), name, errs)
+	}
+	if oldAccessor.GetDeletionTimestamp() != nil && len(accessor.GetFinalizers()) == 0 && gracePeriodDone(oldAccessor) {
+		if opts.DryRun {
+			return UpdateResult{Object: obj, Deleted: true}, false, nil
+		}
+		_, _, err := s.storage.Delete(ctx, kv.Key, kv.ModRevision)
+		if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
+			return UpdateResult{}, true, nil
+		}
+		if err != nil {
+			return UpdateResult{}, false, s.storageError(err, name)
+		}
+		return UpdateResult{Object: obj, Deleted: true}, false, nil
+	}
+	accessor.SetResourceVersion(oldAccessor.GetResourceVersion())
+	if apiequality.Semantic.DeepEqual(obj, current) {
+		// Nothing changed: no write, no new resourceVersion (as Kubernetes does).
+		return UpdateResult{Object: current}, false, nil
+	}
+	data, err := s.codec.encode(s.Res, obj)
+	if err != nil {
+		return UpdateResult{}, false, apierrors.NewInternalError(err)
+	}
+	if opts.DryRun {
+		return UpdateResult{Object: obj}, false, nil
+	}
+	rev, err := s.storage.Update(ctx, kv.Key, data, kv.ModRevision)
+	if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
+		if callerRV != "" {
+			return UpdateResult{}, false, apierrors.NewConflict(s.Res.GroupResource(), name, errors.New(OptimisticLockErrorMsg))
+		}
+		return UpdateResult{}, true, nil
+	}
+	if err != nil {
+		return UpdateResult{}, false, s.storageError(err, name)
+	}
+	accessor.SetResourceVersion(formatRV(rev))
+	return UpdateResult{Object: obj}, false, nil
+}
+
+// OptimisticLockErrorMsg is Kubernetes' text for a stale resourceVersion.
+const OptimisticLockErrorMsg = "the object has been modified; please apply your changes to the latest version and try again"
+
+// gracePeriodDone is true when an object being deleted has no grace period left to wait
+// for (finalizer-only deletions set it to 0).
+func gracePeriodDone(m metav1.Object) bool {
+	g := m.GetDeletionGracePeriodSeconds()
+	return g == nil || *g == 0
+}
+
+// resetMetaForStatus keeps every metadata field but the status-owned ones from old, as
+// Kubernetes' ResetObjectMetaForStatus does.
+func resetMetaForStatus(meta, old metav1.Object) {
+	meta.SetDeletionTimestamp(old.GetDeletionTimestamp())
+	meta.SetGeneration(old.GetGeneration())
+	meta.SetSelfLink(old.GetSelfLink())
+	meta.SetLabels(old.GetLabels())
+	meta.SetAnnotations(old.GetAnnotations())
+	meta.SetFinalizers(old.GetFinalizers())
+	meta.SetOwnerReferences(old.GetOwnerReferences())
+}
+
+func (s *Store) storageError(err error, name string) error {
+	gr := s.Res.GroupResource()
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return apierrors.NewNotFound(gr, name)
+	case errors.Is(err, storage.ErrKeyExists):
+		return apierrors.NewAlreadyExists(gr, name)
+	case errors.Is(err, storage.ErrConflict):
+		return apierrors.NewConflict(gr, name, errors.New(OptimisticLockErrorMsg))
+	case errors.Is(err, storage.ErrCompacted):
+		return apierrors.NewResourceExpired("The resourceVersion for the provided list is too old.")
+	case errors.Is(err, storage.ErrFuture):
+		return apierrors.NewTimeoutError("Too large resource version", 1)
+	case errors.Is(err, context.DeadlineExceeded):
+		return apierrors.NewTimeoutError("request did not complete within the allowed duration", 1)
+	case errors.Is(err, storage.ErrUnavailable):
+		return apierrors.NewServiceUnavailable("storage is unavailable")
+	}
+	s.log.Error("storage error", "resource", gr.String(), "name", name, "err", err)
+	return apierrors.NewInternalError(err)
+}
+
+// formatRV and ParseRV convert revisions to resourceVersions.
+func formatRV(rev int64) string { return strconv.FormatInt(rev, 10) }
+
+// ParseRV parses a resourceVersion; "" and "0" give 0.
+func ParseRV(rv string) (int64, error) {
+	if rv == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(rv, 10, 64)
+	if err != nil || n < 0 {
+		return 0, apierrors.NewBadRequest(fmt.Sprintf("invalid resource version: %q", rv))
+	}
+	return n, nil
+}
+
+func fieldOf(obj runtime.Object, name string) any {
+	v := reflect.ValueOf(obj)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	f := v.Elem().FieldByName(name)
+	if !f.IsValid() {
+		return nil
+	}
+	return f.Interface()
+}
+
+func copyField(dst, src runtime.Object, name string) {
+	d := reflect.ValueOf(dst).Elem().FieldByName(name)
+	s := reflect.ValueOf(src).Elem().FieldByName(name)
+	if d.IsValid() && s.IsValid() && d.CanSet() {
+		d.Set(s)
+	}
+}
+
+func resetField(obj runtime.Object, name string) {
+	f := reflect.ValueOf(obj).Elem().FieldByName(name)
+	if f.IsValid() && f.CanSet() {
+		f.Set(reflect.Zero(f.Type()))
+	}
+}
+
+func dedupe(errs field.ErrorList) field.ErrorList {
+	if len(errs) < 2 {
+		return errs
+	}
+	seen := map[string]bool{}
+	out := errs[:0]
+	for _, e := range errs {
+		k := e.Error()
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, e)
+	}
+	return out
+}
+
+// ObjectUID returns the uid of obj (for delete preconditions).
+func ObjectUID(obj runtime.Object) types.UID {
+	a, err := meta.Accessor(obj)
+	if err != nil {
+		return ""
+	}
+	return a.GetUID()
+}
