@@ -1,8 +1,3 @@
-// Package storage defines the key-value contract the API server persists objects through.
-//
-// Storage knows nothing of HTTP, Kubernetes resources or their rules: it stores opaque bytes
-// under string keys and gives every change a cluster-wide, strictly increasing revision
-// (the etcd revision), which the API server exposes as resourceVersion.
 package storage
 
 import (
@@ -79,8 +74,10 @@ type Event struct {
 	Revision int64
 }
 
-// WatchResult is the stream of a watch; Events is closed when the watch ends, after which
-// Err tells why (nil when the context was cancelled).
+// Watch is the stream of one watch; Events is closed when the watch ends, after which
+// Err tells why (nil when the context was cancelled or Stop was called). Events for one
+// watch arrive in revision order, without gaps or duplicates, and an EventProgress never
+// carries a revision lower than an event already delivered.
 type Watch interface {
 	Events() <-chan Event
 	Err() error
@@ -97,21 +94,29 @@ type Interface interface {
 	Get(ctx context.Context, key string) (KeyValue, error)
 	// List reads keys under prefix in key order from one consistent snapshot. A Revision
 	// older than the compaction point gives ErrCompacted; one newer than the store ErrFuture.
+	// prefix must not be empty and StartAfter, when set, must lie under prefix
+	// (ErrBadRequest otherwise). To page, pass the first page's Revision and its last key as
+	// StartAfter to the next call.
 	List(ctx context.Context, prefix string, opts ListOptions) (ListResult, error)
 	// Update replaces key's value if its ModRevision equals expectedRevision (ErrConflict
 	// otherwise, ErrNotFound when absent) and returns the revision of the write.
+	// expectedRevision must be positive (ErrBadRequest otherwise): an update never creates.
 	Update(ctx context.Context, key string, value []byte, expectedRevision int64) (int64, error)
 	// Delete removes key if its ModRevision equals expectedRevision, or unconditionally when
 	// expectedRevision is 0. It returns the deleted value and the revision of the delete.
+	// ErrNotFound when the key is absent, ErrConflict when the guard does not match.
 	Delete(ctx context.Context, key string, expectedRevision int64) (KeyValue, int64, error)
-	// Watch streams changes to keys under prefix strictly after fromRevision (0: from now).
+	// Watch streams changes to keys under prefix strictly after fromRevision (0: after the
+	// store's revision when Watch is called, so no change made after Watch returns is missed).
 	// A compacted fromRevision gives ErrCompacted (from Watch or later through Err).
 	// When progress is true the watch also sends EventProgress events periodically.
 	Watch(ctx context.Context, prefix string, fromRevision int64, progress bool) (Watch, error)
 	// CurrentRevision returns the store's latest revision.
 	CurrentRevision(ctx context.Context) (int64, error)
-	// Compact discards history before revision.
+	// Compact discards history before revision: reads and watches that need an older
+	// revision get ErrCompacted afterwards. A revision at or below the current compaction
+	// point gives ErrCompacted; one newer than the store ErrFuture.
 	Compact(ctx context.Context, revision int64) error
-	// Close releases resources held by the client (not the data).
+	// Close releases resources held by the client (not the data) and ends open watches.
 	Close() error
 }
