@@ -1,0 +1,35 @@
+# berth — build, test, bench. `make build` puts bin/berth and bin/kubectl side by side.
+GO ?= go
+export PATH := /usr/local/go/bin:$(PATH)
+K8S_VERSION := v1.37.2
+BERTH_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.1.0-dev)
+LDFLAGS_BERTH := -s -w -X main.berthVersion=$(BERTH_VERSION) -X main.kubernetesVersion=$(K8S_VERSION)
+LDFLAGS_KUBECTL := -s -w \
+	-X k8s.io/client-go/pkg/version.gitVersion=$(K8S_VERSION) \
+	-X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=37 \
+	-X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37
+TEST_TIMEOUT ?= 30m
+
+.PHONY: build test unit bench fmt vet clean
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS_BERTH)' -o bin/berth ./cmd/berth
+	$(GO) build -trimpath -ldflags '$(LDFLAGS_KUBECTL)' -o bin/kubectl ./cmd/kubectl
+
+# Unit and integration tests (integration tests use bin/kubectl), with the race detector.
+test: build vet
+	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+unit:
+	$(GO) test -short -count=1 ./internal/...
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l cmd internal test bench 2>/dev/null)" || (gofmt -l cmd internal test bench; echo 'gofmt needed'; exit 1)
+
+bench: build
+	$(GO) run ./bench -bin $(CURDIR)/bin
+
+clean:
+	rm -rf bin

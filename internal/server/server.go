@@ -1,0 +1,231 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/version"
+
+	"github.com/berth/berth/internal/apiserver"
+	"github.com/berth/berth/internal/pki"
+	"github.com/berth/berth/internal/registry"
+	"github.com/berth/berth/internal/storage"
+	etcdstore "github.com/berth/berth/internal/storage/etcd"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Config is everything `berth server` takes from its flags.
+type Config struct {
+	DataDir string
+	Listen  string
+	// DisableAgent skips the node agent built into the server process.
+	DisableAgent bool
+	// EtcdEndpoints selects an external etcd cluster; empty runs etcd embedded.
+	EtcdEndpoints                       []string
+	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
+	// Version is the API version info served at /version.
+	Version version.Info
+	Log     *slog.Logger
+	// Ready, when set, is closed once the server serves.
+	Ready chan<- struct{}
+}
+
+// Server is a running control plane.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	embedded *etcdstore.Embedded
+	client   *clientv3.Client
+	store    *etcdstore.Store
+	httpSrv  *http.Server
+	listener net.Listener
+	// URL is the HTTPS address clients use.
+	URL string
+}
+
+// Run starts the server and blocks until ctx is cancelled, then shuts down cleanly.
+func Run(ctx context.Context, cfg Config) error {
+	s, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return s.Stop()
+}
+
+// Start brings the server up and returns once it serves.
+func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:6443"
+	}
+	s := &Server{cfg: cfg, log: cfg.Log}
+	defer func() {
+		if retErr != nil {
+			_ = s.Stop()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	s.listener = ln
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	urlHost := host
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		urlHost = "127.0.0.1"
+	}
+	s.URL = "https://" + net.JoinHostPort(urlHost, port)
+
+	files := pki.Files{Dir: cfg.DataDir}
+	hosts := []string{host}
+	if h, err := os.Hostname(); err == nil {
+		hosts = append(hosts, h)
+	}
+	bundle, err := pki.Ensure(files, pki.Options{Hosts: hosts, Server: s.URL})
+	if err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+
+	if len(cfg.EtcdEndpoints) > 0 {
+		s.client, err = etcdstore.NewClient(cfg.EtcdEndpoints, cfg.EtcdCAFile, cfg.EtcdCertFile, cfg.EtcdKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("connect to etcd %s: %w", strings.Join(cfg.EtcdEndpoints, ","), err)
+		}
+	} else {
+		s.embedded, err = etcdstore.StartEmbedded(ctx, etcdstore.Config{DataDir: filepath.Join(cfg.DataDir, "etcd"), Logger: cfg.Log})
+		if err != nil {
+			return nil, fmt.Errorf("start embedded etcd: %w", err)
+		}
+		s.client = s.embedded.Client()
+	}
+	s.store = etcdstore.New(s.client, etcdstore.Options{})
+
+	scheme := registry.NewScheme()
+	codecs := registry.NewCodecs(scheme)
+	resources := registry.Builtin()
+	stores := make([]*registry.Store, 0, len(resources))
+	var namespaces *registry.Store
+	for _, res := range resources {
+		st := registry.NewStore(res, s.store, scheme, cfg.Log)
+		if res.Name == "namespaces" && res.GroupVersion.Group == "" {
+			namespaces = st
+		}
+		stores = append(stores, st)
+	}
+	for _, st := range stores {
+		st.NamespaceCheck = registry.NamespaceLifecycle(namespaces)
+	}
+	if err := registry.EnsureSystemNamespaces(ctx, namespaces); err != nil {
+		return nil, fmt.Errorf("create system namespaces: %w", err)
+	}
+	spec, err := newOpenAPI(resources, scheme)
+	if err != nil {
+		return nil, err
+	}
+	api, err := apiserver.New(apiserver.Config{
+		Codecs:        codecs,
+		Stores:        stores,
+		Authenticate:  authenticator(bundle),
+		OpenAPI:       spec,
+		TypeConverter: spec.TypeConverter,
+		Ready:         s.ready,
+		Version:       cfg.Version,
+		Log:           cfg.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(bundle.CA)
+	s.httpSrv = &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
+		TLSConfig: &tls.Config{
+			Certificates: []tls.Certificate{bundle.Serving},
+			ClientAuth:   tls.VerifyClientCertIfGiven,
+			ClientCAs:    pool,
+			MinVersion:   tls.VersionTLS12,
+			NextProtos:   []string{"h2", "http/1.1"},
+		},
+	}
+	go func() {
+		if err := s.httpSrv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("serve", "err", err)
+		}
+	}()
+	s.log.Info("berth server ready", "url", s.URL, "dataDir", cfg.DataDir, "go", runtime.Version())
+	if cfg.Ready != nil {
+		close(cfg.Ready)
+	}
+	return s, nil
+}
+
+func (s *Server) ready() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := s.store.CurrentRevision(ctx)
+	return err
+}
+
+// Storage returns the server's storage backend (tests use it to inspect state).
+func (s *Server) Storage() storage.Interface { return s.store }
+
+// Stop shuts down: stop accepting, finish in-flight requests, then close storage and etcd
+// (which syncs every acknowledged write).
+func (s *Server) Stop() error {
+	var errs []error
+	if s.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := s.httpSrv.Shutdown(ctx); err != nil {
+			_ = s.httpSrv.Close()
+		}
+		cancel()
+	} else if s.listener != nil {
+		_ = s.listener.Close()
+	}
+	if s.store != nil {
+		errs = append(errs, s.store.Close())
+	}
+	if s.embedded != nil {
+		errs = append(errs, s.embedded.Close())
+	} else if s.client != nil {
+		errs = append(errs, s.client.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// authenticator accepts client certificates signed by the cluster CA and the node token.
+func authenticator(b *pki.Bundle) apiserver.Authenticator {
+	token := b.NodeToken
+	return func(r *http.Request) (apiserver.User, bool) {
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+			cert := r.TLS.VerifiedChains[0][0]
+			return apiserver.User{Name: cert.Subject.CommonName, Groups: cert.Subject.Organization}, true
+		}
+		if auth := r.Header.Get("Authorization"); strings.HasPrefix(auth, "Bearer ") {
+			if subtleEqual(strings.TrimPrefix(auth, "Bearer "), token) {
+				return apiserver.User{Name: "system:node-bootstrap", Groups: []string{"system:bootstrappers", "system:nodes"}}, true
+			}
+		}
+		return apiserver.User{}, false
+	}
+}
