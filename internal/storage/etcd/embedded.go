@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,8 @@ type Embedded struct {
 	client    *clientv3.Client
 	endpoints []string
 	stopping  *atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // StartEmbedded starts a single-member etcd with data in cfg.DataDir, listening for clients
@@ -117,15 +120,18 @@ func (e *Embedded) Client() *clientv3.Client { return e.client }
 // Endpoints returns the client URLs the member serves on.
 func (e *Embedded) Endpoints() []string { return append([]string(nil), e.endpoints...) }
 
-// Close closes the client and stops the member. Every acknowledged write is already in the
-// fsynced WAL (unless UnsafeNoFsync), so a later StartEmbedded on the same DataDir sees it.
+// Close closes the client and stops the member; later calls return the first result.
+// Every acknowledged write is already in the fsynced WAL (unless UnsafeNoFsync), so a later
+// StartEmbedded on the same DataDir sees it.
 func (e *Embedded) Close() error {
-	e.stopping.Store(true)
-	clientErr := e.client.Close()
-	e.etcd.Close()
-	<-e.etcd.Server.StopNotify()
-	if clientErr != nil && !errors.Is(clientErr, context.Canceled) {
-		return fmt.Errorf("embedded etcd: close client: %w", clientErr)
-	}
-	return nil
+	e.closeOnce.Do(func() {
+		e.stopping.Store(true)
+		clientErr := e.client.Close()
+		e.etcd.Close()
+		<-e.etcd.Server.StopNotify()
+		if clientErr != nil && !errors.Is(clientErr, context.Canceled) {
+			e.closeErr = fmt.Errorf("embedded etcd: close client: %w", clientErr)
+		}
+	})
+	return e.closeErr
 }

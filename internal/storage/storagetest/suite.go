@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Interface) {
 		{"WatchProgress", testWatchProgress},
 		{"WatchEndsOnContextCancel", testWatchContextCancel},
 		{"WatchStop", testWatchStop},
+		{"CloseEndsWatches", testCloseEndsWatches},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -201,3 +201,18 @@ func testWatchStop(f *fixture) {
 	}
 	w.Stop() // a second Stop is harmless
 }
+
+func testCloseEndsWatches(f *fixture) {
+	t := f.t
+	prefix := f.key("pods") + "/"
+	w := f.watch(prefix, 0, true)
+	if err := f.store.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	wantErr(t, "watch ended by Close", waitClosed(t, w), storage.ErrUnavailable)
+	_, err := f.store.Watch(f.ctx, prefix, 0, false)
+	wantErr(t, "Watch after Close", err, storage.ErrUnavailable)
+	if err := f.store.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
