@@ -117,6 +117,7 @@ type Interface interface {
 	// revision get ErrCompacted afterwards. A revision at or below the current compaction
 	// point gives ErrCompacted; one newer than the store ErrFuture.
 	Compact(ctx context.Context, revision int64) error
-	// Close releases resources held by the client (not the data) and ends open watches.
+	// Close releases resources held by the client (not the data) and ends open watches
+	// (their Err wraps ErrUnavailable); a Watch after Close gives ErrUnavailable.
 	Close() error
 }
