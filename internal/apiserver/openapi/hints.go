@@ -76,7 +76,7 @@ func (h *mergeHints) field(defName, field string) fieldHint {
 		if f.Name != field {
 			continue
 		}
-		hint := fieldHint{known: true, defaultVal: f.Default}
+		hint := fieldHint{known: true, defaultVal: jsonValue(f.Default)}
 		if f.Type.NamedType != nil {
 			if f.Type.ElementRelationship != nil && *f.Type.ElementRelationship == smdschema.Atomic {
 				hint.mapType = "atomic"
@@ -122,5 +122,32 @@ func tagHint(patchStrategy, patchMergeKey string, isList bool) fieldHint {
 		return fieldHint{listType: "set"}
 	default:
 		return fieldHint{listType: "atomic"}
+	}
+}
+
+// jsonValue turns a YAML-decoded value (maps keyed by interface{}) into one
+// encoding/json can marshal.
+func jsonValue(v any) any {
+	switch v := v.(type) {
+	case map[any]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[fmt.Sprint(k)] = jsonValue(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = jsonValue(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = jsonValue(e)
+		}
+		return out
+	default:
+		return v
 	}
 }
