@@ -14,8 +14,8 @@ TEST_TIMEOUT ?= 30m
 .PHONY: build test unit bench fmt vet clean
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS_BERTH)' -o bin/berth ./cmd/berth
-	$(GO) build -trimpath -ldflags '$(LDFLAGS_KUBECTL)' -o bin/kubectl ./cmd/kubectl
+	$(GO) build -ldflags '$(LDFLAGS_BERTH)' -o bin/berth ./cmd/berth
+	$(GO) build -ldflags '$(LDFLAGS_KUBECTL)' -o bin/kubectl ./cmd/kubectl
 
 # Unit and integration tests (integration tests use bin/kubectl), with the race detector.
 test: build vet

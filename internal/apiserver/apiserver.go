@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/version"
@@ -33,8 +35,9 @@ type Config struct {
 	Authenticate Authenticator
 	// OpenAPI serves /openapi/v2 and /openapi/v3[/...]; nil gives 404s.
 	OpenAPI http.Handler
-	// TypeConverter enables managed fields and server-side apply; nil disables both.
-	TypeConverter managedfields.TypeConverter
+	// TypeConverter enables managed fields and server-side apply; nil disables both. It
+	// is called once, on the first write, so that building schemas stays off start-up.
+	TypeConverter func() (managedfields.TypeConverter, error)
 	// Ready reports whether the server can serve (storage reachable).
 	Ready   func() error
 	Version version.Info
@@ -56,8 +59,11 @@ type Server struct {
 	log      *slog.Logger
 	stores   map[schema.GroupVersionResource]*registry.Store
 	groups   map[string][]string // group → versions, "" is the legacy group
-	managers map[schema.GroupVersionResource]*fieldManagers
+	managersOnce sync.Once
+	managers     map[schema.GroupVersionResource]*fieldManagers
 	inflight chan struct{}
+	// params decodes query parameters into ListOptions, DeleteOptions, ...
+	params runtime.ParameterCodec
 	now      func() time.Time
 }
 
@@ -86,6 +92,7 @@ func New(cfg Config) (*Server, error) {
 		groups:   map[string][]string{},
 		managers: map[schema.GroupVersionResource]*fieldManagers{},
 		inflight: make(chan struct{}, cfg.MaxInFlight),
+		params:   runtime.NewParameterCodec(cfg.Codecs.Scheme),
 		now:      cfg.Now,
 	}
 	for _, st := range cfg.Stores {
@@ -94,15 +101,32 @@ func New(cfg Config) (*Server, error) {
 		if !contains(s.groups[gvr.Group], gvr.Version) {
 			s.groups[gvr.Group] = append(s.groups[gvr.Group], gvr.Version)
 		}
-		if cfg.TypeConverter != nil {
-			fm, err := newFieldManagers(cfg.TypeConverter, cfg.Codecs, st.Res)
+	}
+	return s, nil
+}
+
+// fieldManagersFor returns the field managers of a resource, building all of them on
+// first use; nil when managed fields are off.
+func (s *Server) fieldManagersFor(gvr schema.GroupVersionResource) *fieldManagers {
+	s.managersOnce.Do(func() {
+		if s.cfg.TypeConverter == nil {
+			return
+		}
+		tc, err := s.cfg.TypeConverter()
+		if err != nil {
+			s.log.Error("managed fields disabled: no type converter", "err", err)
+			return
+		}
+		for gvr, st := range s.stores {
+			fm, err := newFieldManagers(tc, s.codecs, st.Res)
 			if err != nil {
-				return nil, err
+				s.log.Error("managed fields disabled for resource", "resource", gvr.String(), "err", err)
+				continue
 			}
 			s.managers[gvr] = fm
 		}
-	}
-	return s, nil
+	})
+	return s.managers[gvr]
 }
 
 func contains(list []string, s string) bool {

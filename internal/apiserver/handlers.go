@@ -85,6 +85,8 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, st *re
 		s.handleScale(w, r, st, info)
 	case info.Subresource == "binding" && hasSub(st, "binding") && info.Verb == "create":
 		s.handleBinding(w, r, st, info)
+	case info.Subresource == "finalize" && hasSub(st, "finalize") && info.Verb == "update":
+		s.handleFinalize(w, r, st, info)
 	default:
 		s.writeError(w, r, notFoundPath(r.URL.Path))
 	}
@@ -116,7 +118,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, st *registry.
 // listOptions parses the query of a list or watch.
 func (s *Server) listOptions(r *http.Request, st *registry.Store) (metav1.ListOptions, registry.ListOptions, error) {
 	var raw metav1.ListOptions
-	if err := metav1.ParameterCodec.DecodeParameters(r.URL.Query(), metav1.SchemeGroupVersion, &raw); err != nil {
+	if err := s.params.DecodeParameters(r.URL.Query(), schema.GroupVersion{Version: "v1"}, &raw); err != nil {
 		return raw, registry.ListOptions{}, apierrors.NewBadRequest(err.Error())
 	}
 	opts := registry.ListOptions{
@@ -138,21 +140,14 @@ func (s *Server) listOptions(r *http.Request, st *registry.Store) (metav1.ListOp
 		if err != nil {
 			return raw, opts, apierrors.NewBadRequest(fmt.Sprintf("invalid field selector: %v", err))
 		}
-		for _, req := range sel.Requirements() {
-			if !s.fieldSupported(st, req.Field) {
-				return raw, opts, apierrors.NewBadRequest(fmt.Sprintf("field label not supported: %s", req.Field))
+		if st.Res.ConvertFields != nil {
+			if sel, err = st.Res.ConvertFields(sel); err != nil {
+				return raw, opts, apierrors.NewBadRequest(err.Error())
 			}
 		}
 		opts.Field = sel
 	}
 	return raw, opts, nil
-}
-
-func (s *Server) fieldSupported(st *registry.Store, label string) bool {
-	if label == "metadata.name" || (label == "metadata.namespace" && st.Res.Namespaced) {
-		return true
-	}
-	return st.Res.SupportsField != nil && st.Res.SupportsField(label)
 }
 
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo) {
@@ -300,7 +295,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, st *regist
 	if st.Res.Default != nil {
 		st.Res.Default(obj)
 	}
-	if fm := s.managers[st.Res.GVR()]; fm != nil {
+	if fm := s.fieldManagersFor(st.Res.GVR()); fm != nil {
 		obj = fm.main.UpdateNoErrors(st.Res.New(), obj, params.FieldManager)
 	}
 	created, err := st.Create(r.Context(), info.Namespace, obj, registry.CreateOptions{DryRun: params.DryRun})
@@ -348,7 +343,7 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, st *regist
 	if st.Res.Default != nil {
 		st.Res.Default(obj)
 	}
-	fm := s.managers[st.Res.GVR()].forSub(sub)
+	fm := s.fieldManagersFor(st.Res.GVR()).forSub(sub)
 	res, err := st.Update(r.Context(), info.Namespace, info.Name, func(current runtime.Object) (runtime.Object, error) {
 		next := obj.DeepCopyObject()
 		if fm != nil {
@@ -397,7 +392,7 @@ func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, bool, er
 	q := r.URL.Query()
 	if len(q) > 0 {
 		fromQuery := &metav1.DeleteOptions{}
-		if err := metav1.ParameterCodec.DecodeParameters(q, metav1.SchemeGroupVersion, fromQuery); err != nil {
+		if err := s.params.DecodeParameters(q, schema.GroupVersion{Version: "v1"}, fromQuery); err != nil {
 			return nil, false, apierrors.NewBadRequest(err.Error())
 		}
 		if fromQuery.GracePeriodSeconds != nil {

@@ -53,7 +53,7 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, st *registr
 		s.writeError(w, r, err)
 		return
 	}
-	fm := s.managers[st.Res.GVR()].forSub(sub)
+	fm := s.fieldManagersFor(st.Res.GVR()).forSub(sub)
 	var fn registry.UpdateFunc
 	allowCreate := false
 	if patchType == types.ApplyPatchType {

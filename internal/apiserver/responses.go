@@ -102,17 +102,18 @@ func stripItemKinds(list runtime.Object) {
 
 func asPartial(obj runtime.Object) (runtime.Object, error) {
 	partialOf := func(o runtime.Object) (*metav1.PartialObjectMetadata, error) {
-		a, err := meta.Accessor(o)
-		if err != nil {
-			return nil, err
+		oma, ok := o.(metav1.ObjectMetaAccessor)
+		if !ok {
+			return nil, fmt.Errorf("%T has no object metadata", o)
 		}
-		p := &metav1.PartialObjectMetadata{}
-		p.TypeMeta = metav1.TypeMeta{APIVersion: o.GetObjectKind().GroupVersionKind().GroupVersion().String(), Kind: o.GetObjectKind().GroupVersionKind().Kind}
-		if om, ok := a.(*metav1.ObjectMeta); ok {
-			p.ObjectMeta = *om.DeepCopy()
+		om, ok := oma.GetObjectMeta().(*metav1.ObjectMeta)
+		if !ok {
+			return nil, fmt.Errorf("%T has no object metadata", o)
 		}
-		p.TypeMeta = metav1.TypeMeta{Kind: "PartialObjectMetadata", APIVersion: "meta.k8s.io/v1"}
-		return p, nil
+		return &metav1.PartialObjectMetadata{
+			TypeMeta:   metav1.TypeMeta{Kind: "PartialObjectMetadata", APIVersion: "meta.k8s.io/v1"},
+			ObjectMeta: *om.DeepCopy(),
+		}, nil
 	}
 	if meta.IsListType(obj) {
 		list := &metav1.PartialObjectMetadataList{TypeMeta: metav1.TypeMeta{Kind: "PartialObjectMetadataList", APIVersion: "meta.k8s.io/v1"}}

@@ -98,7 +98,7 @@ func (s *Server) handleScale(w http.ResponseWriter, r *http.Request, st *registr
 		st.Res.Scale.Set(next, want.Spec.Replicas)
 		a, _ := meta.Accessor(next)
 		a.SetResourceVersion(want.ResourceVersion)
-		if fm := s.managers[st.Res.GVR()].forSub(""); fm != nil {
+		if fm := s.fieldManagersFor(st.Res.GVR()).forSub(""); fm != nil {
 			next = fm.UpdateNoErrors(current, next, params.FieldManager)
 		}
 		return next, nil
@@ -184,4 +184,44 @@ func contentType(r *http.Request) string {
 		}
 	}
 	return ct
+}
+
+// handleFinalize replaces a namespace's spec.finalizers (namespaces/finalize), the last
+// step of namespace deletion.
+func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo) {
+	out, err := s.negotiateOutput(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	params, err := parseWriteParams(r, "update")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	obj, err := s.decodeObject(w, r, body, st.Res.GVK(), st.Res.New(), params.FieldValidation)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	want := obj.(*corev1.Namespace)
+	res, err := st.Update(r.Context(), "", info.Name, func(current runtime.Object) (runtime.Object, error) {
+		ns := current.(*corev1.Namespace)
+		if want.ResourceVersion != "" && want.ResourceVersion != ns.ResourceVersion {
+			return nil, apierrors.NewConflict(st.Res.GroupResource(), info.Name, fmt.Errorf(registry.OptimisticLockErrorMsg))
+		}
+		ns.Spec.Finalizers = want.Spec.Finalizers
+		ns.ResourceVersion = ""
+		return ns, nil
+	}, registry.UpdateOptions{DryRun: params.DryRun, Subresource: "finalize"})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeResult(w, r, out, http.StatusOK, res.Object, st)
 }

@@ -50,13 +50,20 @@ type Resource struct {
 	Scale *ScaleAccess
 	// Fields returns the field set field selectors match against.
 	Fields func(obj runtime.Object) fields.Set
-	// SupportsField reports whether a field selector label is accepted.
-	SupportsField func(label string) bool
+	// ConvertFields checks a field selector against the labels the resource supports and
+	// rewrites legacy labels; its error is the client's fault (400).
+	ConvertFields func(sel fields.Selector) (fields.Selector, error)
 	// Table builds the server-side table (kubectl get columns) for objects.
 	Table func(objs []runtime.Object, opts TableOptions) (*metav1.Table, error)
 	// GracefulDelete returns the grace period for deleting obj when the request gave none
 	// (and whether graceful deletion applies at all); only pods use it.
 	GracefulDelete func(obj runtime.Object, requested *int64) (grace int64, graceful bool)
+	// BeforeDelete may keep an object being deleted (namespaces wait for their content to
+	// go); it may change obj, which is then written.
+	BeforeDelete func(obj runtime.Object) (keep bool)
+	// Finalized reports whether resource-specific finalization is done (namespaces: no
+	// spec finalizers left); nil means always.
+	Finalized func(obj runtime.Object) bool
 	// Subresources lists served subresources besides status and scale ("binding", ...).
 	Subresources []string
 	// AllowCreateOnUpdate lets PUT create a missing object.

@@ -254,6 +254,8 @@ func (s *Store) tryUpdate(ctx context.Context, current runtime.Object, kv storag
 	if ts := accessor.GetCreationTimestamp(); ts.IsZero() {
 		accessor.SetCreationTimestamp(oldAccessor.GetCreationTimestamp())
 	}
+	// The write is conditional on the version read, whether or not the caller gave one.
+	accessor.SetResourceVersion(oldAccessor.GetResourceVersion())
 	// Deletion state belongs to the server.
 	accessor.SetDeletionTimestamp(oldAccessor.GetDeletionTimestamp())
 	accessor.SetDeletionGracePeriodSeconds(oldAccessor.GetDeletionGracePeriodSeconds())
@@ -270,9 +272,9 @@ func (s *Store) tryUpdate(ctx context.Context, current runtime.Object, kv storag
 		if s.Res.ValidateStatusUpdate != nil {
 			errs = s.Res.ValidateStatusUpdate(obj, current)
 		}
-	case "binding":
+	case "binding", "finalize":
 		// The binding handler changed only spec.nodeName, annotations and the
-		// PodScheduled condition, and checked them itself.
+		// PodScheduled condition; finalize only spec.finalizers. Their handlers check.
 	default:
 		if s.Res.HasStatus {
 			copyField(obj, current, "Status")
@@ -290,7 +292,8 @@ func (s *Store) tryUpdate(ctx context.Context, current runtime.Object, kv storag
 	if errs = dedupe(errs); len(errs) > 0 {
 		return UpdateResult{}, false, apierrors.NewInvalid(s.Res.GVK().GroupKind(), name, errs)
 	}
-	if oldAccessor.GetDeletionTimestamp() != nil && len(accessor.GetFinalizers()) == 0 && gracePeriodDone(oldAccessor) {
+	if oldAccessor.GetDeletionTimestamp() != nil && len(accessor.GetFinalizers()) == 0 && gracePeriodDone(oldAccessor) &&
+		(s.Res.Finalized == nil || s.Res.Finalized(obj)) {
 		if opts.DryRun {
 			return UpdateResult{Object: obj, Deleted: true}, false, nil
 		}
@@ -303,7 +306,6 @@ func (s *Store) tryUpdate(ctx context.Context, current runtime.Object, kv storag
 		}
 		return UpdateResult{Object: obj, Deleted: true}, false, nil
 	}
-	accessor.SetResourceVersion(oldAccessor.GetResourceVersion())
 	if apiequality.Semantic.DeepEqual(obj, current) {
 		// Nothing changed: no write, no new resourceVersion (as Kubernetes does).
 		return UpdateResult{Object: current}, false, nil

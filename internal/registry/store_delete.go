@@ -144,12 +144,13 @@ func (s *Store) markForDeletion(obj runtime.Object, accessor metav1.Object, opts
 		}
 		accessor.SetFinalizers(want)
 		remaining := accessor.GetDeletionGracePeriodSeconds()
-		if len(want) == 0 && (remaining == nil || *remaining == 0) {
+		if len(want) == 0 && (remaining == nil || *remaining == 0) && (s.Res.Finalized == nil || s.Res.Finalized(obj)) {
 			return false, false
 		}
 		return changed, true
 	}
-	if len(want) == 0 && (!graceful || grace == 0) {
+	resourceKeep := s.Res.BeforeDelete != nil && s.Res.BeforeDelete(obj)
+	if len(want) == 0 && (!graceful || grace == 0) && !resourceKeep {
 		return false, false
 	}
 	if !graceful {

@@ -1,0 +1,112 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// SystemNamespaces exist from the first start.
+var SystemNamespaces = []string{metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease}
+
+// EnsureSystemNamespaces creates the system namespaces that are missing.
+func EnsureSystemNamespaces(ctx context.Context, namespaces *Store) error {
+	for _, name := range SystemNamespaces {
+		_, err := namespaces.Create(ctx, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("namespace %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// NamespaceLifecycle refuses creates in namespaces that do not exist or are terminating,
+// with Kubernetes' errors.
+func NamespaceLifecycle(namespaces *Store) NamespaceCheck {
+	return func(ctx context.Context, ns string) error {
+		obj, err := namespaces.Get(ctx, "", ns)
+		if err != nil {
+			return err
+		}
+		n := obj.(*corev1.Namespace)
+		if n.DeletionTimestamp != nil || n.Status.Phase == corev1.NamespaceTerminating {
+			return &apierrors.StatusError{ErrStatus: metav1.Status{
+				Status: metav1.StatusFailure, Code: 403, Reason: metav1.StatusReasonForbidden,
+				Message: fmt.Sprintf("unable to create new content in namespace %s because it is being terminated", ns),
+				Details: &metav1.StatusDetails{Name: ns, Kind: "namespaces", Causes: []metav1.StatusCause{{
+					Type: "NamespaceTerminating", Message: fmt.Sprintf("namespace %s is being terminated", ns), Field: "metadata.namespace",
+				}}},
+			}}
+		}
+		return nil
+	}
+}
+
+// namespaceBeforeDelete turns a namespace delete into Terminating while its spec
+// finalizers (the namespace controller's) are pending.
+func namespaceBeforeDelete(obj runtime.Object) bool {
+	ns := obj.(*corev1.Namespace)
+	if len(ns.Spec.Finalizers) == 0 {
+		return false
+	}
+	ns.Status.Phase = corev1.NamespaceTerminating
+	return true
+}
+
+func namespaceFinalized(obj runtime.Object) bool {
+	return len(obj.(*corev1.Namespace).Spec.Finalizers) == 0
+}
+
+// qosClass computes a pod's QoS class as Kubernetes does.
+func qosClass(pod *corev1.Pod) corev1.PodQOSClass {
+	requests, limits := corev1.ResourceList{}, corev1.ResourceList{}
+	guaranteed := true
+	hasAny := false
+	containers := append(append([]corev1.Container(nil), pod.Spec.InitContainers...), pod.Spec.Containers...)
+	for _, c := range containers {
+		for name, q := range c.Resources.Requests {
+			if name != corev1.ResourceCPU && name != corev1.ResourceMemory || q.IsZero() {
+				continue
+			}
+			hasAny = true
+			if cur, ok := requests[name]; ok {
+				q.Add(cur)
+			}
+			requests[name] = q
+		}
+		found := map[corev1.ResourceName]bool{}
+		for name, q := range c.Resources.Limits {
+			if name != corev1.ResourceCPU && name != corev1.ResourceMemory || q.IsZero() {
+				continue
+			}
+			hasAny = true
+			found[name] = true
+			if cur, ok := limits[name]; ok {
+				q.Add(cur)
+			}
+			limits[name] = q
+		}
+		if !found[corev1.ResourceCPU] || !found[corev1.ResourceMemory] {
+			guaranteed = false
+		}
+	}
+	if !hasAny {
+		return corev1.PodQOSBestEffort
+	}
+	if guaranteed {
+		for name, req := range requests {
+			if lim, ok := limits[name]; !ok || lim.Cmp(req) != 0 {
+				guaranteed = false
+				break
+			}
+		}
+	}
+	if guaranteed && len(requests) == len(limits) {
+		return corev1.PodQOSGuaranteed
+	}
+	return corev1.PodQOSBurstable
+}
