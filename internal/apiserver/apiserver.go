@@ -54,17 +54,17 @@ type Config struct {
 
 // Server serves the Kubernetes API over registry stores.
 type Server struct {
-	cfg      Config
-	codecs   *registry.Codecs
-	log      *slog.Logger
-	stores   map[schema.GroupVersionResource]*registry.Store
-	groups   map[string][]string // group → versions, "" is the legacy group
+	cfg          Config
+	codecs       *registry.Codecs
+	log          *slog.Logger
+	stores       map[schema.GroupVersionResource]*registry.Store
+	groups       map[string][]string // group → versions, "" is the legacy group
 	managersOnce sync.Once
 	managers     map[schema.GroupVersionResource]*fieldManagers
-	inflight chan struct{}
+	inflight     chan struct{}
 	// params decodes query parameters into ListOptions, DeleteOptions, ...
 	params runtime.ParameterCodec
-	now      func() time.Time
+	now    func() time.Time
 }
 
 // New builds a Server.

@@ -32,7 +32,7 @@ type Config struct {
 	// DisableAgent skips the node agent built into the server process.
 	DisableAgent bool
 	// EtcdEndpoints selects an external etcd cluster; empty runs etcd embedded.
-	EtcdEndpoints                       []string
+	EtcdEndpoints                         []string
 	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
 	// Version is the API version info served at /version.
 	Version version.Info
