@@ -15,9 +15,12 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/client-go/rest"
 
 	"github.com/berth/berth/internal/apiserver"
+	"github.com/berth/berth/internal/controller"
 	"github.com/berth/berth/internal/pki"
 	"github.com/berth/berth/internal/registry"
 	"github.com/berth/berth/internal/storage"
@@ -39,6 +42,10 @@ type Config struct {
 	Log     *slog.Logger
 	// Ready, when set, is closed once the server serves.
 	Ready chan<- struct{}
+	// Controllers tunes the control loops.
+	Controllers controller.Options
+	// DisableControllers runs the API alone (no controllers, no scheduler).
+	DisableControllers bool
 }
 
 // Server is a running control plane.
@@ -50,6 +57,11 @@ type Server struct {
 	store    *etcdstore.Store
 	httpSrv  *http.Server
 	listener net.Listener
+	// stopLoops ends the controllers; loopsDone is closed when they have stopped.
+	stopLoops context.CancelFunc
+	loopsDone chan struct{}
+	// Loopback is an admin client config for in-process API clients.
+	Loopback *rest.Config
 	// URL is the HTTPS address clients use.
 	URL string
 }
@@ -172,11 +184,53 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 			s.log.Error("serve", "err", err)
 		}
 	}()
+	if s.Loopback, err = loopbackConfig(s.URL, bundle); err != nil {
+		return nil, err
+	}
+	if !cfg.DisableControllers {
+		if err := s.startControllers(); err != nil {
+			return nil, err
+		}
+	}
 	s.log.Info("berth server ready", "url", s.URL, "dataDir", cfg.DataDir, "go", runtime.Version())
 	if cfg.Ready != nil {
 		close(cfg.Ready)
 	}
 	return s, nil
+}
+
+// startControllers runs the control loops under leader election as API clients.
+func (s *Server) startControllers() error {
+	cc, err := controller.NewContext(s.Loopback, s.log, s.cfg.Controllers)
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	identity := host + "_" + string(uuid.NewUUID())
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopLoops, s.loopsDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.loopsDone)
+		if err := controller.RunLeaderElected(ctx, cc, "berth-controller-manager", identity, buildControllers); err != nil {
+			s.log.Error("controllers", "err", err)
+		}
+	}()
+	return nil
+}
+
+// loopbackConfig issues an in-memory admin credential for the server's own clients.
+func loopbackConfig(url string, b *pki.Bundle) (*rest.Config, error) {
+	certPEM, keyPEM, err := pki.IssueClientCert(b.CA, b.CAKey, "system:berth-loopback", []string{pki.AdminGroup}, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return &rest.Config{
+		Host:            url,
+		TLSClientConfig: rest.TLSClientConfig{CAData: b.CAPEM, CertData: certPEM, KeyData: keyPEM},
+		UserAgent:       "berth-controller-manager",
+		QPS:             2000,
+		Burst:           4000,
+	}, nil
 }
 
 func (s *Server) ready() error {
@@ -193,6 +247,10 @@ func (s *Server) Storage() storage.Interface { return s.store }
 // (which syncs every acknowledged write).
 func (s *Server) Stop() error {
 	var errs []error
+	if s.stopLoops != nil {
+		s.stopLoops()
+		<-s.loopsDone
+	}
 	if s.httpSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := s.httpSrv.Shutdown(ctx); err != nil {

@@ -1,0 +1,157 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/tools/record"
+)
+
+// Context is what controllers are built from. One Context serves every controller of a
+// process; informers are shared.
+type Context struct {
+	Config    *rest.Config
+	Client    kubernetes.Interface
+	Metadata  metadata.Interface
+	Informers informers.SharedInformerFactory
+	Log       *slog.Logger
+	// Recorder returns an event recorder reporting as component.
+	Recorder func(component string) record.EventRecorder
+	// Options holds the tunables controllers read.
+	Options Options
+}
+
+// Options tune the controllers (flags of `berth server`).
+type Options struct {
+	// NodeMonitorGracePeriod: a node whose Lease is older is NotReady (default 40 s).
+	NodeMonitorGracePeriod time.Duration
+	// ClusterCIDR is split into per-node pod CIDRs (default 10.42.0.0/16).
+	ClusterCIDR string
+	// NodeCIDRMaskSize is the prefix length of each node's pod CIDR (default 24).
+	NodeCIDRMaskSize int
+}
+
+// Runnable is one control loop; Run blocks until ctx ends.
+type Runnable interface {
+	Name() string
+	Run(ctx context.Context) error
+}
+
+// NewContext builds clients and shared informers for cfg.
+func NewContext(cfg *rest.Config, log *slog.Logger, opts Options) (*Context, error) {
+	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS == 0 {
+		cfg.QPS, cfg.Burst = 2000, 4000
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	md, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if opts.NodeMonitorGracePeriod == 0 {
+		opts.NodeMonitorGracePeriod = 40 * time.Second
+	}
+	if opts.ClusterCIDR == "" {
+		opts.ClusterCIDR = "10.42.0.0/16"
+	}
+	if opts.NodeCIDRMaskSize == 0 {
+		opts.NodeCIDRMaskSize = 24
+	}
+	broadcaster := record.NewBroadcaster()
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	var mu sync.Mutex
+	recorders := map[string]record.EventRecorder{}
+	return &Context{
+		Config: cfg, Client: client, Metadata: md,
+		Informers: informers.NewSharedInformerFactory(client, 0),
+		Log:       log,
+		Options:   opts,
+		Recorder: func(component string) record.EventRecorder {
+			mu.Lock()
+			defer mu.Unlock()
+			if r, ok := recorders[component]; ok {
+				return r
+			}
+			r := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
+			recorders[component] = r
+			return r
+		},
+	}, nil
+}
+
+// Builder constructs the loops of one leadership term. Controllers must ask for their
+// informers in their constructors, so the factory starts them.
+type Builder func(cc *Context) ([]Runnable, error)
+
+// RunLeaderElected runs the loops while this process holds the Lease kube-system/<lock>.
+// Each term gets fresh informers and controllers; losing the lease stops them, and the
+// process campaigns again until ctx ends.
+func RunLeaderElected(ctx context.Context, cc *Context, lock, identity string, build Builder) error {
+	for ctx.Err() == nil {
+		rl := &resourcelock.LeaseLock{
+			LeaseMeta:  metav1.ObjectMeta{Namespace: metav1.NamespaceSystem, Name: lock},
+			Client:     cc.Client.CoordinationV1(),
+			LockConfig: resourcelock.ResourceLockConfig{Identity: identity},
+		}
+		le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+			Lock:            rl,
+			LeaseDuration:   15 * time.Second,
+			RenewDeadline:   10 * time.Second,
+			RetryPeriod:     2 * time.Second,
+			ReleaseOnCancel: true,
+			Name:            lock,
+			Callbacks: leaderelection.LeaderCallbacks{
+				OnStartedLeading: func(ctx context.Context) {
+					cc.Log.Info("leading", "lock", lock, "identity", identity)
+					term := *cc
+					term.Informers = informers.NewSharedInformerFactory(cc.Client, 0)
+					loops, err := build(&term)
+					if err != nil {
+						cc.Log.Error("build controllers", "err", err)
+						return
+					}
+					runAll(ctx, &term, loops)
+				},
+				OnStoppedLeading: func() { cc.Log.Info("stopped leading", "lock", lock, "identity", identity) },
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("leader election: %w", err)
+		}
+		le.Run(ctx)
+	}
+	return nil
+}
+
+// runAll starts the shared informers and every loop, and waits for all of them.
+func runAll(ctx context.Context, cc *Context, loops []Runnable) {
+	var wg sync.WaitGroup
+	for _, l := range loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.Run(ctx); err != nil && ctx.Err() == nil {
+				cc.Log.Error("controller stopped", "controller", l.Name(), "err", err)
+			}
+		}()
+	}
+	cc.Informers.Start(ctx.Done())
+	wg.Wait()
+	cc.Informers.Shutdown()
+}

@@ -1,0 +1,26 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/berth/berth/internal/controller"
+)
+
+// loopConstructors lists the control loops run by the leader: every controller and the
+// scheduler. Each builds its loop (and asks for its informers) from the shared Context.
+var loopConstructors = []func(*controller.Context) (controller.Runnable, error){
+	// One line per loop, e.g. replicaset.New,
+}
+
+// buildControllers builds the loops of one leadership term.
+func buildControllers(cc *controller.Context) ([]controller.Runnable, error) {
+	loops := make([]controller.Runnable, 0, len(loopConstructors))
+	for i, construct := range loopConstructors {
+		loop, err := construct(cc)
+		if err != nil {
+			return nil, fmt.Errorf("controller %d: %w", i, err)
+		}
+		loops = append(loops, loop)
+	}
+	return loops, nil
+}
