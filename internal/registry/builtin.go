@@ -86,7 +86,7 @@ func Builtin() []*Resource {
 		{
 			GroupVersion: core, Name: "events", Kind: "Event", Singular: "event", ShortNames: []string{"ev"},
 			Namespaced: true, New: newOf[corev1.Event](), NewList: newOf[corev1.EventList](), AllowCreateOnUpdate: true,
-			Validate: nil, ValidateUpdate: nil,
+			Validate: typed(validation.ValidateEvent), ValidateUpdate: typedUpdate(validation.ValidateEventUpdate),
 		},
 		{
 			GroupVersion: core, Name: "configmaps", Kind: "ConfigMap", Singular: "configmap", ShortNames: []string{"cm"},
@@ -158,13 +158,13 @@ func Builtin() []*Resource {
 		{
 			GroupVersion: coordinationv1.SchemeGroupVersion, Name: "leases", Kind: "Lease", Singular: "lease",
 			Namespaced: true, New: newOf[coordinationv1.Lease](), NewList: newOf[coordinationv1.LeaseList](),
-			Validate: nil, ValidateUpdate: nil,
+			Validate: typed(validation.ValidateLease), ValidateUpdate: typedUpdate(validation.ValidateLeaseUpdate),
 		},
 		{
 			GroupVersion: eventsv1.SchemeGroupVersion, Name: "events", Kind: "Event", Singular: "event", ShortNames: []string{"ev"},
 			StorageResource: "events.k8s.io-events",
 			Namespaced:      true, New: newOf[eventsv1.Event](), NewList: newOf[eventsv1.EventList](),
-			Validate: nil, ValidateUpdate: nil,
+			Validate: typed(validation.ValidateEventsV1Event), ValidateUpdate: typedUpdate(validation.ValidateEventsV1EventUpdate),
 		},
 	}
 	for _, res := range list {
