@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -91,6 +92,10 @@ func runServer(args []string, stderr io.Writer) int {
 	fs.StringVar(&cfg.EtcdCAFile, "etcd-cafile", "", "CA bundle to verify the external etcd's certificates")
 	fs.StringVar(&cfg.EtcdCertFile, "etcd-certfile", "", "client certificate for the external etcd")
 	fs.StringVar(&cfg.EtcdKeyFile, "etcd-keyfile", "", "client key for the external etcd")
+	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", "10.43.0.0/16", "IPv4 range of service cluster IPs")
+	fs.StringVar(&cfg.Controllers.ClusterCIDR, "cluster-cidr", "10.42.0.0/16", "IPv4 range of pod IPs, split into one block per node")
+	var nodePorts string
+	fs.StringVar(&nodePorts, "service-node-port-range", "30000-32767", "port range reserved for NodePort services")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -111,6 +116,12 @@ func runServer(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "berth server: --etcd-certfile and --etcd-keyfile must be given together")
 		return 2
 	}
+	base, count, err := parsePortRange(nodePorts)
+	if err != nil {
+		fmt.Fprintf(stderr, "berth server: --service-node-port-range: %v\n", err)
+		return 2
+	}
+	cfg.NodePortBase, cfg.NodePortCount = base, count
 	cfg.EtcdEndpoints = endpoints
 	cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg.Version = apiVersion()
@@ -121,6 +132,20 @@ func runServer(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// parsePortRange reads "30000-32767" into a base and a count.
+func parsePortRange(s string) (base, count int, err error) {
+	lo, hi, ok := strings.Cut(s, "-")
+	if !ok {
+		return 0, 0, fmt.Errorf("%q: want FROM-TO, e.g. 30000-32767", s)
+	}
+	from, err1 := strconv.Atoi(strings.TrimSpace(lo))
+	to, err2 := strconv.Atoi(strings.TrimSpace(hi))
+	if err1 != nil || err2 != nil || from < 1 || to > 65535 || to < from {
+		return 0, 0, fmt.Errorf("%q: want FROM-TO with 1 <= FROM <= TO <= 65535", s)
+	}
+	return from, to - from + 1, nil
 }
 
 func apiVersion() version.Info {

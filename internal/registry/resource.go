@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"path"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,6 +34,11 @@ type Resource struct {
 	// PrepareForCreate sets server-owned fields on create (status phase, ...), after
 	// the generic rules have reset status.
 	PrepareForCreate func(obj runtime.Object)
+	// PrepareForUpdate carries server-owned values from old into a main-resource update
+	// (e.g. an allocated clusterIP the client omitted), before defaults and validation.
+	PrepareForUpdate func(newObj, oldObj runtime.Object)
+	// Allocator reserves cluster-wide values the object holds (service IPs, node ports).
+	Allocator Allocator
 	// Validate and ValidateUpdate check the object; field paths as Kubernetes reports them.
 	Validate       func(obj runtime.Object) field.ErrorList
 	ValidateUpdate func(newObj, oldObj runtime.Object) field.ErrorList
@@ -68,6 +74,18 @@ type Resource struct {
 	Subresources []string
 	// AllowCreateOnUpdate lets PUT create a missing object.
 	AllowCreateOnUpdate bool
+}
+
+// Allocator reserves cluster-wide resources objects hold (service IPs, node ports) in
+// storage, so that no two objects get the same one, even under concurrent writes.
+type Allocator interface {
+	// Allocate reserves what obj needs that old (nil on create) does not hold and fills
+	// the assigned values into obj. After the object is written, commit releases what old
+	// held that obj no longer does; if the write fails, undo releases what Allocate took.
+	// A dry run reserves nothing.
+	Allocate(ctx context.Context, obj, old runtime.Object, dryRun bool) (commit, undo func(), err error)
+	// Release frees everything a deleted obj held.
+	Release(ctx context.Context, obj runtime.Object)
 }
 
 // TableOptions are passed through to table printers.

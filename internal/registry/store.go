@@ -89,6 +89,10 @@ func (s *Store) Create(ctx context.Context, ns string, obj runtime.Object, opts 
 			return nil, err
 		}
 	}
+	commit, undo, err := s.allocate(ctx, obj, nil, opts.DryRun)
+	if err != nil {
+		return nil, err
+	}
 	generated := accessor.GetName() == "" && accessor.GetGenerateName() != ""
 	for attempt := 0; ; attempt++ {
 		if generated {
@@ -96,6 +100,7 @@ func (s *Store) Create(ctx context.Context, ns string, obj runtime.Object, opts 
 		}
 		data, err := s.codec.encode(s.Res, obj)
 		if err != nil {
+			undo()
 			return nil, apierrors.NewInternalError(err)
 		}
 		if opts.DryRun {
@@ -113,8 +118,10 @@ func (s *Store) Create(ctx context.Context, ns string, obj runtime.Object, opts 
 			continue
 		}
 		if err != nil {
+			undo()
 			return nil, s.storageError(err, accessor.GetName())
 		}
+		commit()
 		accessor.SetResourceVersion(formatRV(rev))
 		return obj, nil
 	}
@@ -279,6 +286,9 @@ func (s *Store) tryUpdate(ctx context.Context, current runtime.Object, kv storag
 		if s.Res.HasStatus {
 			copyField(obj, current, "Status")
 		}
+		if s.Res.PrepareForUpdate != nil {
+			s.Res.PrepareForUpdate(obj, current)
+		}
 		if s.Res.Default != nil {
 			s.Res.Default(obj)
 		}
@@ -304,20 +314,33 @@ func (s *Store) tryUpdate(ctx context.Context, current runtime.Object, kv storag
 		if err != nil {
 			return UpdateResult{}, false, s.storageError(err, name)
 		}
+		s.release(ctx, current)
 		return UpdateResult{Object: obj, Deleted: true}, false, nil
 	}
 	if apiequality.Semantic.DeepEqual(obj, current) {
 		// Nothing changed: no write, no new resourceVersion (as Kubernetes does).
 		return UpdateResult{Object: current}, false, nil
 	}
+	commit, undo := func() {}, func() {}
+	if opts.Subresource == "" {
+		if commit, undo, err = s.allocate(ctx, obj, current, opts.DryRun); err != nil {
+			return UpdateResult{}, false, err
+		}
+	}
 	data, err := s.codec.encode(s.Res, obj)
 	if err != nil {
+		undo()
 		return UpdateResult{}, false, apierrors.NewInternalError(err)
 	}
 	if opts.DryRun {
 		return UpdateResult{Object: obj}, false, nil
 	}
 	rev, err := s.storage.Update(ctx, kv.Key, data, kv.ModRevision)
+	if err != nil {
+		undo()
+	} else {
+		commit()
+	}
 	if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
 		if callerRV != "" {
 			return UpdateResult{}, false, apierrors.NewConflict(s.Res.GroupResource(), name, errors.New(OptimisticLockErrorMsg))
@@ -329,6 +352,21 @@ func (s *Store) tryUpdate(ctx context.Context, current runtime.Object, kv storag
 	}
 	accessor.SetResourceVersion(formatRV(rev))
 	return UpdateResult{Object: obj}, false, nil
+}
+
+// allocate runs the resource's allocator, if any.
+func (s *Store) allocate(ctx context.Context, obj, old runtime.Object, dryRun bool) (commit, undo func(), err error) {
+	if s.Res.Allocator == nil {
+		return func() {}, func() {}, nil
+	}
+	return s.Res.Allocator.Allocate(ctx, obj, old, dryRun)
+}
+
+// release frees what a deleted object held.
+func (s *Store) release(ctx context.Context, obj runtime.Object) {
+	if s.Res.Allocator != nil {
+		s.Res.Allocator.Release(context.WithoutCancel(ctx), obj)
+	}
 }
 
 // OptimisticLockErrorMsg is Kubernetes' text for a stale resourceVersion.

@@ -98,6 +98,7 @@ func (s *Store) Delete(ctx context.Context, ns, name string, opts *metav1.Delete
 			return DeleteResult{}, s.storageError(err, name)
 		}
 		accessor.SetResourceVersion(formatRV(rev))
+		s.release(ctx, current)
 		return DeleteResult{Object: current, Deleted: true}, nil
 	}
 }

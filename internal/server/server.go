@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,10 +43,22 @@ type Config struct {
 	Log     *slog.Logger
 	// Ready, when set, is closed once the server serves.
 	Ready chan<- struct{}
+	// ServiceCIDR is the range of service cluster IPs (default 10.43.0.0/16).
+	ServiceCIDR string
+	// NodePortBase and NodePortCount give the node port range (default 30000, 2768).
+	NodePortBase, NodePortCount int
 	// Controllers tunes the control loops.
 	Controllers controller.Options
 	// DisableControllers runs the API alone (no controllers, no scheduler).
 	DisableControllers bool
+	// MaxInFlight caps concurrent non-watch requests; more get 429 (0: the API server's default).
+	MaxInFlight int
+	// WatchProgressInterval is how often watches with bookmarks get a progress
+	// notification from storage (0: the storage default, 5 s).
+	WatchProgressInterval time.Duration
+	// CompactInterval is how often storage history older than one interval is
+	// compacted (0: DefaultCompactInterval; negative: never).
+	CompactInterval time.Duration
 }
 
 // Server is a running control plane.
@@ -60,6 +73,9 @@ type Server struct {
 	// stopLoops ends the controllers; loopsDone is closed when they have stopped.
 	stopLoops context.CancelFunc
 	loopsDone chan struct{}
+	// stopCompactor ends the compactor; compactorDone is closed when it has stopped.
+	stopCompactor context.CancelFunc
+	compactorDone chan struct{}
 	// Loopback is an admin client config for in-process API clients.
 	Loopback *rest.Config
 	// URL is the HTTPS address clients use.
@@ -127,17 +143,35 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 		}
 		s.client = s.embedded.Client()
 	}
-	s.store = etcdstore.New(s.client, etcdstore.Options{})
+	s.store = etcdstore.New(s.client, etcdstore.Options{ProgressInterval: cfg.WatchProgressInterval})
+	s.startCompactor()
 
 	scheme := registry.NewScheme()
 	codecs := registry.NewCodecs(scheme)
 	resources := registry.Builtin()
 	stores := make([]*registry.Store, 0, len(resources))
 	var namespaces *registry.Store
+	if cfg.ServiceCIDR == "" {
+		cfg.ServiceCIDR = "10.43.0.0/16"
+	}
+	if cfg.NodePortBase == 0 {
+		cfg.NodePortBase, cfg.NodePortCount = 30000, 2768
+	}
+	alloc, err := registry.NewServiceAllocator(s.store, cfg.ServiceCIDR, cfg.NodePortBase, cfg.NodePortCount)
+	if err != nil {
+		return nil, err
+	}
+	var services *registry.Store
 	for _, res := range resources {
 		st := registry.NewStore(res, s.store, scheme, cfg.Log)
-		if res.Name == "namespaces" && res.GroupVersion.Group == "" {
-			namespaces = st
+		if res.GroupVersion.Group == "" {
+			switch res.Name {
+			case "namespaces":
+				namespaces = st
+			case "services":
+				res.Allocator = alloc
+				services = st
+			}
 		}
 		stores = append(stores, st)
 	}
@@ -146,6 +180,13 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	}
 	if err := registry.EnsureSystemNamespaces(ctx, namespaces); err != nil {
 		return nil, fmt.Errorf("create system namespaces: %w", err)
+	}
+	if err := alloc.Repair(ctx, services); err != nil {
+		return nil, fmt.Errorf("repair service allocations: %w", err)
+	}
+	apiPort, _ := strconv.Atoi(port)
+	if err := registry.EnsureKubernetesService(ctx, services, alloc.NthIP(1).String(), int32(apiPort)); err != nil {
+		return nil, err
 	}
 	spec, err := newOpenAPI(resources, scheme)
 	if err != nil {
@@ -158,6 +199,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 		OpenAPI:       spec,
 		TypeConverter: spec.TypeConverter,
 		Ready:         s.ready,
+		MaxInFlight:   cfg.MaxInFlight,
 		Version:       cfg.Version,
 		Log:           cfg.Log,
 	})
@@ -218,6 +260,24 @@ func (s *Server) startControllers() error {
 	return nil
 }
 
+// startCompactor compacts storage history periodically until Stop.
+func (s *Server) startCompactor() {
+	interval := s.cfg.CompactInterval
+	if interval == 0 {
+		interval = DefaultCompactInterval
+	}
+	if interval < 0 {
+		return
+	}
+	c := &compactor{store: s.store, interval: interval, log: s.log}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopCompactor, s.compactorDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.compactorDone)
+		c.run(ctx)
+	}()
+}
+
 // loopbackConfig issues an in-memory admin credential for the server's own clients.
 func loopbackConfig(url string, b *pki.Bundle) (*rest.Config, error) {
 	certPEM, keyPEM, err := pki.IssueClientCert(b.CA, b.CAKey, "system:berth-loopback", []string{pki.AdminGroup}, time.Now())
@@ -259,6 +319,10 @@ func (s *Server) Stop() error {
 		cancel()
 	} else if s.listener != nil {
 		_ = s.listener.Close()
+	}
+	if s.stopCompactor != nil {
+		s.stopCompactor()
+		<-s.compactorDone
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
