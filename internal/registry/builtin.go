@@ -70,7 +70,7 @@ func Builtin() []*Resource {
 			GroupVersion: core, Name: "services", Kind: "Service", Singular: "service", ShortNames: []string{"svc"}, Categories: []string{"all"},
 			Namespaced: true, New: newOf[corev1.Service](), NewList: newOf[corev1.ServiceList](), HasStatus: true,
 			PrepareForUpdate: servicePrepareForUpdate,
-			Validate: typed(validation.ValidateService), ValidateUpdate: typedUpdate(validation.ValidateServiceUpdate),
+			Validate:         typed(validation.ValidateService), ValidateUpdate: typedUpdate(validation.ValidateServiceUpdate),
 			ValidateStatusUpdate: typedUpdate(validation.ValidateServiceStatusUpdate),
 		},
 		{
