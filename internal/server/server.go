@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,6 +43,10 @@ type Config struct {
 	Log     *slog.Logger
 	// Ready, when set, is closed once the server serves.
 	Ready chan<- struct{}
+	// ServiceCIDR is the range of service cluster IPs (default 10.43.0.0/16).
+	ServiceCIDR string
+	// NodePortBase and NodePortCount give the node port range (default 30000, 2768).
+	NodePortBase, NodePortCount int
 	// Controllers tunes the control loops.
 	Controllers controller.Options
 	// DisableControllers runs the API alone (no controllers, no scheduler).
@@ -146,10 +151,27 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	resources := registry.Builtin()
 	stores := make([]*registry.Store, 0, len(resources))
 	var namespaces *registry.Store
+	if cfg.ServiceCIDR == "" {
+		cfg.ServiceCIDR = "10.43.0.0/16"
+	}
+	if cfg.NodePortBase == 0 {
+		cfg.NodePortBase, cfg.NodePortCount = 30000, 2768
+	}
+	alloc, err := registry.NewServiceAllocator(s.store, cfg.ServiceCIDR, cfg.NodePortBase, cfg.NodePortCount)
+	if err != nil {
+		return nil, err
+	}
+	var services *registry.Store
 	for _, res := range resources {
 		st := registry.NewStore(res, s.store, scheme, cfg.Log)
-		if res.Name == "namespaces" && res.GroupVersion.Group == "" {
-			namespaces = st
+		if res.GroupVersion.Group == "" {
+			switch res.Name {
+			case "namespaces":
+				namespaces = st
+			case "services":
+				res.Allocator = alloc
+				services = st
+			}
 		}
 		stores = append(stores, st)
 	}
@@ -158,6 +180,13 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	}
 	if err := registry.EnsureSystemNamespaces(ctx, namespaces); err != nil {
 		return nil, fmt.Errorf("create system namespaces: %w", err)
+	}
+	if err := alloc.Repair(ctx, services); err != nil {
+		return nil, fmt.Errorf("repair service allocations: %w", err)
+	}
+	apiPort, _ := strconv.Atoi(port)
+	if err := registry.EnsureKubernetesService(ctx, services, alloc.NthIP(1).String(), int32(apiPort)); err != nil {
+		return nil, err
 	}
 	spec, err := newOpenAPI(resources, scheme)
 	if err != nil {
