@@ -62,6 +62,9 @@ func validateWorkloadSelector(sel *metav1.LabelSelector, kind string, fldPath *f
 
 // ValidateDeployment validates a deployment on create.
 func ValidateDeployment(d *appsv1.Deployment) field.ErrorList {
+	if errs := validateQuantitiesInRange(d); len(errs) > 0 {
+		return errs
+	}
 	allErrs := ValidateObjectMeta(&d.ObjectMeta, true, NameIsDNSSubdomain, field.NewPath("metadata"))
 	return append(allErrs, validateDeploymentSpec(&d.Spec, field.NewPath("spec"))...)
 }
@@ -158,6 +161,9 @@ func intOrPercentValue(v intstr.IntOrString) int {
 // ValidateDeploymentUpdate validates a deployment update through apps/v1:
 // the selector is immutable.
 func ValidateDeploymentUpdate(d, oldD *appsv1.Deployment) field.ErrorList {
+	if errs := validateQuantitiesInRange(d); len(errs) > 0 {
+		return errs
+	}
 	allErrs := validateMetaUpdate(&d.ObjectMeta, &oldD.ObjectMeta)
 	allErrs = append(allErrs, validateDeploymentSpec(&d.Spec, field.NewPath("spec"))...)
 	return append(allErrs, ValidateImmutableField(d.Spec.Selector, oldD.Spec.Selector, field.NewPath("spec", "selector"))...)
@@ -214,6 +220,9 @@ func nonNegativeCounts(p *field.Path, counts map[string]int32) field.ErrorList {
 
 // ValidateReplicaSet validates a replica set on create.
 func ValidateReplicaSet(rs *appsv1.ReplicaSet) field.ErrorList {
+	if errs := validateQuantitiesInRange(rs); len(errs) > 0 {
+		return errs
+	}
 	allErrs := ValidateObjectMeta(&rs.ObjectMeta, true, NameIsDNSSubdomain, field.NewPath("metadata"))
 	return append(allErrs, validateReplicaSetSpec(&rs.Spec, field.NewPath("spec"))...)
 }
@@ -232,6 +241,9 @@ func validateReplicaSetSpec(spec *appsv1.ReplicaSetSpec, fldPath *field.Path) fi
 // ValidateReplicaSetUpdate validates a replica set update through apps/v1:
 // the selector is immutable.
 func ValidateReplicaSetUpdate(rs, oldRs *appsv1.ReplicaSet) field.ErrorList {
+	if errs := validateQuantitiesInRange(rs); len(errs) > 0 {
+		return errs
+	}
 	allErrs := validateMetaUpdate(&rs.ObjectMeta, &oldRs.ObjectMeta)
 	allErrs = append(allErrs, validateReplicaSetSpec(&rs.Spec, field.NewPath("spec"))...)
 	return append(allErrs, ValidateImmutableField(rs.Spec.Selector, oldRs.Spec.Selector, field.NewPath("spec", "selector"))...)
@@ -268,6 +280,9 @@ func validateReplicaCounts(replicas, fullyLabeled, ready, available int32, obser
 
 // ValidateReplicationController validates a replication controller on create.
 func ValidateReplicationController(rc *corev1.ReplicationController) field.ErrorList {
+	if errs := validateQuantitiesInRange(rc); len(errs) > 0 {
+		return errs
+	}
 	allErrs := ValidateObjectMeta(&rc.ObjectMeta, true, NameIsDNSSubdomain, field.NewPath("metadata"))
 	return append(allErrs, validateReplicationControllerSpec(&rc.Spec, field.NewPath("spec"))...)
 }
@@ -286,6 +301,9 @@ func validateReplicationControllerSpec(spec *corev1.ReplicationControllerSpec, f
 // ValidateReplicationControllerUpdate validates a replication controller
 // update (its selector may change, as in Kubernetes).
 func ValidateReplicationControllerUpdate(rc, oldRc *corev1.ReplicationController) field.ErrorList {
+	if errs := validateQuantitiesInRange(rc); len(errs) > 0 {
+		return errs
+	}
 	allErrs := validateMetaUpdate(&rc.ObjectMeta, &oldRc.ObjectMeta)
 	return append(allErrs, validateReplicationControllerSpec(&rc.Spec, field.NewPath("spec"))...)
 }

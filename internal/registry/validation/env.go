@@ -209,6 +209,9 @@ func validateContainerResourceDivisor(rName string, divisor resource.Quantity, f
 	if divisor.IsZero() {
 		return nil
 	}
+	if errs := validateQuantityInRange(divisor, fldPath.Child("divisor")); errs != nil {
+		return errs
+	}
 	d := divisor.String()
 	var msg string
 	switch {

@@ -19,6 +19,9 @@ func podCIDRs(node *corev1.Node) []string {
 // ValidateNode validates a node on create. Status fields are optional but
 // must be valid when set.
 func ValidateNode(node *corev1.Node) field.ErrorList {
+	if errs := validateQuantitiesInRange(node); len(errs) > 0 {
+		return errs
+	}
 	allErrs := ValidateObjectMeta(&node.ObjectMeta, false, ValidateNodeName, field.NewPath("metadata"))
 	return append(allErrs, validateNodeSpecAndStatus(node)...)
 }
@@ -68,6 +71,9 @@ func validateNodeResources(node *corev1.Node) field.ErrorList {
 // ValidateNodeUpdate validates a node update (spec or status). Pod CIDRs and
 // provider ID may be set once, then never changed.
 func ValidateNodeUpdate(node, oldNode *corev1.Node) field.ErrorList {
+	if errs := validateQuantitiesInRange(node); len(errs) > 0 {
+		return errs
+	}
 	allErrs := validateMetaUpdate(&node.ObjectMeta, &oldNode.ObjectMeta)
 	allErrs = append(allErrs, validateNodeSpecAndStatus(node)...)
 	addresses := map[corev1.NodeAddress]bool{}

@@ -29,6 +29,9 @@ func validateAnnotations(annotations map[string]string, fldPath *field.Path) fie
 
 // ValidatePod validates a pod on create.
 func ValidatePod(pod *corev1.Pod) field.ErrorList {
+	if errs := validateQuantitiesInRange(pod); len(errs) > 0 {
+		return errs
+	}
 	allErrs := validatePodMetadataAndSpec(pod)
 	specPath := field.NewPath("spec")
 	if len(pod.Spec.EphemeralContainers) > 0 {
@@ -122,6 +125,9 @@ var updatablePodSpecFields = []string{
 // shrink), added tolerations (and tolerationSeconds of existing ones), and
 // removed scheduling gates.
 func ValidatePodUpdate(newPod, oldPod *corev1.Pod) field.ErrorList {
+	if errs := validateQuantitiesInRange(newPod); len(errs) > 0 {
+		return errs
+	}
 	metaPath, specPath := field.NewPath("metadata"), field.NewPath("spec")
 	allErrs := ValidateObjectMetaUpdate(&newPod.ObjectMeta, &oldPod.ObjectMeta, metaPath)
 	allErrs = append(allErrs, validatePodMetadataAndSpec(newPod)...)
@@ -223,6 +229,9 @@ func validateOnlyDeletedSchedulingGates(newGates, oldGates []corev1.PodSchedulin
 
 // ValidatePodStatusUpdate validates an update of the status subresource.
 func ValidatePodStatusUpdate(newPod, oldPod *corev1.Pod) field.ErrorList {
+	if errs := validateQuantitiesInRange(newPod); len(errs) > 0 {
+		return errs
+	}
 	metaPath, statusPath := field.NewPath("metadata"), field.NewPath("status")
 	allErrs := ValidateObjectMetaUpdate(&newPod.ObjectMeta, &oldPod.ObjectMeta, metaPath)
 	allErrs = append(allErrs, validatePodSpecificAnnotationUpdates(newPod, oldPod, metaPath.Child("annotations"))...)

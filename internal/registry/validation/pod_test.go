@@ -476,3 +476,20 @@ func TestValidateBinding(t *testing.T) {
 		})
 	}
 }
+
+// A quantity such as 1e1000000000 parses instantly but takes practically
+// forever to compare or print; validation must reject it without doing so.
+// (A tiny one such as 1e-1000000000 already hangs resource.ParseQuantity,
+// during decoding: that must be stopped before validation is reached.)
+func TestValidatePodHugeQuantity(t *testing.T) {
+	pod := validPod()
+	pod.Spec.Containers[0].Resources.Limits = corev1.ResourceList{"memory": resource.MustParse("1e1000000000")}
+	pod.Spec.Containers[0].Resources.Requests = corev1.ResourceList{"memory": resource.MustParse("1Gi")}
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", AllocatedResources: corev1.ResourceList{"cpu": resource.MustParse("1e100")}}}
+	expectErrors(t, ValidatePod(pod), errs(
+		inv("spec.containers[0].resources.limits[memory]", "must be a valid resource quantity"),
+		inv("status.containerStatuses[0].allocatedResources[cpu]", "")))
+	node := validNode()
+	node.Status.Capacity["memory"] = resource.MustParse("1e1000000000")
+	expectErrors(t, ValidateNode(node), errs(inv("status.capacity[memory]", "")))
+}

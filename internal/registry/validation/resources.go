@@ -79,9 +79,36 @@ func validateContainerResourceName(name corev1.ResourceName, fldPath *field.Path
 	return allErrs
 }
 
+// Bounds on the magnitude and precision of a quantity. Arithmetic on a
+// quantity such as "1e1000000000" (Value, MilliValue, Cmp, String) builds
+// a billion-digit number, so such values are rejected before anything
+// computes with them.
+const (
+	maxQuantityExponent = 40
+	maxQuantityBits     = 256
+)
+
+// quantityInRange reports, cheaply, whether q can be computed with.
+func quantityInRange(q resource.Quantity) bool {
+	d := q.AsDec()
+	return d.Scale() >= -maxQuantityExponent && d.Scale() <= maxQuantityExponent && d.UnscaledBig().BitLen() <= maxQuantityBits
+}
+
+// validateQuantityInRange reports a quantity out of range without printing
+// it (printing it is what takes forever).
+func validateQuantityInRange(q resource.Quantity, fldPath *field.Path) field.ErrorList {
+	if quantityInRange(q) {
+		return nil
+	}
+	return field.ErrorList{field.Invalid(fldPath, fmt.Sprintf("%g", q.AsApproximateFloat64()), "must be a valid resource quantity")}
+}
+
 // ValidateResourceQuantityValue requires a non-negative quantity, and a
 // whole number for resources counted in units.
 func ValidateResourceQuantityValue(name corev1.ResourceName, value resource.Quantity, fldPath *field.Path) field.ErrorList {
+	if errs := validateQuantityInRange(value, fldPath); errs != nil {
+		return errs
+	}
 	var allErrs field.ErrorList
 	if value.Sign() < 0 {
 		allErrs = append(allErrs, field.Invalid(fldPath, value.String(), isNegativeErrorMsg))
@@ -96,7 +123,7 @@ func ValidateResourceQuantityValue(name corev1.ResourceName, value resource.Quan
 
 func validateHugePageValue(name corev1.ResourceName, q resource.Quantity) error {
 	pageSize, err := resource.ParseQuantity(strings.TrimPrefix(string(name), hugePagesPrefix))
-	if err != nil || pageSize.Sign() <= 0 {
+	if err != nil || pageSize.Sign() <= 0 || !quantityInRange(pageSize) || pageSize.Value() <= 0 {
 		return fmt.Errorf("%s is not a valid huge page size", strings.TrimPrefix(string(name), hugePagesPrefix))
 	}
 	if q.Value()%pageSize.Value() != 0 {
@@ -121,6 +148,9 @@ func validateResourceRequirements(req *corev1.ResourceRequirements, nameFn func(
 		p := limPath.Key(string(name))
 		allErrs = append(allErrs, nameFn(name, p)...)
 		allErrs = append(allErrs, ValidateResourceQuantityValue(name, q, p)...)
+		if !quantityInRange(q) {
+			continue
+		}
 		if isHugePageResourceName(name) {
 			hugePages = true
 			if err := validateHugePageValue(name, q); err != nil {
@@ -136,7 +166,10 @@ func validateResourceRequirements(req *corev1.ResourceRequirements, nameFn func(
 		p := reqPath.Key(string(name))
 		allErrs = append(allErrs, nameFn(name, p)...)
 		allErrs = append(allErrs, ValidateResourceQuantityValue(name, q, p)...)
-		if limit, ok := req.Limits[name]; ok {
+		if !quantityInRange(q) {
+			continue
+		}
+		if limit, ok := req.Limits[name]; ok && quantityInRange(limit) {
 			if q.Cmp(limit) != 0 && !isOvercommitAllowed(name) {
 				allErrs = append(allErrs, field.Invalid(reqPath, q.String(), fmt.Sprintf("must be equal to %s limit of %s", name, limit.String())))
 			} else if q.Cmp(limit) > 0 {
