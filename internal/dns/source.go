@@ -1,0 +1,148 @@
+package dns
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Source is the cluster state DNS answers from.
+type Source interface {
+	// Service returns the named service.
+	Service(namespace, name string) (*corev1.Service, bool)
+	// EndpointSlices returns the slices of a service.
+	EndpointSlices(namespace, service string) []*discoveryv1.EndpointSlice
+	// ServicesByIP returns services whose cluster IP is ip.
+	ServicesByIP(ip string) []*corev1.Service
+	// EndpointSlicesByAddress returns slices that hold an endpoint with address ip.
+	EndpointSlicesByAddress(ip string) []*discoveryv1.EndpointSlice
+	// NamespaceHasServices reports whether any service lives in namespace.
+	NamespaceHasServices(namespace string) bool
+}
+
+const (
+	indexByServiceName = "byServiceName"
+	indexByClusterIP   = "byClusterIP"
+	indexByNamespace   = "byNamespace"
+	indexByAddress     = "byAddress"
+)
+
+// InformerSource is a Source over shared informers.
+type InformerSource struct {
+	services cache.SharedIndexInformer
+	slices   cache.SharedIndexInformer
+}
+
+// NewInformerSource asks factory for service and endpointslice informers; start the
+// factory and wait for HasSynced before serving.
+func NewInformerSource(factory informers.SharedInformerFactory) (*InformerSource, error) {
+	services := factory.Core().V1().Services().Informer()
+	if err := services.AddIndexers(cache.Indexers{
+		indexByClusterIP: func(obj any) ([]string, error) {
+			svc, ok := obj.(*corev1.Service)
+			if !ok {
+				return nil, nil
+			}
+			var ips []string
+			for _, ip := range svc.Spec.ClusterIPs {
+				if ip != "" && ip != corev1.ClusterIPNone {
+					ips = append(ips, ip)
+				}
+			}
+			return ips, nil
+		},
+		indexByNamespace: cache.MetaNamespaceIndexFunc,
+	}); err != nil {
+		return nil, fmt.Errorf("service indexers: %w", err)
+	}
+	slices := factory.Discovery().V1().EndpointSlices().Informer()
+	if err := slices.AddIndexers(cache.Indexers{
+		indexByServiceName: func(obj any) ([]string, error) {
+			s, ok := obj.(*discoveryv1.EndpointSlice)
+			if !ok {
+				return nil, nil
+			}
+			name := s.Labels[discoveryv1.LabelServiceName]
+			if name == "" {
+				return nil, nil
+			}
+			return []string{s.Namespace + "/" + name}, nil
+		},
+		indexByAddress: func(obj any) ([]string, error) {
+			s, ok := obj.(*discoveryv1.EndpointSlice)
+			if !ok {
+				return nil, nil
+			}
+			var addrs []string
+			for _, ep := range s.Endpoints {
+				addrs = append(addrs, ep.Addresses...)
+			}
+			return addrs, nil
+		},
+	}); err != nil {
+		return nil, fmt.Errorf("endpointslice indexers: %w", err)
+	}
+	return &InformerSource{services: services, slices: slices}, nil
+}
+
+// HasSynced reports whether both caches are filled.
+func (s *InformerSource) HasSynced() bool {
+	return s.services.HasSynced() && s.slices.HasSynced()
+}
+
+// Service implements Source.
+func (s *InformerSource) Service(namespace, name string) (*corev1.Service, bool) {
+	obj, ok, err := s.services.GetIndexer().GetByKey(namespace + "/" + name)
+	if err != nil || !ok {
+		return nil, false
+	}
+	return obj.(*corev1.Service), true
+}
+
+// EndpointSlices implements Source.
+func (s *InformerSource) EndpointSlices(namespace, service string) []*discoveryv1.EndpointSlice {
+	objs, err := s.slices.GetIndexer().ByIndex(indexByServiceName, namespace+"/"+service)
+	if err != nil {
+		return nil
+	}
+	out := make([]*discoveryv1.EndpointSlice, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, o.(*discoveryv1.EndpointSlice))
+	}
+	return out
+}
+
+// ServicesByIP implements Source.
+func (s *InformerSource) ServicesByIP(ip string) []*corev1.Service {
+	objs, err := s.services.GetIndexer().ByIndex(indexByClusterIP, ip)
+	if err != nil {
+		return nil
+	}
+	out := make([]*corev1.Service, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, o.(*corev1.Service))
+	}
+	return out
+}
+
+// NamespaceHasServices implements Source.
+func (s *InformerSource) NamespaceHasServices(namespace string) bool {
+	objs, err := s.services.GetIndexer().ByIndex(indexByNamespace, namespace)
+	return err == nil && len(objs) > 0
+}
+
+// EndpointSlicesByAddress implements Source.
+func (s *InformerSource) EndpointSlicesByAddress(ip string) []*discoveryv1.EndpointSlice {
+	objs, err := s.slices.GetIndexer().ByIndex(indexByAddress, ip)
+	if err != nil {
+		return nil
+	}
+	out := make([]*discoveryv1.EndpointSlice, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, o.(*discoveryv1.EndpointSlice))
+	}
+	return out
+}
