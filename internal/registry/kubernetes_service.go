@@ -13,6 +13,13 @@ import (
 // EnsureKubernetesService creates default/kubernetes, the in-cluster name of the API
 // server, on the first IP of the service range.
 func EnsureKubernetesService(ctx context.Context, services *Store, clusterIP string, port int32) error {
+	// On a restart it exists and its IP is allocated: creating it again would fail on
+	// the allocation before the name clash.
+	if _, err := services.Get(ctx, metav1.NamespaceDefault, "kubernetes"); err == nil {
+		return nil
+	} else if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("read the kubernetes service: %w", err)
+	}
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: "kubernetes", Namespace: metav1.NamespaceDefault,
