@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 
 	"github.com/berth/berth/internal/registry"
 )
@@ -235,6 +236,9 @@ func (s *Server) decodeObject(w http.ResponseWriter, r *http.Request, body []byt
 	if len(body) == 0 {
 		return nil, apierrors.NewBadRequest("the request body is empty")
 	}
+	if holdsQuantities(into) && hugeExponent.Match(body) {
+		return nil, apierrors.NewBadRequest("quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' with an exponent of at most 5 digits")
+	}
 	obj, actual, err := dec.Decode(body, &gvk, into)
 	if err != nil && runtime.IsStrictDecodingError(err) && obj != nil {
 		strictErr, _ := runtime.AsStrictDecodingError(err)
@@ -366,7 +370,18 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, st *regist
 	s.writeResult(w, r, out, code, res.Object, st)
 }
 
-// deleteOptions reads DeleteOptions from the body (JSON or protobuf) and the query.
+// newOptionsCodecs decodes DeleteOptions bodies, which clients send as meta.k8s.io/v1
+// (kubectl) or in the group version of the resource (older clients); Kubernetes takes both.
+func newOptionsCodecs(gvs []schema.GroupVersion) serializer.CodecFactory {
+	scheme := runtime.NewScheme()
+	metav1.AddToGroupVersion(scheme, metav1.SchemeGroupVersion)
+	for _, gv := range gvs {
+		metav1.AddToGroupVersion(scheme, gv)
+	}
+	return serializer.NewCodecFactory(scheme)
+}
+
+// deleteOptions reads DeleteOptions from the body (JSON, YAML or protobuf) and the query.
 func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, bool, error) {
 	opts := &metav1.DeleteOptions{}
 	body, err := readBody(r)
@@ -374,12 +389,16 @@ func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, bool, er
 		return nil, false, err
 	}
 	if len(body) > 0 {
-		dec, _, err := s.decoderFor(r, false)
+		_, mt, err := s.decoderFor(r, false)
 		if err != nil {
 			return nil, false, err
 		}
+		info, ok := runtime.SerializerInfoForMediaType(s.optionsCodecs.SupportedMediaTypes(), mt)
+		if !ok {
+			return nil, false, unsupportedMediaType(r.Header.Get("Content-Type"))
+		}
 		gvk := metav1.SchemeGroupVersion.WithKind("DeleteOptions")
-		obj, _, err := dec.Decode(body, &gvk, opts)
+		obj, _, err := info.Serializer.Decode(body, &gvk, opts)
 		if err != nil {
 			return nil, false, apierrors.NewBadRequest(err.Error())
 		}

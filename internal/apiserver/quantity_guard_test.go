@@ -1,0 +1,29 @@
+package apiserver
+
+import (
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+)
+
+func TestHugeExponentGuard(t *testing.T) {
+	if !holdsQuantities(&corev1.Pod{}) || !holdsQuantities(&appsv1.Deployment{}) {
+		t.Fatal("pods and deployments hold quantities")
+	}
+	if holdsQuantities(&corev1.ConfigMap{}) {
+		t.Fatal("configmaps hold no quantities: their data must not be screened")
+	}
+	for body, want := range map[string]bool{
+		`{"cpu":"1e-1000000000"}`: true,
+		`{"cpu":"1E999999"}`:      true,
+		`{"cpu":"1.5e+123456"}`:   true,
+		`{"cpu":"100m"}`:          false,
+		`{"cpu":"1e3"}`:           false,
+		`{"memory":"1e12345"}`:    false,
+	} {
+		if got := hugeExponent.MatchString(body); got != want {
+			t.Errorf("%s: match = %v, want %v", body, got, want)
+		}
+	}
+}
