@@ -163,7 +163,8 @@ func Builtin() []*Resource {
 		},
 		{
 			GroupVersion: eventsv1.SchemeGroupVersion, Name: "events", Kind: "Event", Singular: "event", ShortNames: []string{"ev"},
-			StorageResource: "events.k8s.io-events",
+			StorageResource: "events",
+			StorageForm:     eventsStorageForm,
 			Namespaced:      true, New: newOf[eventsv1.Event](), NewList: newOf[eventsv1.EventList](),
 			Validate: typed(validation.ValidateEventsV1Event), ValidateUpdate: typedUpdate(validation.ValidateEventsV1EventUpdate),
 		},

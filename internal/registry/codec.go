@@ -23,13 +23,18 @@ func newStorageCodec(s *runtime.Scheme) storageCodec {
 // encode writes obj with its kind; resourceVersion is never stored (it is the revision).
 func (c storageCodec) encode(res *Resource, obj runtime.Object) ([]byte, error) {
 	obj.GetObjectKind().SetGroupVersionKind(res.GVK())
-	accessor, err := meta.Accessor(obj)
+	stored := obj
+	if sf := res.StorageForm; sf != nil {
+		stored = sf.ToStorage(obj)
+		stored.GetObjectKind().SetGroupVersionKind(sf.GVK)
+	}
+	accessor, err := meta.Accessor(stored)
 	if err != nil {
 		return nil, err
 	}
 	rv := accessor.GetResourceVersion()
 	accessor.SetResourceVersion("")
-	data, err := runtime.Encode(c.proto, obj)
+	data, err := runtime.Encode(c.proto, stored)
 	accessor.SetResourceVersion(rv)
 	return data, err
 }
@@ -37,10 +42,18 @@ func (c storageCodec) encode(res *Resource, obj runtime.Object) ([]byte, error) 
 // decode reads one stored value into a fresh object of the resource's type and sets its
 // resourceVersion from the revision.
 func (c storageCodec) decode(res *Resource, kv storage.KeyValue) (runtime.Object, error) {
-	obj := res.New()
-	out, _, err := c.proto.Decode(kv.Value, nil, obj)
-	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
+	var out runtime.Object
+	if sf := res.StorageForm; sf != nil {
+		stored, _, err := c.proto.Decode(kv.Value, nil, sf.New())
+		if err != nil {
+			return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
+		}
+		out = sf.FromStorage(stored)
+	} else {
+		var err error
+		if out, _, err = c.proto.Decode(kv.Value, nil, res.New()); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
+		}
 	}
 	accessor, err := meta.Accessor(out)
 	if err != nil {

@@ -25,6 +25,9 @@ type Resource struct {
 	// StorageResource names the storage key segment when it differs from Name (events
 	// served from two groups share one store).
 	StorageResource string
+	// StorageForm, when set, stores objects as another type (events.k8s.io/v1 Events are
+	// kept as core/v1 Events, so both APIs see the same events).
+	StorageForm *StorageForm
 
 	New     func() runtime.Object
 	NewList func() runtime.Object
@@ -86,6 +89,14 @@ type Allocator interface {
 	Allocate(ctx context.Context, obj, old runtime.Object, dryRun bool) (commit, undo func(), err error)
 	// Release frees everything a deleted obj held.
 	Release(ctx context.Context, obj runtime.Object)
+}
+
+// StorageForm converts between a served type and the type kept in storage.
+type StorageForm struct {
+	GVK         schema.GroupVersionKind
+	New         func() runtime.Object
+	ToStorage   func(obj runtime.Object) runtime.Object
+	FromStorage func(stored runtime.Object) runtime.Object
 }
 
 // TableOptions are passed through to table printers.
