@@ -1,0 +1,292 @@
+package plugins
+
+import (
+	"math"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/berth/berth/internal/scheduler/framework"
+)
+
+// System default spreading, applied (as scores only) to pods without constraints of their
+// own that belong to a service, ReplicaSet or ReplicationController: like kube-scheduler,
+// at most 3 apart per node and 5 per zone.
+var systemDefaultConstraints = []framework.SpreadConstraint{
+	{MaxSkew: 3, TopologyKey: corev1.LabelHostname, HonorNodeAffinity: true},
+	{MaxSkew: 5, TopologyKey: corev1.LabelTopologyZone, HonorNodeAffinity: true},
+}
+
+// PodTopologySpread enforces whenUnsatisfiable=DoNotSchedule constraints (filter) and
+// prefers nodes that keep ScheduleAnyway constraints — or the system default spreading —
+// balanced (score).
+type PodTopologySpread struct{}
+
+func (PodTopologySpread) Name() string { return "PodTopologySpread" }
+
+type spreadFilterState struct {
+	// counts[i] maps each eligible domain of constraint i to its matching pods.
+	counts   []map[string]int
+	minMatch []int
+}
+
+func (PodTopologySpread) PreFilter(snap *framework.Snapshot, pod *framework.PodInfo) (any, bool, *framework.Status) {
+	cs := pod.HardSpread
+	if len(cs) == 0 {
+		return nil, true, nil
+	}
+	st := &spreadFilterState{counts: make([]map[string]int, len(cs)), minMatch: make([]int, len(cs))}
+	for i := range cs {
+		st.counts[i] = map[string]int{}
+	}
+	for _, ni := range snap.List() {
+		if !hasAllTopologyKeys(ni.Node, cs) {
+			continue
+		}
+		for i := range cs {
+			if !nodeIncluded(&cs[i], pod, ni.Node) {
+				continue
+			}
+			st.counts[i][ni.Node.Labels[cs[i].TopologyKey]] += countMatching(ni, cs[i].Selector, pod.Pod.Namespace)
+		}
+	}
+	for i := range cs {
+		m := math.MaxInt32
+		for _, n := range st.counts[i] {
+			m = min(m, n)
+		}
+		if len(st.counts[i]) < int(cs[i].MinDomains) {
+			m = 0 // too few domains: the global minimum counts as 0
+		}
+		st.minMatch[i] = m
+	}
+	return st, false, nil
+}
+
+// Filter: for every constraint, matching pods in the node's domain, plus the pod itself
+// when it matches, minus the global minimum must not exceed maxSkew.
+func (PodTopologySpread) Filter(state any, pod *framework.PodInfo, node *framework.NodeInfo) *framework.Status {
+	st := state.(*spreadFilterState)
+	podLabels := labels.Set(pod.Pod.Labels)
+	for i := range pod.HardSpread {
+		c := &pod.HardSpread[i]
+		value, ok := node.Node.Labels[c.TopologyKey]
+		if !ok {
+			return statusSpreadLabel
+		}
+		self := 0
+		if c.Selector.Matches(podLabels) {
+			self = 1
+		}
+		if st.counts[i][value]+self-st.minMatch[i] > int(c.MaxSkew) {
+			return statusSpread
+		}
+	}
+	return nil
+}
+
+func (PodTopologySpread) RequeueOn() framework.Event {
+	return framework.EventNodeAdd | framework.EventNodeLabel | framework.EventNodeTaint |
+		framework.EventPodAdd | framework.EventPodDelete | framework.EventPodLabel
+}
+
+type spreadScoreState struct {
+	constraints []framework.SpreadConstraint
+	// byOwner counts the pods of the pod's controller instead of matching selectors (the
+	// system default selector is the controller's own).
+	byOwner  *framework.PodInfo
+	ignored  map[*framework.NodeInfo]bool
+	counts   []map[string]int64
+	weights  []float64
+	feasible []*framework.NodeInfo
+}
+
+func (PodTopologySpread) PreScore(snap *framework.Snapshot, pod *framework.PodInfo, feasible []*framework.NodeInfo) (any, bool) {
+	st := &spreadScoreState{feasible: feasible}
+	systemDefault := false
+	switch {
+	case len(pod.Pod.Spec.TopologySpreadConstraints) > 0:
+		st.constraints = pod.SoftSpread
+	case pod.DefaultSpreadSelector != nil && !pod.DefaultSpreadSelector.Empty():
+		systemDefault = true
+		st.constraints = make([]framework.SpreadConstraint, len(systemDefaultConstraints))
+		copy(st.constraints, systemDefaultConstraints)
+		for i := range st.constraints {
+			st.constraints[i].Selector = pod.DefaultSpreadSelector
+		}
+		if pod.ControllerUID != "" {
+			st.byOwner = pod
+		}
+	}
+	cs := st.constraints
+	if len(cs) == 0 {
+		return nil, true
+	}
+	// Nodes without every topology key are not scored — except under system defaults,
+	// where a node without a zone still gets hostname spreading.
+	requireAll := !systemDefault
+	st.counts = make([]map[string]int64, len(cs))
+	for i := range cs {
+		st.counts[i] = map[string]int64{}
+	}
+	for _, ni := range feasible {
+		if requireAll && !hasAllTopologyKeys(ni.Node, cs) {
+			if st.ignored == nil {
+				st.ignored = map[*framework.NodeInfo]bool{}
+			}
+			st.ignored[ni] = true
+			continue
+		}
+		for i := range cs {
+			if cs[i].TopologyKey != corev1.LabelHostname {
+				value := labelValue(ni, cs[i].TopologyKey)
+				if _, ok := st.counts[i][value]; !ok {
+					st.counts[i][value] = 0
+				}
+			}
+		}
+	}
+	st.weights = make([]float64, len(cs))
+	for i := range cs {
+		size := len(st.counts[i])
+		if cs[i].TopologyKey == corev1.LabelHostname {
+			size = len(feasible) - len(st.ignored)
+		}
+		// Counts in many small domains weigh more than in a few big ones.
+		st.weights[i] = math.Log(float64(size + 2))
+	}
+	if st.byOwner != nil && pod.RequiredNodeAffinity.Empty() {
+		// Every node counts: the snapshot's per-zone owner counts are the answer.
+		for i := range cs {
+			if cs[i].TopologyKey == corev1.LabelTopologyZone {
+				for value := range st.counts[i] {
+					st.counts[i][value] = int64(snap.OwnerCountInZone(pod.ControllerUID, value))
+				}
+			}
+		}
+		return st, false
+	}
+	for _, ni := range snap.List() {
+		if requireAll && !hasAllTopologyKeys(ni.Node, cs) {
+			continue
+		}
+		for i := range cs {
+			c := &cs[i]
+			if c.TopologyKey == corev1.LabelHostname || !nodeIncluded(c, pod, ni.Node) {
+				continue
+			}
+			value := labelValue(ni, c.TopologyKey)
+			if n, ok := st.counts[i][value]; ok {
+				st.counts[i][value] = n + int64(st.count(ni, c, pod))
+			}
+		}
+	}
+	return st, false
+}
+
+func (st *spreadScoreState) count(ni *framework.NodeInfo, c *framework.SpreadConstraint, pod *framework.PodInfo) int {
+	if st.byOwner != nil {
+		return int(ni.CountOwned(st.byOwner.ControllerUID))
+	}
+	return countMatching(ni, c.Selector, pod.Pod.Namespace)
+}
+
+// Score is the weighted number of matching pods in the node's domains (lower is better;
+// Normalize inverts it). maxSkew-1 is added so larger skews tolerate more.
+func (PodTopologySpread) Score(state any, pod *framework.PodInfo, node *framework.NodeInfo) int64 {
+	st := state.(*spreadScoreState)
+	if st.ignored[node] {
+		return 0
+	}
+	var score float64
+	for i := range st.constraints {
+		c := &st.constraints[i]
+		var value string
+		var ok bool
+		if c.TopologyKey == corev1.LabelTopologyZone {
+			value, ok = node.Zone()
+		} else {
+			value, ok = node.Node.Labels[c.TopologyKey]
+		}
+		var cnt int64
+		switch {
+		case c.TopologyKey == corev1.LabelHostname:
+			// A node is its own hostname domain even when it lacks the label.
+			cnt = int64(st.count(node, c, pod))
+		case ok:
+			cnt = st.counts[i][value]
+		default:
+			continue
+		}
+		score += float64(cnt)*st.weights[i] + float64(c.MaxSkew-1)
+	}
+	return int64(math.Round(score))
+}
+
+func (PodTopologySpread) Normalize(state any, _ *framework.PodInfo, scores []int64) {
+	st := state.(*spreadScoreState)
+	lowest, highest := int64(math.MaxInt64), int64(0)
+	for j, s := range scores {
+		if st.ignored[st.feasible[j]] {
+			continue
+		}
+		lowest, highest = min(lowest, s), max(highest, s)
+	}
+	for j, s := range scores {
+		switch {
+		case st.ignored[st.feasible[j]]:
+			scores[j] = 0
+		case highest == 0:
+			scores[j] = framework.MaxNodeScore
+		default:
+			scores[j] = framework.MaxNodeScore * (highest + lowest - s) / highest
+		}
+	}
+}
+
+// labelValue reads a node label, the zone from the NodeInfo's cache.
+func labelValue(ni *framework.NodeInfo, key string) string {
+	if key == corev1.LabelTopologyZone {
+		z, _ := ni.Zone()
+		return z
+	}
+	return ni.Node.Labels[key]
+}
+
+func hasAllTopologyKeys(node *corev1.Node, cs []framework.SpreadConstraint) bool {
+	for i := range cs {
+		if _, ok := node.Labels[cs[i].TopologyKey]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// nodeIncluded applies nodeAffinityPolicy and nodeTaintsPolicy: which nodes' pods count.
+func nodeIncluded(c *framework.SpreadConstraint, pod *framework.PodInfo, node *corev1.Node) bool {
+	if c.HonorNodeAffinity && !pod.RequiredNodeAffinity.Match(node) {
+		return false
+	}
+	if c.HonorTaints {
+		for i := range node.Spec.Taints {
+			t := &node.Spec.Taints[i]
+			if (t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute) &&
+				!framework.Tolerates(pod.Pod.Spec.Tolerations, t) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// countMatching counts the non-terminating pods of namespace ns on the node that sel
+// selects.
+func countMatching(ni *framework.NodeInfo, sel labels.Selector, ns string) int {
+	n := 0
+	for _, p := range ni.Pods {
+		if p.Pod.Namespace == ns && !p.Terminating() && sel.Matches(labels.Set(p.Pod.Labels)) {
+			n++
+		}
+	}
+	return n
+}
