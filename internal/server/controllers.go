@@ -4,12 +4,14 @@ import (
 	"fmt"
 
 	"github.com/berth/berth/internal/controller"
+	"github.com/berth/berth/internal/scheduler"
 )
 
 // loopConstructors lists the control loops run by the leader: every controller and the
 // scheduler. Each builds its loop (and asks for its informers) from the shared Context.
 var loopConstructors = []func(*controller.Context) (controller.Runnable, error){
 	// One line per loop, e.g. replicaset.New,
+	scheduler.New,
 }
 
 // buildControllers builds the loops of one leadership term.
