@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/version"
 
@@ -38,6 +39,8 @@ type Config struct {
 	// TypeConverter enables managed fields and server-side apply; nil disables both. It
 	// is called once, on the first write, so that building schemas stays off start-up.
 	TypeConverter func() (managedfields.TypeConverter, error)
+	// IssueNodeCert signs node credentials for joining agents; nil disables joining.
+	IssueNodeCert NodeCertIssuer
 	// Ready reports whether the server can serve (storage reachable).
 	Ready   func() error
 	Version version.Info
@@ -64,7 +67,9 @@ type Server struct {
 	inflight     chan struct{}
 	// params decodes query parameters into ListOptions, DeleteOptions, ...
 	params runtime.ParameterCodec
-	now    func() time.Time
+	// optionsCodecs decode DeleteOptions bodies.
+	optionsCodecs serializer.CodecFactory
+	now           func() time.Time
 }
 
 // New builds a Server.
@@ -95,13 +100,16 @@ func New(cfg Config) (*Server, error) {
 		params:   runtime.NewParameterCodec(cfg.Codecs.Scheme),
 		now:      cfg.Now,
 	}
+	var gvs []schema.GroupVersion
 	for _, st := range cfg.Stores {
 		gvr := st.Res.GVR()
 		s.stores[gvr] = st
 		if !contains(s.groups[gvr.Group], gvr.Version) {
 			s.groups[gvr.Group] = append(s.groups[gvr.Group], gvr.Version)
+			gvs = append(gvs, gvr.GroupVersion())
 		}
 	}
+	s.optionsCodecs = newOptionsCodecs(gvs)
 	return s, nil
 }
 
@@ -147,6 +155,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/version", s.serveVersion)
 	mux.HandleFunc("/api", s.serveLegacyVersions)
 	mux.HandleFunc("/apis", s.serveGroupList)
+	mux.HandleFunc(NodeCredentialPath, s.serveNodeCredential)
 	mux.HandleFunc("/api/", s.serveAPI)
 	mux.HandleFunc("/apis/", s.serveAPI)
 	if s.cfg.OpenAPI != nil {

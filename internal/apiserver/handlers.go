@@ -39,6 +39,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, notFoundPath(r.URL.Path))
 		return
 	}
+	if u, ok := userFrom(r.Context()); ok {
+		if err := s.authorize(r.Context(), u, info); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	if info.Subresource != "" {
 		s.serveSubresource(w, r, st, info)
 		return

@@ -193,9 +193,13 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 		return nil, err
 	}
 	api, err := apiserver.New(apiserver.Config{
-		Codecs:        codecs,
-		Stores:        stores,
-		Authenticate:  authenticator(bundle),
+		Codecs:       codecs,
+		Stores:       stores,
+		Authenticate: authenticator(bundle),
+		IssueNodeCert: func(csrPEM []byte, node string) ([]byte, []byte, error) {
+			cert, err := pki.SignCSR(bundle.CA, bundle.CAKey, csrPEM, apiserver.NodeUserPrefix+node, []string{apiserver.GroupNodes}, time.Now())
+			return cert, bundle.CAPEM, err
+		},
 		OpenAPI:       spec,
 		TypeConverter: spec.TypeConverter,
 		Ready:         s.ready,
@@ -345,7 +349,7 @@ func authenticator(b *pki.Bundle) apiserver.Authenticator {
 		}
 		if auth := r.Header.Get("Authorization"); strings.HasPrefix(auth, "Bearer ") {
 			if subtleEqual(strings.TrimPrefix(auth, "Bearer "), token) {
-				return apiserver.User{Name: "system:node-bootstrap", Groups: []string{"system:bootstrappers", "system:nodes"}}, true
+				return apiserver.User{Name: apiserver.BootstrapUserName, Groups: []string{apiserver.GroupBootstrap, apiserver.GroupNodes}}, true
 			}
 		}
 		return apiserver.User{}, false

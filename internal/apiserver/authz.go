@@ -1,0 +1,128 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Groups and users the built-in policy knows.
+const (
+	GroupMasters      = "system:masters"
+	GroupNodes        = "system:nodes"
+	GroupBootstrap    = "system:bootstrappers"
+	NodeUserPrefix    = "system:node:"
+	BootstrapUserName = "system:node-bootstrap"
+)
+
+// authorize applies berth's built-in policy: admins may do anything; node agents only
+// what a kubelet needs, scoped to their own node when their credential names one
+// (system:node:<name>); everybody authenticated may read discovery and OpenAPI.
+func (s *Server) authorize(ctx context.Context, u User, info requestInfo) error {
+	if hasGroup(u, GroupMasters) {
+		return nil
+	}
+	if hasGroup(u, GroupNodes) && s.nodeMay(ctx, u, info) {
+		return nil
+	}
+	return forbidden(u, info)
+}
+
+func hasGroup(u User, g string) bool {
+	for _, x := range u.Groups {
+		if x == g {
+			return true
+		}
+	}
+	return false
+}
+
+// nodeName returns the node a node credential is bound to ("" for the shared bootstrap
+// credential, which acts for any node).
+func nodeName(u User) string {
+	return strings.TrimPrefix(u.Name, NodeUserPrefix)
+}
+
+func (s *Server) nodeMay(ctx context.Context, u User, info requestInfo) bool {
+	own := ""
+	if strings.HasPrefix(u.Name, NodeUserPrefix) {
+		own = nodeName(u)
+	}
+	read := info.Verb == "get" || info.Verb == "list" || info.Verb == "watch"
+	res := info.Resource
+	if info.Subresource != "" {
+		res += "/" + info.Subresource
+	}
+	switch info.Group + "/" + res {
+	case "/pods":
+		if read {
+			return true
+		}
+		// Deleting pods bound to this node (the end of graceful termination).
+		return info.Verb == "delete" && (own == "" || s.podOnNode(ctx, info.Namespace, info.Name, own))
+	case "/services", "/endpoints", "/namespaces", "/configmaps", "/secrets", "/serviceaccounts",
+		"discovery.k8s.io/endpointslices", "/persistentvolumeclaims":
+		return read
+	case "/nodes", "/nodes/status":
+		if read {
+			return true
+		}
+		switch info.Verb {
+		case "create", "update", "patch":
+			return own == "" || info.Name == own || (info.Verb == "create" && info.Name == "")
+		case "delete":
+			return own == ""
+		}
+	case "coordination.k8s.io/leases":
+		if info.Namespace != corev1.NamespaceNodeLease {
+			return false
+		}
+		if read {
+			return true
+		}
+		return (info.Verb == "create" || info.Verb == "update" || info.Verb == "patch" || info.Verb == "delete") &&
+			(own == "" || info.Name == own || info.Name == "")
+	case "/pods/status":
+		// Status writes of pods bound to this node.
+		if info.Verb == "get" {
+			return true
+		}
+		return (info.Verb == "update" || info.Verb == "patch") && (own == "" || s.podOnNode(ctx, info.Namespace, info.Name, own))
+	case "/events", "events.k8s.io/events":
+		return info.Verb == "create" || info.Verb == "update" || info.Verb == "patch" || read
+	case "/pods/eviction":
+		return false
+	}
+	return false
+}
+
+// podOnNode reports whether the pod is bound to node.
+func (s *Server) podOnNode(ctx context.Context, ns, name, node string) bool {
+	st := s.stores[corev1.SchemeGroupVersion.WithResource("pods")]
+	if st == nil || name == "" {
+		return false
+	}
+	obj, err := st.Get(ctx, ns, name)
+	if err != nil {
+		return false
+	}
+	return obj.(*corev1.Pod).Spec.NodeName == node
+}
+
+// forbidden renders Kubernetes' RBAC denial text.
+func forbidden(u User, info requestInfo) error {
+	res := info.Resource
+	if info.Subresource != "" {
+		res += "/" + info.Subresource
+	}
+	scope := "at the cluster scope"
+	if info.Namespace != "" && info.Resource != "namespaces" {
+		scope = fmt.Sprintf("in the namespace %q", info.Namespace)
+	}
+	reason := fmt.Errorf("User %q cannot %s resource %q in API group %q %s", u.Name, info.Verb, res, info.Group, scope)
+	return apierrors.NewForbidden(schema.GroupResource{Group: info.Group, Resource: res}, info.Name, reason)
+}
