@@ -11,7 +11,7 @@ LDFLAGS_KUBECTL := -s -w \
 	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37
 TEST_TIMEOUT ?= 30m
 
-.PHONY: build test unit bench fmt vet clean
+.PHONY: build test unit bench fmt vet clean images
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS_BERTH)' -o bin/berth ./cmd/berth
@@ -30,6 +30,12 @@ vet:
 
 bench: build
 	$(GO) run ./bench -bin $(CURDIR)/bin
+
+# Test images (app:0.3.2, app:0.3.3, busybox:1.35, nginx:1.20.1) as OCI archives for
+# `berth image import`, built offline from images/ and Debian packages; prints one path a line.
+IMAGES_DIR ?= _output/images
+images:
+	@$(GO) run ./images/build -out $(IMAGES_DIR)
 
 clean:
 	rm -rf bin

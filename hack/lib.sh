@@ -6,6 +6,9 @@ export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 
 # Debian packages berth's tests and agent use (etcd-server: external-etcd tests).
 BERTH_PACKAGES=(ca-certificates make git etcd-server)
+# Node agent and e2e tests: containerd 1.6 (CRI built in; ships ctr), runc, the CNI plugins
+# (/usr/lib/cni), busybox-static (test images), nftables/iptables and iproute2 (netns, CNI).
+BERTH_PACKAGES+=(containerd runc containernetworking-plugins busybox-static nftables iptables iproute2)
 
 install_packages() {
   local missing=()

@@ -46,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runServer(args[1:], stderr)
 	case "kubectl":
 		return runKubectl(args[1:], stderr)
+	case "image":
+		return runImage(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		usage(stdout)
 		return 0
@@ -61,6 +63,7 @@ func usage(w io.Writer) {
 Usage:
   berth server [flags]    run the API server, controllers and (unless --disable-agent) a node agent
   berth kubectl [args]    run kubectl against the local cluster (<data-dir>/admin.kubeconfig)
+  berth image import|ls   load image archives into / list images of the node's containerd
   berth --version         print the version
 
 Run 'berth server -h' for server flags.
