@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -248,18 +249,14 @@ func (s *Server) decodeObject(w http.ResponseWriter, r *http.Request, body []byt
 		return nil, apierrors.NewBadRequest("quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' with an exponent of at most 5 digits")
 	}
 	obj, actual, err := dec.Decode(body, &gvk, into)
-	if err != nil && runtime.IsStrictDecodingError(err) && obj != nil {
-		strictErr, _ := runtime.AsStrictDecodingError(err)
-		if validation == "Strict" {
-			return nil, apierrors.NewBadRequest(err.Error())
-		}
+	if strictErr, ok := runtime.AsStrictDecodingError(err); ok && obj != nil && validation != "Strict" {
 		for _, e := range strictErr.Errors() {
 			addWarning(w, e.Error())
 		}
 		err = nil
 	}
 	if err != nil {
-		return nil, apierrors.NewBadRequest(decodeErrorMessage(err))
+		return nil, decodeError(err, gvk.Kind, actual, body)
 	}
 	if actual != nil && (actual.GroupVersion() != gvk.GroupVersion()) {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("the API version in the data (%s) does not match the expected API version (%s)", actual.GroupVersion().String(), gvk.GroupVersion().String()))
@@ -271,12 +268,30 @@ func (s *Server) decodeObject(w http.ResponseWriter, r *http.Request, body []byt
 	return obj, nil
 }
 
-func decodeErrorMessage(err error) string {
-	msg := err.Error()
-	if strings.HasPrefix(msg, "Object 'Kind' is missing") {
-		return msg
+// decodeError words a body that does not decode as Kubernetes' transformDecodeError does.
+func decodeError(err error, kind string, actual *schema.GroupVersionKind, body []byte) error {
+	if actual != nil && actual.Kind != "" {
+		return apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v", actual.Kind, actual.Version, kind, err))
 	}
-	return msg
+	return apierrors.NewBadRequest(fmt.Sprintf("the object provided is unrecognized (must be of type %s): %v (%s)", kind, err, summarizeData(body, 30)))
+}
+
+// summarizeData shows the start of a body that could not be decoded.
+func summarizeData(data []byte, maxLength int) string {
+	switch {
+	case len(data) == 0:
+		return "<empty>"
+	case data[0] == '{':
+		if len(data) > maxLength {
+			return string(data[:maxLength]) + " ..."
+		}
+		return string(data)
+	default:
+		if len(data) > maxLength {
+			return hex.EncodeToString(data[:maxLength]) + " ..."
+		}
+		return hex.EncodeToString(data)
+	}
 }
 
 func addWarning(w http.ResponseWriter, msg string) {

@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"encoding/json"
 	"fmt"
 	"mime"
 	"net/http"
@@ -12,8 +11,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/mergepatch"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/berth/berth/internal/registry"
@@ -156,45 +159,84 @@ func (s *Server) decodeApply(body []byte, st *registry.Store, info requestInfo, 
 	return u, nil
 }
 
+// maxJSONPatchOperations caps the operations of one JSON patch, as Kubernetes does.
+const maxJSONPatchOperations = 10000
+
+// jsonPatchOp is one JSON patch operation, for finding unknown fields in a patch.
+type jsonPatchOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	From  string `json:"from"`
+	Value any    `json:"value"`
+}
+
 // applyPatch applies a JSON, merge or strategic merge patch to current and decodes the
-// result into the resource's type.
+// result into the resource's type, with Kubernetes' error codes and texts (patch.go of
+// k8s.io/apiserver): a malformed patch is a 400, one that does not apply a 422, and an
+// object that does not decode an Invalid error on the field "patch".
 func (s *Server) applyPatch(w http.ResponseWriter, r *http.Request, st *registry.Store, pt types.PatchType, patch []byte, current runtime.Object, validation string) (runtime.Object, error) {
-	currentJSON, err := runtime.Encode(s.jsonEncoder(), current)
-	if err != nil {
-		return nil, apierrors.NewInternalError(err)
-	}
-	var patchedJSON []byte
+	strict := validation == "Strict" || validation == "Warn"
+	var obj runtime.Object
+	var strictErrs []error
 	switch pt {
-	case types.JSONPatchType:
-		p, err := jsonpatch.DecodePatch(patch)
+	case types.JSONPatchType, types.MergePatchType:
+		currentJSON, err := runtime.Encode(s.jsonEncoder(), current)
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		var patchedJSON []byte
+		if patchedJSON, strictErrs, err = applyJSONPatch(pt, currentJSON, patch, strict); err != nil {
+			return nil, err
+		}
+		decoded, _, err := s.jsonDecoder(strict).Decode(patchedJSON, nil, st.Res.New())
+		if err != nil {
+			decodeStrict, ok := runtime.AsStrictDecodingError(err)
+			if !ok || decoded == nil {
+				return nil, apierrors.NewInvalid(schema.GroupKind{}, "", field.ErrorList{field.Invalid(field.NewPath("patch"), string(patchedJSON), err.Error())})
+			}
+			strictErrs = append(strictErrs, decodeStrict.Errors()...)
+		}
+		if err := patchStrictErrors(w, strictErrs, validation, string(patchedJSON)); err != nil {
+			return nil, err
+		}
+		obj = decoded
+	case types.StrategicMergePatchType:
+		patchMap := map[string]any{}
+		var err error
+		if strict {
+			strictErrs, err = kjson.UnmarshalStrict(patch, &patchMap)
+		} else {
+			err = kjson.UnmarshalCaseSensitivePreserveInts(patch, &patchMap)
+		}
 		if err != nil {
 			return nil, apierrors.NewBadRequest(err.Error())
 		}
-		if patchedJSON, err = p.Apply(currentJSON); err != nil {
-			return nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "", st.Res.GroupResource(), "", err.Error(), 0, false)
+		currentMap, err := runtime.DefaultUnstructuredConverter.ToUnstructured(current)
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
 		}
-	case types.MergePatchType:
-		if !json.Valid(patch) {
-			return nil, apierrors.NewBadRequest("error decoding patch: invalid JSON")
+		patchedMap, err := strategicpatch.StrategicMergeMapPatch(currentMap, patchMap, st.Res.New())
+		if err != nil {
+			return nil, strategicMergePatchError(err)
 		}
-		if patchedJSON, err = jsonpatch.MergePatch(currentJSON, patch); err != nil {
-			return nil, apierrors.NewBadRequest(err.Error())
+		obj = st.Res.New()
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(patchedMap, obj, strict); err != nil {
+			decodeStrict, ok := runtime.AsStrictDecodingError(err)
+			if !ok {
+				return nil, apierrors.NewInvalid(schema.GroupKind{}, "", field.ErrorList{field.Invalid(field.NewPath("patch"), fmt.Sprintf("%+v", patchMap), err.Error())})
+			}
+			strictErrs = append(strictErrs, decodeStrict.Errors()...)
 		}
-	case types.StrategicMergePatchType:
-		var patchMap map[string]any
-		if err := json.Unmarshal(patch, &patchMap); err != nil {
-			return nil, apierrors.NewBadRequest(fmt.Sprintf("error decoding patch: %v", err))
+		if err := patchStrictErrors(w, strictErrs, validation, fmt.Sprintf("%+v", patchMap)); err != nil {
+			return nil, err
 		}
-		if patchedJSON, err = strategicpatch.StrategicMergePatch(currentJSON, patch, st.Res.New()); err != nil {
-			return nil, apierrors.NewBadRequest(err.Error())
+		if st.Res.Default != nil {
+			st.Res.Default(obj)
 		}
+	default:
+		return nil, unsupportedPatchType(string(pt))
 	}
-	r2 := r.Clone(r.Context())
-	r2.Header.Set("Content-Type", mediaJSON)
-	obj, err := s.decodeObject(w, r2, patchedJSON, st.Res.GVK(), st.Res.New(), validation)
-	if err != nil {
-		return nil, err
-	}
+	obj.GetObjectKind().SetGroupVersionKind(st.Res.GVK())
 	// A resourceVersion the patch did not change is no precondition: the update may be
 	// retried against a newer object. One the patch changed must match.
 	patchedMeta, err1 := meta.Accessor(obj)
@@ -205,6 +247,83 @@ func (s *Server) applyPatch(w http.ResponseWriter, r *http.Request, st *registry
 	return obj, nil
 }
 
+// applyJSONPatch applies a JSON patch or a JSON merge patch; with strict set it also
+// returns the unknown and duplicate fields of the patch itself.
+func applyJSONPatch(pt types.PatchType, doc, patch []byte, strict bool) ([]byte, []error, error) {
+	var strictErrs []error
+	if pt == types.JSONPatchType {
+		if strict {
+			var ops []jsonPatchOp
+			var err error
+			if strictErrs, err = kjson.UnmarshalStrict(patch, &ops); err != nil {
+				return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("error decoding patch: %v", err))
+			}
+			for i, e := range strictErrs {
+				strictErrs[i] = fmt.Errorf("json patch %v", e)
+			}
+		}
+		ops, err := jsonpatch.DecodePatch(patch)
+		if err != nil {
+			return nil, nil, apierrors.NewBadRequest(err.Error())
+		}
+		if len(ops) > maxJSONPatchOperations {
+			return nil, nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("The allowed maximum operations in a JSON patch is %d, got %d", maxJSONPatchOperations, len(ops)))
+		}
+		patched, err := ops.Apply(doc)
+		if err != nil {
+			return nil, nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "", schema.GroupResource{}, "", err.Error(), 0, false)
+		}
+		return patched, strictErrs, nil
+	}
+	if strict {
+		var err error
+		if strictErrs, err = kjson.UnmarshalStrict(patch, &map[string]any{}); err != nil {
+			return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("error decoding patch: %v", err))
+		}
+	}
+	patched, err := jsonpatch.MergePatch(doc, patch)
+	if err != nil {
+		// Kubernetes answers 500 for errors other than ErrBadJSONPatch; bad input is a 400 here.
+		return nil, nil, apierrors.NewBadRequest(err.Error())
+	}
+	return patched, strictErrs, nil
+}
+
+// patchStrictErrors turns the unknown or duplicate fields of a patch into warnings
+// (fieldValidation=Warn) or an Invalid error on the field "patch" (Strict).
+func patchStrictErrors(w http.ResponseWriter, errs []error, validation, value string) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	if validation == "Warn" {
+		for _, e := range errs {
+			addWarning(w, e.Error())
+		}
+		return nil
+	}
+	return apierrors.NewInvalid(schema.GroupKind{}, "", field.ErrorList{field.Invalid(field.NewPath("patch"), value, runtime.NewStrictDecodingError(errs).Error())})
+}
+
+// strategicMergePatchError gives the status codes Kubernetes gives strategic merge
+// patch errors (interpretStrategicMergePatchError); other errors are bad input too.
+func strategicMergePatchError(err error) error {
+	switch err {
+	case mergepatch.ErrNoListOfLists, mergepatch.ErrPatchContentNotMatchRetainKeys:
+		return apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "", schema.GroupResource{}, "", err.Error(), 0, false)
+	}
+	return apierrors.NewBadRequest(err.Error())
+}
+
 func (s *Server) jsonEncoder() runtime.Encoder {
+	return s.outputFor(mediaJSON, outputObject).Info.Serializer
+}
+
+// jsonDecoder decodes JSON, reporting unknown and duplicate fields when strict.
+func (s *Server) jsonDecoder(strict bool) runtime.Decoder {
+	if strict {
+		if info, ok := runtime.SerializerInfoForMediaType(s.codecs.Strict.SupportedMediaTypes(), mediaJSON); ok && info.StrictSerializer != nil {
+			return info.StrictSerializer
+		}
+	}
 	return s.outputFor(mediaJSON, outputObject).Info.Serializer
 }
