@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/klog/v2"
 
 	"github.com/berth/berth/internal/server"
 )
@@ -127,6 +128,8 @@ func runServer(args []string, stderr io.Writer) int {
 	cfg.NodePortBase, cfg.NodePortCount = base, count
 	cfg.EtcdEndpoints = endpoints
 	cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// client-go logs through klog; send it to the same place, at the same level.
+	klog.SetSlogLogger(cfg.Log)
 	cfg.Version = apiVersion()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 
 	"github.com/berth/berth/internal/server"
 )
@@ -54,6 +55,12 @@ func StartCluster(t testing.TB, opts Options) *Cluster {
 	if opts.Log || os.Getenv("BERTH_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
+	klogOnce.Do(func() {
+		if os.Getenv("BERTH_TEST_LOG") == "" {
+			// client-go's klog output (leader election, reflectors) is noise in tests.
+			klog.SetSlogLogger(slog.New(slog.DiscardHandler))
+		}
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.Start(ctx, server.Config{
 		DataDir: dir, Listen: "127.0.0.1:0", DisableAgent: true,
@@ -131,6 +138,8 @@ func (c *Cluster) MustKubectl(t testing.TB, args ...string) string {
 	}
 	return r.Stdout
 }
+
+var klogOnce sync.Once
 
 var (
 	kubectlOnce sync.Once
