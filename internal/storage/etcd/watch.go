@@ -87,13 +87,31 @@ func (s *Store) pump(ctx context.Context, w *stream.Stream, upstream clientv3.Wa
 		progressTick = ticker.C
 	}
 	send := func(ev storage.Event) bool { return w.Send(ctx, ev) }
+	// etcd answers a progress request on the gRPC stream that all of this client's
+	// watches share, so each watch sees the notifications every other watch asked for.
+	// Forward at most one per own request, or N watches would each get N per interval.
+	progressDue := false
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-progressTick:
+			if progressDue {
+				// No notification for a whole interval: etcd sends none while any watch on
+				// the stream starts past the store's revision, which every watch "from now"
+				// does until the next write. When the store has not moved past what this
+				// watch delivered, that revision is itself a safe progress point.
+				if rev, err := s.CurrentRevision(ctx); err == nil && rev <= lastRevision {
+					progressDue = false
+					if !send(storage.Event{Type: storage.EventProgress, Revision: lastRevision}) {
+						return nil
+					}
+					continue
+				}
+			}
 			// A failed request only delays the next progress event; the stream itself
 			// reports real failures.
+			progressDue = true
 			_ = s.client.RequestProgress(ctx)
 		case resp, ok := <-upstream:
 			if !ok {
@@ -111,7 +129,8 @@ func (s *Store) pump(ctx context.Context, w *stream.Stream, upstream clientv3.Wa
 			if resp.IsProgressNotify() {
 				// etcd before 3.4.26/3.5.8 could announce a revision below events already
 				// sent; never let a bookmark go backwards.
-				if progress && resp.Header.Revision >= lastRevision {
+				if progressDue && resp.Header.Revision >= lastRevision {
+					progressDue = false
 					lastRevision = resp.Header.Revision
 					if !send(storage.Event{Type: storage.EventProgress, Revision: lastRevision}) {
 						return nil
