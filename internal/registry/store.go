@@ -403,7 +403,7 @@ func (s *Store) storageError(err error, name string) error {
 	case errors.Is(err, storage.ErrCompacted):
 		return apierrors.NewResourceExpired("The resourceVersion for the provided list is too old.")
 	case errors.Is(err, storage.ErrFuture):
-		return apierrors.NewTimeoutError("Too large resource version", 1)
+		return tooLargeResourceVersion("Too large resource version")
 	case errors.Is(err, context.DeadlineExceeded):
 		return apierrors.NewTimeoutError("request did not complete within the allowed duration", 1)
 	case errors.Is(err, storage.ErrUnavailable):
@@ -411,6 +411,14 @@ func (s *Store) storageError(err error, name string) error {
 	}
 	s.log.Error("storage error", "resource", gr.String(), "name", name, "err", err)
 	return apierrors.NewInternalError(err)
+}
+
+// tooLargeResourceVersion is Kubernetes' answer to a resourceVersion newer than the store:
+// a 504 whose ResourceVersionTooLarge cause tells client-go's reflector to relist.
+func tooLargeResourceVersion(msg string) error {
+	err := apierrors.NewTimeoutError(msg, 1)
+	err.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: metav1.CauseTypeResourceVersionTooLarge, Message: "Too large resource version"}}
+	return err
 }
 
 // formatRV and ParseRV convert revisions to resourceVersions.

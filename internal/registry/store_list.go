@@ -123,7 +123,7 @@ func (s *Store) List(ctx context.Context, ns string, opts ListOptions) (runtime.
 					return nil, s.storageError(err, "")
 				}
 				if r > cur {
-					return nil, apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d, current: %d", r, cur), 1)
+					return nil, tooLargeResourceVersion(fmt.Sprintf("Too large resource version: %d, current: %d", r, cur))
 				}
 			}
 		default:

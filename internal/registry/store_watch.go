@@ -68,7 +68,7 @@ func (s *Store) Watch(ctx context.Context, ns string, opts WatchOptions) (watch.
 		listRev, _ := ParseRV(lm.GetResourceVersion())
 		if listRev < rev {
 			cancel()
-			return nil, apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d, current: %d", rev, listRev), 1)
+			return nil, tooLargeResourceVersion(fmt.Sprintf("Too large resource version: %d, current: %d", rev, listRev))
 		}
 		rev = listRev
 	}
