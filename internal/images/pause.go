@@ -31,7 +31,7 @@ var pause = sync.OnceValues(func() (pauseImage, error) {
 		return pauseImage{}, fmt.Errorf("pause binary: %w", err)
 	}
 	sum := sha256.Sum256(bin)
-	layer, err := Layer([]File{Regular("/pause", 0o755, bin)})
+	layer, err := UncompressedLayer([]File{Regular("/pause", 0o755, bin)})
 	if err != nil {
 		return pauseImage{}, fmt.Errorf("pause layer: %w", err)
 	}
