@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // SystemNamespaces exist from the first start.
@@ -25,22 +26,20 @@ func EnsureSystemNamespaces(ctx context.Context, namespaces *Store) error {
 }
 
 // NamespaceLifecycle refuses creates in namespaces that do not exist or are terminating,
-// with Kubernetes' errors.
+// with the errors of Kubernetes' NamespaceLifecycle admission plugin.
 func NamespaceLifecycle(namespaces *Store) NamespaceCheck {
-	return func(ctx context.Context, ns string) error {
+	return func(ctx context.Context, gr schema.GroupResource, ns, name string) error {
 		obj, err := namespaces.Get(ctx, "", ns)
 		if err != nil {
 			return err
 		}
 		n := obj.(*corev1.Namespace)
 		if n.DeletionTimestamp != nil || n.Status.Phase == corev1.NamespaceTerminating {
-			return &apierrors.StatusError{ErrStatus: metav1.Status{
-				Status: metav1.StatusFailure, Code: 403, Reason: metav1.StatusReasonForbidden,
-				Message: fmt.Sprintf("unable to create new content in namespace %s because it is being terminated", ns),
-				Details: &metav1.StatusDetails{Name: ns, Kind: "namespaces", Causes: []metav1.StatusCause{{
-					Type: "NamespaceTerminating", Message: fmt.Sprintf("namespace %s is being terminated", ns), Field: "metadata.namespace",
-				}}},
-			}}
+			err := apierrors.NewForbidden(gr, name, fmt.Errorf("unable to create new content in namespace %s because it is being terminated", ns))
+			err.ErrStatus.Details.Causes = append(err.ErrStatus.Details.Causes, metav1.StatusCause{
+				Type: corev1.NamespaceTerminatingCause, Message: fmt.Sprintf("namespace %s is being terminated", ns), Field: "metadata.namespace",
+			})
+			return err
 		}
 		return nil
 	}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/uuid"
@@ -22,9 +23,9 @@ import (
 	"github.com/berth/berth/internal/storage"
 )
 
-// NamespaceCheck returns an API error when objects cannot be created in ns (missing or
-// terminating).
-type NamespaceCheck func(ctx context.Context, ns string) error
+// NamespaceCheck returns an API error when an object of resource gr named name (empty
+// when generated) cannot be created in ns (missing or terminating).
+type NamespaceCheck func(ctx context.Context, gr schema.GroupResource, ns, name string) error
 
 // Store applies a resource's rules over storage. One Store serves one resource.
 type Store struct {
@@ -80,14 +81,15 @@ func (s *Store) Create(ctx context.Context, ns string, obj runtime.Object, opts 
 	if err := s.checkNamespace(accessor, ns); err != nil {
 		return nil, err
 	}
+	// Kubernetes checks the namespace in admission, before validation.
+	if s.Res.Namespaced && s.NamespaceCheck != nil {
+		if err := s.NamespaceCheck(ctx, s.Res.GroupResource(), accessor.GetNamespace(), accessor.GetName()); err != nil {
+			return nil, err
+		}
+	}
 	s.prepareCreate(obj, accessor)
 	if errs := s.validateCreate(obj, accessor); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(s.Res.GVK().GroupKind(), accessor.GetName(), errs)
-	}
-	if s.Res.Namespaced && s.NamespaceCheck != nil {
-		if err := s.NamespaceCheck(ctx, accessor.GetNamespace()); err != nil {
-			return nil, err
-		}
 	}
 	commit, undo, err := s.allocate(ctx, obj, nil, opts.DryRun)
 	if err != nil {
