@@ -162,7 +162,7 @@ func Builtin() []*Resource {
 			Validate: typed(validation.ValidateLease), ValidateUpdate: typedUpdate(validation.ValidateLeaseUpdate),
 		},
 		{
-			GroupVersion: eventsv1.SchemeGroupVersion, Name: "events", Kind: "Event", Singular: "event", ShortNames: []string{"ev"},
+			GroupVersion: eventsv1.SchemeGroupVersion, Name: "events", Kind: "Event", Singular: "event",
 			StorageResource: "events",
 			StorageForm:     eventsStorageForm,
 			Namespaced:      true, New: newOf[eventsv1.Event](), NewList: newOf[eventsv1.EventList](),
