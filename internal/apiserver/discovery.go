@@ -6,12 +6,27 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/berth/berth/internal/registry"
 )
 
 var (
 	objectVerbs      = metav1.Verbs{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
 	subresourceVerbs = metav1.Verbs{"get", "patch", "update"}
 )
+
+// verbsOf lists the verbs a resource serves: all but deletecollection for namespaces,
+// which Kubernetes deletes one by one.
+func verbsOf(res *registry.Resource) metav1.Verbs {
+	if !servesDeleteCollection(res) {
+		return metav1.Verbs{"create", "delete", "get", "list", "patch", "update", "watch"}
+	}
+	return objectVerbs
+}
+
+func servesDeleteCollection(res *registry.Resource) bool {
+	return !(res.GroupVersion.Group == "" && res.Name == "namespaces")
+}
 
 func (s *Server) serveLegacyVersions(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/api" {
@@ -112,7 +127,7 @@ func (s *Server) resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 		res := st.Res
 		list.APIResources = append(list.APIResources, metav1.APIResource{
 			Name: res.Name, SingularName: res.Singular, Namespaced: res.Namespaced, Kind: res.Kind,
-			Verbs: objectVerbs, ShortNames: res.ShortNames, Categories: res.Categories,
+			Verbs: verbsOf(res), ShortNames: res.ShortNames, Categories: res.Categories,
 		})
 		if res.HasStatus {
 			list.APIResources = append(list.APIResources, metav1.APIResource{Name: res.Name + "/status", Namespaced: res.Namespaced, Kind: res.Kind, Verbs: subresourceVerbs})
@@ -125,6 +140,8 @@ func (s *Server) resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 			switch sub {
 			case "binding":
 				r.Kind = "Binding"
+			case "finalize":
+				r.Verbs = metav1.Verbs{"update"}
 			case "eviction":
 				r.Group, r.Version, r.Kind = "policy", "v1", "Eviction"
 			case "log":

@@ -70,6 +70,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	case "delete":
 		s.handleDelete(w, r, st, info)
 	case "deletecollection":
+		if !servesDeleteCollection(st.Res) {
+			s.writeError(w, r, methodNotAllowed(r.Method, info))
+			return
+		}
 		s.handleDeleteCollection(w, r, st, info)
 	default:
 		s.writeError(w, r, methodNotAllowed(r.Method, info))
