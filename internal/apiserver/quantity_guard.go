@@ -11,8 +11,10 @@ import (
 
 // hugeExponent matches a number with a six-digit (or longer) exponent. Parsing such a
 // quantity (e.g. "1e-1000000000") takes apimachinery minutes to hours, so requests that
-// carry one for a type with quantities are refused before decoding.
-var hugeExponent = regexp.MustCompile(`[0-9.][eE][+-]?[0-9]{6,}`)
+// carry one for a type with quantities are refused before decoding. The number must stand
+// alone (not inside a word such as a uid "…-3e123456-…" or "…8e1234567890"), or ordinary
+// objects are refused at random.
+var hugeExponent = regexp.MustCompile(`(^|[^0-9A-Za-z.\-])[+-]?[0-9.]+[eE][+-]?[0-9]{6,}($|[^0-9A-Za-z\-])`)
 
 var quantityType = reflect.TypeOf(resource.Quantity{})
 
