@@ -1,7 +1,6 @@
 package framework
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -181,29 +180,26 @@ func (n *Node) Do(fn func() error) error {
 	return <-errc
 }
 
-// HTTPGet fetches url from inside the node's network namespace (as a process on the node
-// would) and returns the body of a 200 answer. The connection is dialed on the namespaced
-// thread; net/http would dial from another one.
+// HTTPClient is an HTTP client whose connections are dialed inside the node's network
+// namespace (as a process on the node would); net/http dials from arbitrary threads, so
+// the dialer enters the namespace itself.
+func (n *Node) HTTPClient(timeout time.Duration) *http.Client {
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var conn net.Conn
+		err := n.Do(func() error {
+			var err error
+			conn, err = (&net.Dialer{Timeout: timeout}).DialContext(ctx, network, addr)
+			return err
+		})
+		return conn, err
+	}
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
+}
+
+// HTTPGet fetches url from inside the node's network namespace and returns the body of a
+// 200 answer.
 func (n *Node) HTTPGet(url string, timeout time.Duration) (string, error) {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		return "", err
-	}
-	var conn net.Conn
-	if err := n.Do(func() error {
-		var err error
-		conn, err = net.DialTimeout("tcp", req.URL.Host, timeout)
-		return err
-	}); err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(timeout))
-	req.Close = true
-	if err := req.Write(conn); err != nil {
-		return "", err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	resp, err := n.HTTPClient(timeout).Get(url)
 	if err != nil {
 		return "", err
 	}
@@ -216,6 +212,17 @@ func (n *Node) HTTPGet(url string, timeout time.Duration) (string, error) {
 		return string(body), fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return string(body), nil
+}
+
+// Listen opens a TCP listener inside the node's network namespace.
+func (n *Node) Listen(address string) (net.Listener, error) {
+	var lis net.Listener
+	err := n.Do(func() error {
+		var err error
+		lis, err = net.Listen("tcp", address)
+		return err
+	})
+	return lis, err
 }
 
 // Import streams an image into the node's containerd as an OCI archive and returns the
