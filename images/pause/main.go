@@ -12,12 +12,18 @@ import (
 func main() {
 	signals := make(chan os.Signal, 8)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD)
+	os.Exit(serve(signals, reapZombies))
+}
+
+// serve reaps on every SIGCHLD and returns 0 on any other signal.
+func serve(signals <-chan os.Signal, reap func()) int {
 	for sig := range signals {
 		if sig != syscall.SIGCHLD {
-			os.Exit(0)
+			return 0
 		}
-		reapZombies()
+		reap()
 	}
+	return 0
 }
 
 // reapZombies collects every exited child; one SIGCHLD may stand for several exits.
