@@ -36,6 +36,8 @@ type Store struct {
 	now     func() time.Time
 	// NamespaceCheck guards creates of namespaced objects; nil allows all.
 	NamespaceCheck NamespaceCheck
+	// cache serves watches when started (StartWatchCache).
+	cache *watchCache
 }
 
 // NewStore returns the store of res over st.

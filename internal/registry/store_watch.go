@@ -72,7 +72,7 @@ func (s *Store) Watch(ctx context.Context, ns string, opts WatchOptions) (watch.
 		}
 		rev = listRev
 	}
-	sw, err := s.storage.Watch(ctx, s.Res.KeyPrefix(ns), rev, opts.AllowBookmarks)
+	stream, err := s.openStream(ctx, s.Res.KeyPrefix(ns), rev, opts.AllowBookmarks)
 	if err != nil {
 		cancel()
 		if errors.Is(err, storage.ErrCompacted) {
@@ -80,7 +80,7 @@ func (s *Store) Watch(ctx context.Context, ns string, opts WatchOptions) (watch.
 		}
 		return nil, s.storageError(err, "")
 	}
-	go w.run(ctx, s, sw, opts, initialObjs, rev)
+	go w.run(ctx, s, stream, opts, initialObjs, rev)
 	return w, nil
 }
 
@@ -116,10 +116,10 @@ func (w *storeWatch) send(ctx context.Context, ev watch.Event) bool {
 	}
 }
 
-func (w *storeWatch) run(ctx context.Context, s *Store, sw storage.Watch, opts WatchOptions, initial []runtime.Object, rev int64) {
+func (w *storeWatch) run(ctx context.Context, s *Store, stream eventStream, opts WatchOptions, initial []runtime.Object, rev int64) {
 	defer close(w.done)
 	defer close(w.ch)
-	defer sw.Stop()
+	defer stream.Stop()
 	for _, obj := range initial {
 		if !w.send(ctx, watch.Event{Type: watch.Added, Object: obj}) {
 			return
@@ -134,9 +134,9 @@ func (w *storeWatch) run(ctx context.Context, s *Store, sw storage.Watch, opts W
 		select {
 		case <-ctx.Done():
 			return
-		case ev, ok := <-sw.Events():
+		case ev, ok := <-stream.Events():
 			if !ok {
-				if err := sw.Err(); err != nil && ctx.Err() == nil {
+				if err := stream.Err(); err != nil && ctx.Err() == nil {
 					var status error = s.storageError(err, "")
 					if errors.Is(err, storage.ErrCompacted) {
 						status = tooOld(rev)
@@ -153,8 +153,8 @@ func (w *storeWatch) run(ctx context.Context, s *Store, sw storage.Watch, opts W
 				s.log.Error("watch decode", "resource", s.Res.Name, "err", err)
 				continue
 			}
-			if ev.Revision > 0 {
-				rev = ev.Revision
+			if ev.rev > 0 {
+				rev = ev.rev
 			}
 			if ok && !w.send(ctx, out) {
 				return
@@ -174,33 +174,25 @@ func (s *Store) bookmark(rev int64, initialEnd bool) runtime.Object {
 	return obj
 }
 
-// translate turns a storage event into the watch event a client with these selectors
-// sees: objects entering the selection are ADDED, leaving it DELETED.
-func (s *Store) translate(ev storage.Event, opts WatchOptions) (watch.Event, bool, error) {
-	switch ev.Type {
+// translate turns a change into the watch event a client with these selectors sees:
+// objects entering the selection are ADDED, leaving it DELETED.
+func (s *Store) translate(ev *objEvent, opts WatchOptions) (watch.Event, bool, error) {
+	switch ev.typ {
 	case storage.EventProgress:
 		if !opts.AllowBookmarks {
 			return watch.Event{}, false, nil
 		}
-		return watch.Event{Type: watch.Bookmark, Object: s.bookmark(ev.Revision, false)}, true, nil
+		return watch.Event{Type: watch.Bookmark, Object: s.bookmark(ev.rev, false)}, true, nil
 	case storage.EventDelete:
-		obj, err := s.codec.decode(s.Res, storage.KeyValue{Key: ev.KV.Key, Value: ev.KV.Value, ModRevision: ev.Revision})
-		if err != nil {
-			return watch.Event{}, false, err
-		}
-		return watch.Event{Type: watch.Deleted, Object: obj}, s.Matches(obj, opts.ListOptions), nil
+		return watch.Event{Type: watch.Deleted, Object: ev.obj}, s.Matches(ev.obj, opts.ListOptions), nil
 	}
-	obj, err := s.codec.decode(s.Res, ev.KV)
-	if err != nil {
-		return watch.Event{}, false, err
-	}
-	newMatch := s.Matches(obj, opts.ListOptions)
-	if ev.Created || ev.PrevValue == nil {
-		return watch.Event{Type: watch.Added, Object: obj}, newMatch, nil
+	newMatch := s.Matches(ev.obj, opts.ListOptions)
+	if ev.prevRaw == nil {
+		return watch.Event{Type: watch.Added, Object: ev.obj}, newMatch, nil
 	}
 	oldMatch := true
 	if !selectorsEmpty(opts.ListOptions) {
-		prev, err := s.codec.decode(s.Res, storage.KeyValue{Key: ev.KV.Key, Value: ev.PrevValue})
+		prev, err := ev.previous(s)
 		if err != nil {
 			return watch.Event{}, false, err
 		}
@@ -208,11 +200,11 @@ func (s *Store) translate(ev storage.Event, opts WatchOptions) (watch.Event, boo
 	}
 	switch {
 	case newMatch && oldMatch:
-		return watch.Event{Type: watch.Modified, Object: obj}, true, nil
+		return watch.Event{Type: watch.Modified, Object: ev.obj}, true, nil
 	case newMatch:
-		return watch.Event{Type: watch.Added, Object: obj}, true, nil
+		return watch.Event{Type: watch.Added, Object: ev.obj}, true, nil
 	case oldMatch:
-		return watch.Event{Type: watch.Deleted, Object: obj}, true, nil
+		return watch.Event{Type: watch.Deleted, Object: ev.obj}, true, nil
 	}
 	return watch.Event{}, false, nil
 }

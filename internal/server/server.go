@@ -61,6 +61,10 @@ type Config struct {
 	CompactInterval time.Duration
 }
 
+// watchCacheCapacity is how many recent changes per resource the watch caches keep for
+// watches that resume from a recent resourceVersion.
+const watchCacheCapacity = 1024
+
 // Server is a running control plane.
 type Server struct {
 	cfg      Config
@@ -73,6 +77,8 @@ type Server struct {
 	// stopLoops ends the controllers; loopsDone is closed when they have stopped.
 	stopLoops context.CancelFunc
 	loopsDone chan struct{}
+	// stopCaches ends the watch caches.
+	stopCaches context.CancelFunc
 	// stopCompactor ends the compactor; compactorDone is closed when it has stopped.
 	stopCompactor context.CancelFunc
 	compactorDone chan struct{}
@@ -175,8 +181,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 		}
 		stores = append(stores, st)
 	}
+	cacheCtx, stopCaches := context.WithCancel(context.Background())
+	s.stopCaches = stopCaches
 	for _, st := range stores {
 		st.NamespaceCheck = registry.NamespaceLifecycle(namespaces)
+		st.StartWatchCache(cacheCtx, watchCacheCapacity)
 	}
 	if err := registry.EnsureSystemNamespaces(ctx, namespaces); err != nil {
 		return nil, fmt.Errorf("create system namespaces: %w", err)
@@ -327,6 +336,9 @@ func (s *Server) Stop() error {
 	if s.stopCompactor != nil {
 		s.stopCompactor()
 		<-s.compactorDone
+	}
+	if s.stopCaches != nil {
+		s.stopCaches()
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
