@@ -42,6 +42,11 @@ type Options struct {
 	ClusterCIDR string
 	// NodeCIDRMaskSize is the prefix length of each node's pod CIDR (default 24).
 	NodeCIDRMaskSize int
+	// MaxEndpointsPerSlice caps the endpoints of one EndpointSlice (default 100, at most 1000).
+	MaxEndpointsPerSlice int
+	// EndpointUpdatesBatchPeriod delays the endpoint sync a pod change triggers, so the
+	// changes of a burst coalesce into fewer writes (default 0: sync at once).
+	EndpointUpdatesBatchPeriod time.Duration
 }
 
 // Runnable is one control loop; Run blocks until ctx ends.
