@@ -52,6 +52,7 @@ func Builtin() []*Resource {
 			Validate:         typed(validation.ValidateNamespace), ValidateUpdate: typedUpdate(validation.ValidateNamespaceUpdate),
 			ValidateStatusUpdate: typedUpdate(validation.ValidateNamespaceStatusUpdate),
 			Subresources:         []string{"finalize"},
+			CheckDelete:          namespaceCheckDelete,
 			BeforeDelete:         namespaceBeforeDelete,
 			Finalized:            namespaceFinalized,
 		},

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -43,6 +44,16 @@ func NamespaceLifecycle(namespaces *Store) NamespaceCheck {
 		}
 		return nil
 	}
+}
+
+// namespaceCheckDelete refuses to delete the namespaces Kubernetes' NamespaceLifecycle
+// admission keeps forever.
+func namespaceCheckDelete(obj runtime.Object) error {
+	switch name := obj.(*corev1.Namespace).Name; name {
+	case metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic:
+		return apierrors.NewForbidden(corev1.Resource("namespaces"), name, errors.New("this namespace may not be deleted"))
+	}
+	return nil
 }
 
 // namespaceBeforeDelete turns a namespace delete into Terminating while its spec

@@ -67,6 +67,9 @@ type Resource struct {
 	// GracefulDelete returns the grace period for deleting obj when the request gave none
 	// (and whether graceful deletion applies at all); only pods use it.
 	GracefulDelete func(obj runtime.Object, requested *int64) (grace int64, graceful bool)
+	// CheckDelete refuses deletes the resource never allows (Kubernetes' immortal
+	// namespaces); nil allows all.
+	CheckDelete func(obj runtime.Object) error
 	// BeforeDelete may keep an object being deleted (namespaces wait for their content to
 	// go); it may change obj, which is then written.
 	BeforeDelete func(obj runtime.Object) (keep bool)

@@ -54,6 +54,11 @@ func (s *Store) Delete(ctx context.Context, ns, name string, opts *metav1.Delete
 		if err != nil {
 			return DeleteResult{}, err
 		}
+		if s.Res.CheckDelete != nil {
+			if err := s.Res.CheckDelete(current); err != nil {
+				return DeleteResult{}, err
+			}
+		}
 		accessor, _ := meta.Accessor(current)
 		if p := opts.Preconditions; p != nil {
 			if p.UID != nil && *p.UID != accessor.GetUID() {
