@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/berth/berth/internal/controller"
-	"github.com/berth/berth/internal/controller/endpointslice"
 	"github.com/berth/berth/internal/scheduler"
 )
 
@@ -13,8 +12,6 @@ import (
 var loopConstructors = []func(*controller.Context) (controller.Runnable, error){
 	// One line per loop, e.g. replicaset.New,
 	scheduler.New,
-	endpointslice.New,
-	endpointslice.NewEndpoints,
 }
 
 // buildControllers builds the loops of one leadership term.

@@ -1,0 +1,244 @@
+package garbagecollector
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/berth/berth/internal/controller"
+)
+
+const (
+	deleteWorkers = 10
+	orphanWorkers = 5
+	// patchParallelism bounds the concurrent patches releasing one owner's dependents.
+	patchParallelism = 16
+)
+
+// GarbageCollector is the cascading-deletion loop. Build one per leadership term.
+type GarbageCollector struct {
+	metadata  metadata.Interface
+	discovery discovery.ServerResourcesInterface
+	log       *slog.Logger
+
+	graph  *graph
+	absent *absentOwners
+	// resources is set by Run before any worker starts.
+	resources *resources
+
+	// attemptToDelete holds dependents that may have lost their owners and owners
+	// deleting in the foreground; attemptToOrphan holds owners deleted with Orphan.
+	attemptToDelete workqueue.TypedRateLimitingInterface[types.UID]
+	attemptToOrphan workqueue.TypedRateLimitingInterface[types.UID]
+}
+
+// New builds the garbage collector from the shared controller context.
+func New(cc *controller.Context) (controller.Runnable, error) {
+	return newCollector(cc.Metadata, cc.Client.Discovery(), cc.Log.With("controller", "garbagecollector")), nil
+}
+
+func newCollector(md metadata.Interface, disc discovery.ServerResourcesInterface, log *slog.Logger) *GarbageCollector {
+	return &GarbageCollector{
+		metadata:  md,
+		discovery: disc,
+		log:       log,
+		graph:     newGraph(),
+		absent:    newAbsentOwners(4096),
+		attemptToDelete: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[types.UID](),
+			workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "garbage_collector_attempt_to_delete"}),
+		attemptToOrphan: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[types.UID](),
+			workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "garbage_collector_attempt_to_orphan"}),
+	}
+}
+
+// Name implements controller.Runnable.
+func (gc *GarbageCollector) Name() string { return "garbagecollector" }
+
+// Run discovers the served resources, fills the graph from metadata informers, then
+// runs the workers until ctx ends.
+func (gc *GarbageCollector) Run(ctx context.Context) error {
+	defer gc.attemptToDelete.ShutDown()
+	defer gc.attemptToOrphan.ShutDown()
+
+	res, err := gc.discover(ctx)
+	if err != nil {
+		return err
+	}
+	gc.resources = res
+
+	factory := metadatainformer.NewSharedInformerFactory(gc.metadata, 0)
+	for _, gvr := range res.watched {
+		inf := factory.ForResource(gvr).Informer()
+		if err := inf.SetTransform(slimMetadata); err != nil {
+			return fmt.Errorf("informer for %s: %w", gvr, err)
+		}
+		if _, err := inf.AddEventHandler(gc.handlers(gvr)); err != nil {
+			return fmt.Errorf("informer for %s: %w", gvr, err)
+		}
+	}
+	factory.Start(ctx.Done())
+	// Informer goroutines end with ctx; wait for them before returning.
+	defer factory.Shutdown()
+
+	start := time.Now()
+	for gvr, ok := range factory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("informer for %s did not sync", gvr)
+		}
+	}
+	gc.enqueue(gc.graph.markSynced())
+	gc.log.Info("graph synced", "resources", len(res.watched), "objects", gc.graph.size(), "took", time.Since(start).Round(time.Millisecond))
+
+	var wg sync.WaitGroup
+	for range deleteWorkers {
+		wg.Go(func() { gc.runWorker(ctx, gc.attemptToDelete, gc.attemptToDeleteItem) })
+	}
+	for range orphanWorkers {
+		wg.Go(func() { gc.runWorker(ctx, gc.attemptToOrphan, gc.attemptToOrphanItem) })
+	}
+	<-ctx.Done()
+	gc.attemptToDelete.ShutDown()
+	gc.attemptToOrphan.ShutDown()
+	wg.Wait()
+	return nil
+}
+
+// discover retries discovery with backoff until it lists resources or ctx ends. A
+// partial failure is logged and what was found is used.
+func (gc *GarbageCollector) discover(ctx context.Context) (*resources, error) {
+	var res *resources
+	backoff := wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Steps: 1 << 30, Cap: 10 * time.Second}
+	err := wait.ExponentialBackoffWithContext(ctx, backoff, func(context.Context) (bool, error) {
+		r, err := discoverResources(gc.discovery)
+		if r == nil {
+			gc.log.Warn("discovery failed, retrying", "err", err)
+			return false, nil
+		}
+		if err != nil {
+			gc.log.Warn("partial discovery", "err", err)
+		}
+		res = r
+		return true, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("discover resources: %w", err)
+	}
+	return res, nil
+}
+
+func (gc *GarbageCollector) handlers(gvr schema.GroupVersionResource) cache.ResourceEventHandlerFuncs {
+	observe := func(obj any) {
+		m, err := meta.Accessor(obj)
+		if err != nil {
+			return
+		}
+		gc.enqueue(gc.graph.upsert(newNode(gvr, m)))
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    observe,
+		UpdateFunc: func(_, obj any) { observe(obj) },
+		DeleteFunc: func(obj any) {
+			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = tomb.Obj
+			}
+			m, err := meta.Accessor(obj)
+			if err != nil {
+				return
+			}
+			gc.enqueue(gc.graph.remove(m.GetUID()))
+		},
+	}
+}
+
+func (gc *GarbageCollector) enqueue(w work) {
+	for _, uid := range w.attemptToDelete {
+		gc.attemptToDelete.Add(uid)
+	}
+	for _, uid := range w.attemptToOrphan {
+		gc.attemptToOrphan.Add(uid)
+	}
+}
+
+// runWorker processes queue items until the queue shuts down; failures are retried
+// with the queue's rate limit.
+func (gc *GarbageCollector) runWorker(ctx context.Context, q workqueue.TypedRateLimitingInterface[types.UID], process func(context.Context, types.UID) error) {
+	for {
+		uid, quit := q.Get()
+		if quit {
+			return
+		}
+		if err := process(ctx, uid); err != nil {
+			if ctx.Err() == nil {
+				gc.log.Debug("retrying", "uid", uid, "err", err)
+			}
+			q.AddRateLimited(uid)
+		} else {
+			q.Forget(uid)
+		}
+		q.Done(uid)
+	}
+}
+
+// slimMetadata keeps only what the graph reads, so the informer caches stay small.
+func slimMetadata(obj any) (any, error) {
+	p, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return obj, nil
+	}
+	return &metav1.PartialObjectMetadata{
+		TypeMeta: p.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion,
+			OwnerReferences: p.OwnerReferences, Finalizers: p.Finalizers, DeletionTimestamp: p.DeletionTimestamp,
+		},
+	}, nil
+}
+
+// absentOwners remembers owners found gone, so the dependents of one deleted owner cost
+// one GET of it, not one each. A uid never comes back, so an entry never turns stale.
+type absentOwners struct {
+	mu      sync.Mutex
+	limit   int
+	entries map[absentKey]struct{}
+}
+
+type absentKey struct {
+	uid       types.UID
+	namespace string
+}
+
+func newAbsentOwners(limit int) *absentOwners {
+	return &absentOwners{limit: limit, entries: map[absentKey]struct{}{}}
+}
+
+func (a *absentOwners) has(k absentKey) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.entries[k]
+	return ok
+}
+
+func (a *absentOwners) add(k absentKey) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.entries) >= a.limit {
+		clear(a.entries) // a cache only: forgetting costs a GET
+	}
+	a.entries[k] = struct{}{}
+}
