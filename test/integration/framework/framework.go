@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/berth/berth/internal/controller"
 	"github.com/berth/berth/internal/server"
 )
 
@@ -42,6 +43,8 @@ type Options struct {
 	EtcdEndpoints []string
 	// Log shows server logs in the test output.
 	Log bool
+	// Controllers tunes the control loops (e.g. a short NodeMonitorGracePeriod).
+	Controllers controller.Options
 }
 
 // StartCluster starts a server on a free loopback port and stops it in t.Cleanup.
@@ -64,7 +67,7 @@ func StartCluster(t testing.TB, opts Options) *Cluster {
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.Start(ctx, server.Config{
 		DataDir: dir, Listen: "127.0.0.1:0", DisableAgent: true,
-		EtcdEndpoints: opts.EtcdEndpoints, Log: logger,
+		EtcdEndpoints: opts.EtcdEndpoints, Log: logger, Controllers: opts.Controllers,
 	})
 	if err != nil {
 		cancel()
