@@ -187,8 +187,8 @@ func (a *Algorithm) score(snap *Snapshot, pod *PodInfo) string {
 	return a.feasible[best].Node.Name
 }
 
-// tieHash is FNV-1a over uid, a separator and the node name, inlined to stay
-// allocation-free.
+// tieHash hashes uid, a separator and the node name (FNV-1a, then a finalizer), inlined
+// to stay allocation-free.
 func tieHash(pod *PodInfo, ni *NodeInfo) uint64 {
 	const offset, prime = 14695981039346656037, 1099511628211
 	h := uint64(offset)
@@ -199,6 +199,13 @@ func tieHash(pod *PodInfo, ni *NodeInfo) uint64 {
 	for i := 0; i < len(ni.Node.Name); i++ {
 		h = (h ^ uint64(ni.Node.Name[i])) * prime
 	}
+	// FNV-1a alone orders names that differ in their last byte almost the same way for
+	// every pod; a murmur3 finalizer spreads the difference over all bits.
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
 	return h | 1 // never 0, which means "not computed"
 }
 

@@ -201,3 +201,28 @@ func BenchmarkSchedule(b *testing.B) {
 		}
 	}
 }
+
+// Equal pods on equal nodes whose names differ only at the end must still spread: the
+// tie-break is the only thing telling the nodes apart.
+func TestHarnessTieBreakSpreads(t *testing.T) {
+	var nodes []*corev1.Node
+	for i := range 100 {
+		nodes = append(nodes, st.Node(fmt.Sprintf("sim-%d", i), "32", "64Gi", 110).Obj())
+	}
+	h := newHarness(nodes...)
+	counts := map[string]int{}
+	for i := range 300 {
+		n, err := h.schedule(st.Pod("bench", fmt.Sprintf("bench-%d", i)).UID(fmt.Sprintf("5d1c2f3e-0000-4000-8000-%012d", i)).Req("10m", "16Mi").Obj(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts[n]++
+	}
+	most := 0
+	for _, c := range counts {
+		most = max(most, c)
+	}
+	if most > 10 || len(counts) < 80 {
+		t.Fatalf("300 pods over 100 nodes: %d nodes used, at most %d on one", len(counts), most)
+	}
+}

@@ -1,0 +1,516 @@
+// Command scheduling measures berth's scheduling throughput: it starts `berth server` as
+// a subprocess on a fresh data dir, registers simulated nodes, creates pods (directly or
+// through one ReplicaSet) and prints pods/s from creation to all bound and to all Running,
+// the p50/p99 scheduling latency (pod first seen → seen bound) and the server's RSS.
+//
+//	go run ./bench/scheduling -nodes 1000 -pods 10000
+//
+// Nodes come from `berth agent --simulated-nodes` when -agent is set, otherwise from a
+// minimal in-process simulator (Node objects + a status writer that turns bound pods
+// Running, as a kubelet's status manager would).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+type options struct {
+	nodes, pods, creators, statusWorkers int
+	replicaSet, agent                    bool
+	berth, dataDir                       string
+	timeout                              time.Duration
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.nodes, "nodes", 1000, "simulated nodes")
+	flag.IntVar(&o.pods, "pods", 10000, "pods to schedule")
+	flag.IntVar(&o.creators, "creators", 32, "concurrent pod creators (direct mode)")
+	flag.IntVar(&o.statusWorkers, "status-workers", 32, "in-process simulator: concurrent status writers")
+	flag.BoolVar(&o.replicaSet, "replicaset", false, "create the pods through one ReplicaSet instead of directly")
+	flag.BoolVar(&o.agent, "agent", false, "run `berth agent --simulated-nodes` instead of the in-process simulator")
+	flag.StringVar(&o.berth, "berth", "", "berth binary (default: build ./cmd/berth into a temp dir)")
+	flag.StringVar(&o.dataDir, "data-dir", "", "server data dir (default: a temp dir, removed afterwards)")
+	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after")
+	flag.Parse()
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	res, err := run(ctx, o)
+	if err != nil {
+		log.Fatal(err)
+	}
+	res.print()
+}
+
+type result struct {
+	Nodes, Pods            int
+	Mode                   string
+	BoundPerSec            float64 `json:"bound_pods_per_sec"`
+	RunningPerSec          float64 `json:"running_pods_per_sec"`
+	CreateSeconds          float64 `json:"create_seconds"`
+	BoundSeconds           float64 `json:"all_bound_seconds"`
+	RunningSeconds         float64 `json:"all_running_seconds"`
+	P50LatencyMs           float64 `json:"p50_scheduling_latency_ms"`
+	P99LatencyMs           float64 `json:"p99_scheduling_latency_ms"`
+	ServerRSSMiB           float64 `json:"server_rss_mib"`
+	ServerPeakRSSMiB       float64 `json:"server_peak_rss_mib"`
+	ServerCPUSeconds       float64 `json:"server_cpu_seconds"`
+	MaxPodsPerNode, Spread int
+}
+
+func (r result) print() {
+	fmt.Printf("%-34s %v\n", "nodes / pods / mode", fmt.Sprintf("%d / %d / %s", r.Nodes, r.Pods, r.Mode))
+	fmt.Printf("%-34s %.2f s\n", "creation (client side)", r.CreateSeconds)
+	fmt.Printf("%-34s %.2f s  → %.0f pods/s\n", "creation start → all bound", r.BoundSeconds, r.BoundPerSec)
+	fmt.Printf("%-34s %.2f s  → %.0f pods/s\n", "creation start → all Running", r.RunningSeconds, r.RunningPerSec)
+	fmt.Printf("%-34s p50 %.1f ms, p99 %.1f ms\n", "scheduling latency (seen→bound)", r.P50LatencyMs, r.P99LatencyMs)
+	fmt.Printf("%-34s %.0f MiB now, %.0f MiB peak, %.1f CPU-s\n", "server RSS", r.ServerRSSMiB, r.ServerPeakRSSMiB, r.ServerCPUSeconds)
+	fmt.Printf("%-34s max %d, max-min %d\n", "pods per node", r.MaxPodsPerNode, r.Spread)
+	b, _ := json.Marshal(r)
+	fmt.Println(string(b))
+}
+
+func run(ctx context.Context, o options) (result, error) {
+	res := result{Nodes: o.nodes, Pods: o.pods, Mode: "pods"}
+	if o.replicaSet {
+		res.Mode = "replicaset"
+	}
+	dir := o.dataDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "berth-bench-scheduling-")
+		if err != nil {
+			return res, err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	bin := o.berth
+	if bin == "" {
+		bin = filepath.Join(dir, "berth")
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/berth")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return res, fmt.Errorf("build berth: %w", err)
+		}
+	}
+	server, cfg, err := startServer(ctx, bin, filepath.Join(dir, "data"))
+	if err != nil {
+		return res, err
+	}
+	defer stop(server)
+	client := kubernetes.NewForConfigOrDie(cfg)
+
+	simCtx, stopSim := context.WithCancel(ctx)
+	var simWG sync.WaitGroup
+	defer simWG.Wait()
+	defer stopSim() // runs first: the simulator and informers stop, then we wait for them
+	if o.agent {
+		agent := exec.CommandContext(simCtx, bin, "agent", "--simulated-nodes", strconv.Itoa(o.nodes),
+			"--server", cfg.Host, "--token-file", filepath.Join(dir, "data", "node-token"))
+		agent.Stdout, agent.Stderr = os.Stderr, os.Stderr
+		if err := agent.Start(); err != nil {
+			return res, fmt.Errorf("start agent: %w", err)
+		}
+		defer stop(agent)
+	} else {
+		if err := registerNodes(ctx, client, o.nodes); err != nil {
+			return res, err
+		}
+		simWG.Go(func() { simulateKubelet(simCtx, client, o.statusWorkers) })
+	}
+	if err := waitNodes(ctx, client, o.nodes); err != nil {
+		return res, err
+	}
+
+	track := newTracker(o.pods)
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace("bench"))
+	inf := factory.Core().V1().Pods().Informer()
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { track.observe(obj.(*corev1.Pod)) },
+		UpdateFunc: func(_, obj any) { track.observe(obj.(*corev1.Pod)) },
+	}); err != nil {
+		return res, err
+	}
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}, metav1.CreateOptions{}); err != nil {
+		return res, err
+	}
+	factory.Start(simCtx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		return res, ctx.Err()
+	}
+
+	start := time.Now()
+	if o.replicaSet {
+		err = createReplicaSet(ctx, client, o.pods)
+	} else {
+		err = createPods(ctx, client, o.pods, o.creators)
+	}
+	if err != nil {
+		return res, err
+	}
+	res.CreateSeconds = time.Since(start).Seconds()
+	if err := track.wait(ctx); err != nil {
+		return res, fmt.Errorf("%w (bound %d, running %d of %d)", err, track.bound.Load(), track.running.Load(), o.pods)
+	}
+	res.BoundSeconds = track.lastBound().Sub(start).Seconds()
+	res.RunningSeconds = track.lastRunning().Sub(start).Seconds()
+	res.BoundPerSec = float64(o.pods) / res.BoundSeconds
+	res.RunningPerSec = float64(o.pods) / res.RunningSeconds
+	lat := track.latencies()
+	res.P50LatencyMs = percentile(lat, 0.50)
+	res.P99LatencyMs = percentile(lat, 0.99)
+	res.MaxPodsPerNode, res.Spread = track.perNode()
+	res.ServerRSSMiB, res.ServerPeakRSSMiB = rss(server.Process.Pid)
+	res.ServerCPUSeconds = cpuSeconds(server.Process.Pid)
+	return res, nil
+}
+
+func startServer(ctx context.Context, bin, dataDir string) (*exec.Cmd, *rest.Config, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.CommandContext(ctx, bin, "server", "--data-dir", dataDir, "--listen", addr, "--disable-agent")
+	logFile, err := os.Create(dataDir + ".log")
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for tick := time.NewTicker(50 * time.Millisecond); ; <-tick.C {
+		if cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dataDir, "admin.kubeconfig")); err == nil {
+			cfg.QPS, cfg.Burst = 10000, 20000
+			if _, err := kubernetes.NewForConfigOrDie(cfg).Discovery().ServerVersion(); err == nil {
+				tick.Stop()
+				return cmd, cfg, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			stop(cmd)
+			return nil, nil, fmt.Errorf("server not ready after 30 s (log: %s.log)", dataDir)
+		}
+	}
+}
+
+func stop(cmd *exec.Cmd) {
+	if cmd.Process != nil {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	}
+}
+
+func zoneOf(i int) string { return fmt.Sprintf("zone-%c", 'a'+i%3) }
+
+// registerNodes creates Ready nodes as kubelets would (in parallel).
+func registerNodes(ctx context.Context, client kubernetes.Interface, n int) error {
+	return parallel(ctx, n, 32, func(ctx context.Context, i int) error {
+		name := fmt.Sprintf("sim-%d", i)
+		list := corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("32"), corev1.ResourceMemory: resource.MustParse("64Gi"),
+			corev1.ResourcePods: resource.MustParse("110"),
+		}
+		node := &corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+				corev1.LabelHostname: name, corev1.LabelTopologyZone: zoneOf(i), corev1.LabelOSStable: "linux",
+			}},
+		}
+		created, err := client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("create node %s: %w", name, err)
+		}
+		now := metav1.Now()
+		created.Status = corev1.NodeStatus{
+			Capacity: list, Allocatable: list,
+			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: now, LastTransitionTime: now}},
+		}
+		if _, err := client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("mark node %s ready: %w", name, err)
+		}
+		return nil
+	})
+}
+
+func waitNodes(ctx context.Context, client kubernetes.Interface, n int) error {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		list, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		if err == nil && len(list.Items) >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %d nodes: %w", n, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// simulateKubelet turns pods bound to a node Running and Ready, with workers sharing one
+// informer (what a simulated node agent does, minus leases).
+func simulateKubelet(ctx context.Context, client kubernetes.Interface, workers int) {
+	work := make(chan *corev1.Pod, 100000)
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace("bench"))
+	inf := factory.Core().V1().Pods().Informer()
+	enqueue := func(pod *corev1.Pod) {
+		if pod.Spec.NodeName != "" && pod.Status.Phase == corev1.PodPending {
+			work <- pod
+		}
+	}
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { enqueue(obj.(*corev1.Pod)) },
+		UpdateFunc: func(_, obj any) { enqueue(obj.(*corev1.Pod)) },
+	})
+	factory.Start(ctx.Done())
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case pod := <-work:
+					now := metav1.Now()
+					p := pod.DeepCopy()
+					p.Status.Phase = corev1.PodRunning
+					p.Status.StartTime = &now
+					p.Status.Conditions = append(p.Status.Conditions,
+						corev1.PodCondition{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+						corev1.PodCondition{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+						corev1.PodCondition{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, LastTransitionTime: now})
+					_, _ = client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+				}
+			}
+		})
+	}
+	wg.Wait()
+	factory.Shutdown()
+}
+
+func podTemplate() corev1.PodTemplateSpec {
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "bench"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "app", Image: "app:0.3.2",
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")}},
+		}}},
+	}
+}
+
+func createPods(ctx context.Context, client kubernetes.Interface, n, creators int) error {
+	tmpl := podTemplate()
+	return parallel(ctx, n, creators, func(ctx context.Context, i int) error {
+		pod := &corev1.Pod{ObjectMeta: tmpl.ObjectMeta, Spec: tmpl.Spec}
+		pod.Name = fmt.Sprintf("bench-%d", i)
+		if _, err := client.CoreV1().Pods("bench").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create pod %s: %w", pod.Name, err)
+		}
+		return nil
+	})
+}
+
+func createReplicaSet(ctx context.Context, client kubernetes.Interface, n int) error {
+	replicas := int32(n)
+	rs := &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "bench"},
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas: &replicas, Template: podTemplate(),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "bench"}},
+		},
+	}
+	_, err := client.AppsV1().ReplicaSets("bench").Create(ctx, rs, metav1.CreateOptions{})
+	return err
+}
+
+// parallel runs f for 0..n-1 on workers goroutines and returns the first error.
+func parallel(ctx context.Context, n, workers int, f func(context.Context, int) error) error {
+	var next atomic.Int64
+	var first error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := f(ctx, i); err != nil {
+					once.Do(func() { first = err })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// tracker records when each pod was first seen, seen bound and seen Running.
+type tracker struct {
+	mu             sync.Mutex
+	want           int
+	seen, boundAt  map[types.UID]time.Time
+	runningAt      map[types.UID]time.Time
+	nodeOf         map[types.UID]string
+	bound, running atomic.Int64
+	done           chan struct{}
+}
+
+func newTracker(want int) *tracker {
+	return &tracker{want: want, seen: map[types.UID]time.Time{}, boundAt: map[types.UID]time.Time{},
+		runningAt: map[types.UID]time.Time{}, nodeOf: map[types.UID]string{}, done: make(chan struct{})}
+}
+
+func (t *tracker) observe(pod *corev1.Pod) {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.seen[pod.UID]; !ok {
+		t.seen[pod.UID] = now
+	}
+	if _, ok := t.boundAt[pod.UID]; !ok && pod.Spec.NodeName != "" {
+		t.boundAt[pod.UID] = now
+		t.nodeOf[pod.UID] = pod.Spec.NodeName
+		t.bound.Add(1)
+	}
+	if _, ok := t.runningAt[pod.UID]; !ok && pod.Status.Phase == corev1.PodRunning {
+		t.runningAt[pod.UID] = now
+		if t.running.Add(1) == int64(t.want) {
+			close(t.done)
+		}
+	}
+}
+
+func (t *tracker) wait(ctx context.Context) error {
+	select {
+	case <-t.done:
+		return nil
+	case <-ctx.Done():
+		return errors.New("timed out")
+	}
+}
+
+func latest(m map[types.UID]time.Time) time.Time {
+	var last time.Time
+	for _, at := range m {
+		if at.After(last) {
+			last = at
+		}
+	}
+	return last
+}
+
+func (t *tracker) lastBound() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return latest(t.boundAt)
+}
+
+func (t *tracker) lastRunning() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return latest(t.runningAt)
+}
+
+func (t *tracker) latencies() []time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]time.Duration, 0, len(t.boundAt))
+	for uid, at := range t.boundAt {
+		out = append(out, at.Sub(t.seen[uid]))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (t *tracker) perNode() (maxPods, spread int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	counts := map[string]int{}
+	for _, n := range t.nodeOf {
+		counts[n]++
+	}
+	lo := 1 << 30
+	for _, c := range counts {
+		maxPods, lo = max(maxPods, c), min(lo, c)
+	}
+	return maxPods, maxPods - lo
+}
+
+func percentile(sorted []time.Duration, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return float64(sorted[int(q*float64(len(sorted)-1))].Microseconds()) / 1000
+}
+
+// rss reads the current and peak resident set of a process, in MiB.
+func rss(pid int) (now, peak float64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmRSS:":
+			now = kb / 1024
+		case "VmHWM:":
+			peak = kb / 1024
+		}
+	}
+	return now, peak
+}
+
+// cpuSeconds reads user+system CPU time of a process.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100 // USER_HZ
+}
