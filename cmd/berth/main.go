@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/klog/v2"
@@ -47,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runServer(args[1:], stderr)
 	case "kubectl":
 		return runKubectl(args[1:], stderr)
+	case "agent":
+		return runAgent(args[1:], stderr)
 	case "image":
 		return runImage(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
@@ -64,6 +67,8 @@ func usage(w io.Writer) {
 Usage:
   berth server [flags]    run the API server, controllers and (unless --disable-agent) a node agent
   berth kubectl [args]    run kubectl against the local cluster (<data-dir>/admin.kubeconfig)
+  berth agent --simulated-nodes N --server URL --token-file F
+                          run N simulated nodes against a server (scale and failure tests)
   berth image import|ls   load image archives into / list images of the node's containerd
   berth --version         print the version
 
@@ -98,6 +103,8 @@ func runServer(args []string, stderr io.Writer) int {
 	fs.StringVar(&cfg.EtcdKeyFile, "etcd-keyfile", "", "client key for the external etcd")
 	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", "10.43.0.0/16", "IPv4 range of service cluster IPs")
 	fs.StringVar(&cfg.Controllers.ClusterCIDR, "cluster-cidr", "10.42.0.0/16", "IPv4 range of pod IPs, split into one block per node")
+	fs.IntVar(&cfg.Controllers.NodeCIDRMaskSize, "node-cidr-mask-size", 24, "prefix length of each node's block of the cluster CIDR")
+	fs.DurationVar(&cfg.Controllers.NodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "a node whose Lease is not renewed for this long becomes NotReady (Unknown)")
 	var nodePorts string
 	fs.StringVar(&nodePorts, "service-node-port-range", "30000-32767", "port range reserved for NodePort services")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")

@@ -95,6 +95,8 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, st *re
 		}
 	case info.Subresource == "scale" && st.Res.Scale != nil:
 		s.handleScale(w, r, st, info)
+	case info.Subresource == "eviction" && hasSub(st, "eviction") && info.Verb == "create":
+		s.handleEviction(w, r, st, info)
 	case info.Subresource == "binding" && hasSub(st, "binding") && info.Verb == "create":
 		s.handleBinding(w, r, st, info)
 	case info.Subresource == "finalize" && hasSub(st, "finalize") && info.Verb == "update":

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/berth/berth/internal/controller"
+	"github.com/berth/berth/internal/controller/nodeipam"
+	"github.com/berth/berth/internal/controller/nodelifecycle"
 	"github.com/berth/berth/internal/scheduler"
 )
 
@@ -12,6 +14,8 @@ import (
 var loopConstructors = []func(*controller.Context) (controller.Runnable, error){
 	// One line per loop, e.g. replicaset.New,
 	scheduler.New,
+	nodeipam.New,
+	nodelifecycle.New,
 }
 
 // buildControllers builds the loops of one leadership term.
