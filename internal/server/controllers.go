@@ -4,6 +4,9 @@ import (
 	"fmt"
 
 	"github.com/berth/berth/internal/controller"
+	"github.com/berth/berth/internal/controller/endpointslice"
+	"github.com/berth/berth/internal/controller/garbagecollector"
+	"github.com/berth/berth/internal/controller/namespace"
 	"github.com/berth/berth/internal/controller/nodeipam"
 	"github.com/berth/berth/internal/controller/nodelifecycle"
 	"github.com/berth/berth/internal/scheduler"
@@ -16,6 +19,10 @@ var loopConstructors = []func(*controller.Context) (controller.Runnable, error){
 	scheduler.New,
 	nodeipam.New,
 	nodelifecycle.New,
+	endpointslice.New,
+	endpointslice.NewEndpoints,
+	garbagecollector.New,
+	namespace.New,
 }
 
 // buildControllers builds the loops of one leadership term.
