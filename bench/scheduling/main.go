@@ -30,6 +30,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -38,6 +39,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
 )
 
 type options struct {
@@ -249,12 +251,22 @@ func registerNodes(ctx context.Context, client kubernetes.Interface, n int) erro
 		if err != nil {
 			return fmt.Errorf("create node %s: %w", name, err)
 		}
-		now := metav1.Now()
-		created.Status = corev1.NodeStatus{
-			Capacity: list, Allocatable: list,
-			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: now, LastTransitionTime: now}},
-		}
-		if _, err := client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		// Node IPAM may set the podCIDR meanwhile: retry on conflict.
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			now := metav1.Now()
+			created.Status = corev1.NodeStatus{
+				Capacity: list, Allocatable: list,
+				Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: now, LastTransitionTime: now}},
+			}
+			_, err := client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{})
+			if apierrors.IsConflict(err) {
+				if latest, gerr := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); gerr == nil {
+					created = latest
+				}
+			}
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("mark node %s ready: %w", name, err)
 		}
 		return nil
