@@ -31,6 +31,9 @@ var (
 
 const defaultDataDir = "/var/lib/berth"
 
+// startupSettle is how long after readiness the start-up pages are released.
+const startupSettle = 10 * time.Second
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -140,6 +143,24 @@ func runServer(args []string, stderr io.Writer) int {
 	cfg.Version = apiVersion()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	ready := make(chan struct{})
+	cfg.Ready = ready
+	go func() {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return
+		}
+		// Start-up work (etcd recovery, informer syncs, OpenAPI on first use) is over
+		// well within this; after it the binary's start-up pages are dead weight.
+		t := time.NewTimer(startupSettle)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			releaseStartupPages()
+		case <-ctx.Done():
+		}
+	}()
 	if err := server.Run(ctx, cfg); err != nil {
 		fmt.Fprintf(stderr, "berth server: %v\n", err)
 		return 1
