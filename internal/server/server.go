@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/rest"
 
+	"github.com/berth/berth/internal/agent"
 	"github.com/berth/berth/internal/apiserver"
 	"github.com/berth/berth/internal/controller"
 	"github.com/berth/berth/internal/pki"
@@ -35,6 +36,8 @@ type Config struct {
 	Listen  string
 	// DisableAgent skips the node agent built into the server process.
 	DisableAgent bool
+	// Agent tunes the built-in node agent (node name, cgroup root, network namespace...).
+	Agent agent.Options
 	// EtcdEndpoints selects an external etcd cluster; empty runs etcd embedded.
 	EtcdEndpoints                         []string
 	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
@@ -82,6 +85,11 @@ type Server struct {
 	// stopCompactor ends the compactor; compactorDone is closed when it has stopped.
 	stopCompactor context.CancelFunc
 	compactorDone chan struct{}
+	// agent is the built-in node agent (nil with DisableAgent); stopAgent ends it and
+	// agentDone is closed when it has stopped.
+	agent     *agent.Agent
+	stopAgent context.CancelFunc
+	agentDone chan struct{}
 	// Loopback is an admin client config for in-process API clients.
 	Loopback *rest.Config
 	// URL is the HTTPS address clients use.
@@ -247,6 +255,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 			return nil, err
 		}
 	}
+	if !cfg.DisableAgent {
+		if err := s.startAgent(bundle); err != nil {
+			return nil, err
+		}
+	}
 	s.log.Info("berth server ready", "url", s.URL, "dataDir", cfg.DataDir, "go", runtime.Version())
 	if cfg.Ready != nil {
 		close(cfg.Ready)
@@ -272,6 +285,30 @@ func (s *Server) startControllers() error {
 	}()
 	return nil
 }
+
+// startAgent runs the built-in node agent in the background: an API client like any
+// other agent, with its own node credential obtained with the node token. A failing
+// agent (no containerd on this machine, say) is logged; the API keeps serving.
+func (s *Server) startAgent(b *pki.Bundle) error {
+	a, err := agent.New(agent.Config{
+		Server: s.URL, Token: b.NodeToken, CAPEM: b.CAPEM, DataDir: s.cfg.DataDir, Options: s.cfg.Agent,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.agent, s.stopAgent, s.agentDone = a, cancel, make(chan struct{})
+	go func() {
+		defer close(s.agentDone)
+		if err := a.Run(ctx); err != nil {
+			s.log.Error("node agent stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Agent is the built-in node agent (nil when disabled).
+func (s *Server) Agent() *agent.Agent { return s.agent }
 
 // startCompactor compacts storage history periodically until Stop.
 func (s *Server) startCompactor() {
@@ -320,6 +357,10 @@ func (s *Server) Storage() storage.Interface { return s.store }
 // (which syncs every acknowledged write).
 func (s *Server) Stop() error {
 	var errs []error
+	if s.stopAgent != nil {
+		s.stopAgent()
+		<-s.agentDone
+	}
 	if s.stopLoops != nil {
 		s.stopLoops()
 		<-s.loopsDone

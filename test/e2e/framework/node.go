@@ -159,6 +159,15 @@ func WriteBridgeConflist(dir, network, bridge, podCIDR, ipamDir string) error {
 	return os.WriteFile(filepath.Join(dir, "10-berth.conflist"), raw, 0o644)
 }
 
+// socket is the node's containerd socket (an agent's containerd when the node has no
+// containerd of its own).
+func (n *Node) socket() string {
+	if n.Containerd != nil {
+		return n.Containerd.Paths().Socket
+	}
+	return containerd.PathsFor(n.DataDir, "", "").Socket
+}
+
 // Do runs fn on an OS thread inside the node's network namespace (e.g. to dial a pod IP).
 // The thread is discarded afterwards.
 func (n *Node) Do(fn func() error) error {
@@ -240,7 +249,7 @@ func (n *Node) ImportArchive(t testing.TB, built testimages.Built, write func(io
 	go func() { pw.CloseWithError(write(pw)) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := containerd.Import(ctx, "", n.Containerd.Paths().Socket, pr)
+	res, err := containerd.Import(ctx, "", n.socket(), pr)
 	pr.Close()
 	if err != nil {
 		t.Fatalf("import %s: %v", built.Ref, err)

@@ -1,0 +1,222 @@
+package pods
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// Labels and annotations the agent puts on sandboxes and containers (the kubelet's keys,
+// so tools that know them — crictl, log collectors — work).
+const (
+	labelPodName       = "io.kubernetes.pod.name"
+	labelPodNamespace  = "io.kubernetes.pod.namespace"
+	labelPodUID        = "io.kubernetes.pod.uid"
+	labelContainerName = "io.kubernetes.container.name"
+	annoHash           = "io.kubernetes.container.hash"
+	annoRestartCount   = "io.kubernetes.container.restartCount"
+	annoTermPath       = "io.kubernetes.container.terminationMessagePath"
+	annoTermPolicy     = "io.kubernetes.container.terminationMessagePolicy"
+	annoTermLogFile    = "berth.dev/termination-log"
+	annoInit           = "berth.dev/init-container"
+)
+
+// sandboxInfo is one sandbox of a pod as the runtime has it.
+type sandboxInfo struct {
+	id        string
+	attempt   uint32
+	ready     bool
+	createdAt time.Time
+	ips       []string
+}
+
+// containerInfo is one container instance of a pod.
+type containerInfo struct {
+	id, name, sandboxID string
+	init                bool
+	restartCount        int
+	hash                string
+	state               runtimeapi.ContainerState
+	createdAt           time.Time
+	startedAt           time.Time
+	finishedAt          time.Time
+	exitCode            int32
+	reason, message     string
+	imageRef            string
+	termLogFile         string
+}
+
+func (c *containerInfo) running() bool { return c.state == runtimeapi.ContainerState_CONTAINER_RUNNING }
+func (c *containerInfo) exited() bool  { return c.state == runtimeapi.ContainerState_CONTAINER_EXITED }
+
+// podState is everything of one pod in the runtime: sandboxes and containers, newest
+// first.
+type podState struct {
+	sandboxes  []*sandboxInfo
+	containers []*containerInfo
+}
+
+// current is the newest sandbox (nil if none).
+func (s podState) current() *sandboxInfo {
+	if len(s.sandboxes) == 0 {
+		return nil
+	}
+	return s.sandboxes[0]
+}
+
+// instances of the named container, newest first; sandboxID "" means in any sandbox.
+func (s podState) instances(name, sandboxID string) []*containerInfo {
+	var out []*containerInfo
+	for _, c := range s.containers {
+		if c.name == name && (sandboxID == "" || c.sandboxID == sandboxID) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// empty reports whether the runtime has nothing of the pod.
+func (s podState) empty() bool { return len(s.sandboxes) == 0 && len(s.containers) == 0 }
+
+// runtimeCache remembers what does not change for a runtime object in a given state
+// (a sandbox's IPs once ready, a container's times and exit once it reached a state),
+// so a sync costs two list calls when nothing changed.
+type runtimeCache struct {
+	mu         sync.Mutex
+	sandboxIPs map[string][]string
+	containers map[string]*containerInfo // by ID; valid for containerInfo.state
+}
+
+func newRuntimeCache() *runtimeCache {
+	return &runtimeCache{sandboxIPs: map[string][]string{}, containers: map[string]*containerInfo{}}
+}
+
+// prune drops entries of objects the runtime no longer lists.
+func (c *runtimeCache) prune(sandboxes map[string]bool, containers map[string]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id := range c.sandboxIPs {
+		if !sandboxes[id] {
+			delete(c.sandboxIPs, id)
+		}
+	}
+	for id := range c.containers {
+		if !containers[id] {
+			delete(c.containers, id)
+		}
+	}
+}
+
+// observe reads the runtime's state of one pod.
+func (l *Loop) observe(ctx context.Context, uid string) (podState, error) {
+	selector := map[string]string{labelPodUID: uid}
+	sandboxes, err := l.runtime.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: selector})
+	if err != nil {
+		return podState{}, err
+	}
+	containers, err := l.runtime.ListContainers(ctx, &runtimeapi.ContainerFilter{LabelSelector: selector})
+	if err != nil {
+		return podState{}, err
+	}
+	var st podState
+	for _, sb := range sandboxes {
+		info := &sandboxInfo{
+			id: sb.Id, attempt: sb.GetMetadata().GetAttempt(), ready: sb.State == runtimeapi.PodSandboxState_SANDBOX_READY,
+			createdAt: time.Unix(0, sb.CreatedAt),
+		}
+		if info.ready {
+			if info.ips, err = l.sandboxIPs(ctx, sb.Id); err != nil {
+				return podState{}, err
+			}
+		}
+		st.sandboxes = append(st.sandboxes, info)
+	}
+	sort.Slice(st.sandboxes, func(i, j int) bool {
+		return newer(st.sandboxes[i].createdAt, st.sandboxes[i].attempt, st.sandboxes[j].createdAt, st.sandboxes[j].attempt)
+	})
+	for _, c := range containers {
+		info, err := l.containerInfo(ctx, c)
+		if err != nil {
+			return podState{}, err
+		}
+		if info != nil {
+			st.containers = append(st.containers, info)
+		}
+	}
+	sort.Slice(st.containers, func(i, j int) bool {
+		a, b := st.containers[i], st.containers[j]
+		return newer(a.createdAt, uint32(a.restartCount), b.createdAt, uint32(b.restartCount))
+	})
+	return st, nil
+}
+
+// newer orders by creation time, then attempt (creation times can tie on coarse clocks).
+func newer(at time.Time, attemptA uint32, bt time.Time, attemptB uint32) bool {
+	if !at.Equal(bt) {
+		return at.After(bt)
+	}
+	return attemptA > attemptB
+}
+
+func (l *Loop) sandboxIPs(ctx context.Context, id string) ([]string, error) {
+	l.cache.mu.Lock()
+	ips, ok := l.cache.sandboxIPs[id]
+	l.cache.mu.Unlock()
+	if ok {
+		return ips, nil
+	}
+	resp, err := l.runtime.PodSandboxStatus(ctx, id, false)
+	if err != nil {
+		return nil, err
+	}
+	if n := resp.GetStatus().GetNetwork(); n != nil && n.Ip != "" {
+		ips = append(ips, n.Ip)
+		for _, extra := range n.AdditionalIps {
+			ips = append(ips, extra.Ip)
+		}
+	}
+	l.cache.mu.Lock()
+	l.cache.sandboxIPs[id] = ips
+	l.cache.mu.Unlock()
+	return ips, nil
+}
+
+// containerInfo details a listed container, from the cache when its state is unchanged.
+func (l *Loop) containerInfo(ctx context.Context, c *runtimeapi.Container) (*containerInfo, error) {
+	l.cache.mu.Lock()
+	cached, ok := l.cache.containers[c.Id]
+	l.cache.mu.Unlock()
+	if ok && cached.state == c.State {
+		return cached, nil
+	}
+	resp, err := l.runtime.ContainerStatus(ctx, c.Id, false)
+	if isNotFound(err) {
+		return nil, nil // removed between the list and now
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := resp.GetStatus()
+	restarts, _ := strconv.Atoi(c.Annotations[annoRestartCount])
+	info := &containerInfo{
+		id: c.Id, name: c.Labels[labelContainerName], sandboxID: c.PodSandboxId,
+		init: c.Annotations[annoInit] == "true", restartCount: restarts, hash: c.Annotations[annoHash],
+		state: s.GetState(), createdAt: time.Unix(0, s.GetCreatedAt()),
+		exitCode: s.GetExitCode(), reason: s.GetReason(), message: s.GetMessage(),
+		imageRef: s.GetImageRef(), termLogFile: c.Annotations[annoTermLogFile],
+	}
+	if s.GetStartedAt() > 0 {
+		info.startedAt = time.Unix(0, s.GetStartedAt())
+	}
+	if s.GetFinishedAt() > 0 {
+		info.finishedAt = time.Unix(0, s.GetFinishedAt())
+	}
+	l.cache.mu.Lock()
+	l.cache.containers[c.Id] = info
+	l.cache.mu.Unlock()
+	return info, nil
+}

@@ -1,0 +1,474 @@
+package pods
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"google.golang.org/grpc/status"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth/berth/internal/agent/cri"
+)
+
+// sync brings one pod (by UID) where its spec and the API say it should be: running,
+// finished, terminating or gone. It is idempotent and reads the runtime afresh, so any
+// event — informer, relist, timer — may trigger it. It returns when to look again.
+func (l *Loop) sync(ctx context.Context, uid string) (time.Duration, error) {
+	pod := l.podByUID(uid)
+	rec := l.record(uid)
+	if pod != nil {
+		rec.lastPod = pod
+	}
+	state, err := l.observe(ctx, uid)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case pod == nil:
+		return 0, l.removeOrphan(ctx, uid, state)
+	case pod.DeletionTimestamp != nil:
+		return 0, l.terminate(ctx, pod, rec, state)
+	case isTerminal(pod.Status.Phase):
+		return 0, l.finish(ctx, pod, state)
+	}
+	return l.syncRunning(ctx, pod, rec, state)
+}
+
+func isTerminal(p corev1.PodPhase) bool { return p == corev1.PodSucceeded || p == corev1.PodFailed }
+
+// syncRunning runs the pod: its directories, cgroup and volumes, a ready sandbox, the
+// init containers one after another, then the app containers with their restart policy;
+// then it posts the status.
+func (l *Loop) syncRunning(ctx context.Context, pod *corev1.Pod, rec *podRecord, state podState) (time.Duration, error) {
+	uid := string(pod.UID)
+	if err := os.MkdirAll(l.logDir(uid), 0o755); err != nil {
+		return 0, err
+	}
+	if err := l.cgroups.Ensure(uid); err != nil {
+		return 0, err
+	}
+	volumePaths, err := l.volumes.Setup(ctx, pod)
+	if err != nil {
+		l.event(pod, corev1.EventTypeWarning, "FailedMount", fmt.Sprintf("Unable to attach or mount volumes for pod %s: %v", pod.Name, err))
+		if werr := l.writeStatus(ctx, pod, rec, state, false); werr != nil {
+			l.log.Debug("write status", "pod", podKey(pod), "err", werr)
+		}
+		return 0, fmt.Errorf("set up volumes: %w", err)
+	}
+
+	sb := state.current()
+	var sbConfig *runtimeapi.PodSandboxConfig
+	acted := false
+	if sb == nil || !sb.ready {
+		if sb, sbConfig, state, err = l.newSandbox(ctx, pod, rec, state); err != nil {
+			return 0, err
+		}
+		acted = true
+	} else if sbConfig, err = l.sandboxConfig(pod, sb.attempt); err != nil {
+		return 0, err
+	}
+
+	run := podRun{l: l, ctx: ctx, pod: pod, rec: rec, state: state, sandbox: sb, sandboxConfig: sbConfig, volumePaths: volumePaths}
+	initDone := run.syncInit()
+	if initDone {
+		run.syncApps()
+	}
+	if run.acted || acted {
+		if state, err = l.observe(ctx, uid); err != nil {
+			return 0, err
+		}
+	}
+	l.updateProber(pod, state)
+	status, err := l.postStatus(ctx, pod, rec, state, initDone, false)
+	if err != nil {
+		return 0, err
+	}
+	if isTerminal(status.Phase) {
+		done := pod.DeepCopy()
+		done.Status = status
+		return 0, l.finish(ctx, done, state)
+	}
+	l.collectGarbage(ctx, state)
+	return run.requeue, run.err
+}
+
+// newSandbox replaces a missing or dead sandbox: containers of the dead one are stopped,
+// the new one gets the next attempt number.
+func (l *Loop) newSandbox(ctx context.Context, pod *corev1.Pod, rec *podRecord, state podState) (*sandboxInfo, *runtimeapi.PodSandboxConfig, podState, error) {
+	attempt := uint32(0)
+	if old := state.current(); old != nil {
+		attempt = old.attempt + 1
+		l.event(pod, corev1.EventTypeNormal, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
+		if err := l.killPod(ctx, pod, state, gracePeriod(pod)); err != nil {
+			return nil, nil, state, err
+		}
+	}
+	cfg, err := l.sandboxConfig(pod, attempt)
+	if err != nil {
+		return nil, nil, state, err
+	}
+	id, err := l.runtime.RunPodSandbox(ctx, cfg, "")
+	if err != nil {
+		rec.sandboxFailed = true
+		l.event(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: "+err.Error())
+		if werr := l.writeStatus(ctx, pod, rec, state, false); werr != nil {
+			l.log.Debug("write status", "pod", podKey(pod), "err", werr)
+		}
+		return nil, nil, state, err
+	}
+	rec.sandboxFailed = false
+	state, err = l.observe(ctx, string(pod.UID))
+	if err != nil {
+		return nil, nil, state, err
+	}
+	sb := state.current()
+	if sb == nil || sb.id != id {
+		return nil, nil, state, fmt.Errorf("new sandbox %s is not listed", id)
+	}
+	return sb, cfg, state, nil
+}
+
+// podRun is one sync's work on the containers of a running pod.
+type podRun struct {
+	l             *Loop
+	ctx           context.Context
+	pod           *corev1.Pod
+	rec           *podRecord
+	state         podState
+	sandbox       *sandboxInfo
+	sandboxConfig *runtimeapi.PodSandboxConfig
+	volumePaths   map[string]string
+	// acted: something changed in the runtime; requeue: when to look again; err: a
+	// failure to retry with the queue's back-off.
+	acted   bool
+	requeue time.Duration
+	err     error
+}
+
+func (r *podRun) again(after time.Duration) {
+	after = max(after, 10*time.Millisecond)
+	if r.requeue == 0 || after < r.requeue {
+		r.requeue = after
+	}
+}
+
+// syncInit runs the init containers in order, one at a time; it reports whether all of
+// them succeeded in the current sandbox (or app containers already run there).
+func (r *podRun) syncInit() bool {
+	for i := range r.pod.Spec.Containers {
+		if len(r.state.instances(r.pod.Spec.Containers[i].Name, r.sandbox.id)) > 0 {
+			return true
+		}
+	}
+	for i := range r.pod.Spec.InitContainers {
+		c := &r.pod.Spec.InitContainers[i]
+		inst := r.state.instances(c.Name, r.sandbox.id)
+		if len(inst) == 0 {
+			r.start(c, true)
+			return false
+		}
+		latest := inst[0]
+		switch {
+		case latest.exited() && latest.exitCode == 0:
+			continue
+		case latest.exited():
+			if r.pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
+				return false // the pod failed; its phase says so
+			}
+			r.restartAfterCrash(c, latest, true)
+		case latest.state == runtimeapi.ContainerState_CONTAINER_CREATED:
+			r.startCreated(c, latest)
+		}
+		return false
+	}
+	return true
+}
+
+// syncApps starts app containers that do not run and should, restarts those whose spec
+// changed or whose liveness failed, and applies the restart policy to exited ones.
+func (r *podRun) syncApps() {
+	for i := range r.pod.Spec.Containers {
+		c := &r.pod.Spec.Containers[i]
+		inst := r.state.instances(c.Name, r.sandbox.id)
+		if len(inst) == 0 {
+			r.start(c, false)
+			continue
+		}
+		latest := inst[0]
+		switch {
+		case latest.running():
+			reason := ""
+			if latest.hash != containerHash(c) {
+				reason = fmt.Sprintf("Container %s definition changed, will be restarted", c.Name)
+			} else if res := r.l.prober.Result(r.pod.UID, c.Name, runningOf(latest)); res.LivenessFailed {
+				reason = fmt.Sprintf("Container %s failed liveness probe, will be restarted", c.Name)
+				if res.Message != "" {
+					reason = res.Message
+				}
+			}
+			if reason != "" {
+				r.l.event(r.pod, corev1.EventTypeNormal, "Killing", reason)
+				if err := r.l.stopContainer(r.ctx, r.pod, c, latest.id, gracePeriod(r.pod)); err != nil {
+					r.err = err
+				}
+				r.acted = true
+				r.again(0)
+			}
+		case latest.exited():
+			if shouldRestart(r.pod.Spec.RestartPolicy, latest.exitCode) {
+				r.restartAfterCrash(c, latest, false)
+			}
+		case latest.state == runtimeapi.ContainerState_CONTAINER_CREATED:
+			r.startCreated(c, latest)
+		}
+	}
+}
+
+func shouldRestart(policy corev1.RestartPolicy, exitCode int32) bool {
+	switch policy {
+	case corev1.RestartPolicyNever:
+		return false
+	case corev1.RestartPolicyOnFailure:
+		return exitCode != 0
+	}
+	return true
+}
+
+// restartAfterCrash starts an exited container again unless it is in crash-loop
+// back-off (10 s doubling to 5 min, measured from its exit; forgotten after it ran
+// twice the maximum).
+func (r *podRun) restartAfterCrash(c *corev1.Container, latest *containerInfo, init bool) {
+	key := string(r.pod.UID) + "/" + c.Name
+	backoff := r.l.crashBackoff
+	if backoff.IsInBackOffSince(key, latest.finishedAt) {
+		delay := backoff.Get(key)
+		if r.rec.waiting[c.Name].reason != reasonCrashLoop {
+			r.l.event(r.pod, corev1.EventTypeWarning, "BackOff",
+				fmt.Sprintf("Back-off restarting failed container %s in pod %s", c.Name, podDescription(r.pod)))
+		}
+		r.rec.waiting[c.Name] = waitingInfo{reasonCrashLoop,
+			fmt.Sprintf("back-off %v restarting failed container=%s pod=%s", delay, c.Name, podDescription(r.pod))}
+		r.again(delay - r.l.clock.Since(latest.finishedAt))
+		return
+	}
+	backoff.Next(key, r.l.clock.Now())
+	r.start(c, init)
+}
+
+const reasonCrashLoop = "CrashLoopBackOff"
+
+func podDescription(pod *corev1.Pod) string {
+	return fmt.Sprintf("%s_%s(%s)", pod.Name, pod.Namespace, pod.UID)
+}
+
+func podKey(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }
+
+// startCreated starts a container that was created but never started (an agent that
+// stopped in between).
+func (r *podRun) startCreated(c *corev1.Container, latest *containerInfo) {
+	r.acted = true
+	if err := r.l.runtime.StartContainer(r.ctx, latest.id); err != nil {
+		r.rec.waiting[c.Name] = waitingInfo{"RunContainerError", err.Error()}
+		r.l.event(r.pod, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
+		return
+	}
+	delete(r.rec.waiting, c.Name)
+	r.l.event(r.pod, corev1.EventTypeNormal, "Started", "Started container "+c.Name)
+}
+
+// start pulls the image and creates and starts a new instance of the container. Failures
+// become the container's waiting reason and a retry time.
+func (r *podRun) start(c *corev1.Container, init bool) {
+	l, pod := r.l, r.pod
+	key := string(pod.UID) + "/" + c.Name
+	if wait := l.createGate.wait(key); wait > 0 {
+		r.again(wait)
+		return
+	}
+	restartCount := 0
+	if prev := r.state.instances(c.Name, ""); len(prev) > 0 {
+		restartCount = prev[0].restartCount + 1
+	}
+	image, err := l.ensureImage(r.ctx, pod, c, r.sandboxConfig)
+	if err != nil {
+		var w *waitingError
+		if errors.As(err, &w) {
+			r.rec.waiting[c.Name] = waitingInfo{w.reason, w.message}
+			r.again(l.pullGate.wait(string(pod.UID) + "/" + c.Image))
+			if w.reason == reasonInvalidImageName || w.reason == reasonErrImageNeverPull {
+				r.again(l.createGate.fail(key))
+			}
+			return
+		}
+		r.err = err
+		return
+	}
+	cfg, err := l.containerConfig(r.ctx, startInput{
+		pod: pod, container: c, init: init, restartCount: restartCount, image: image,
+		sandbox: r.sandbox, volumePaths: r.volumePaths,
+	})
+	if err != nil {
+		var ce configError
+		if !errors.As(err, &ce) {
+			r.err = err
+			return
+		}
+		r.rec.waiting[c.Name] = waitingInfo{"CreateContainerConfigError", err.Error()}
+		l.event(pod, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
+		r.again(l.createGate.fail(key))
+		return
+	}
+	id, err := l.runtime.CreateContainer(r.ctx, r.sandbox.id, cfg, r.sandboxConfig)
+	if err != nil {
+		msg := createErrorMessage(err)
+		r.rec.waiting[c.Name] = waitingInfo{"CreateContainerError", msg}
+		l.event(pod, corev1.EventTypeWarning, "Failed", "Error: "+msg)
+		r.again(l.createGate.fail(key))
+		return
+	}
+	l.createGate.forget(key)
+	r.acted = true
+	l.event(pod, corev1.EventTypeNormal, "Created", "Created container: "+c.Name)
+	if err := l.runtime.StartContainer(r.ctx, id); err != nil {
+		// The container is left exited (exit 128, StartError): the restart policy and
+		// crash-loop back-off apply to it like to any crash.
+		msg := createErrorMessage(err)
+		r.rec.waiting[c.Name] = waitingInfo{"RunContainerError", msg}
+		l.event(pod, corev1.EventTypeWarning, "Failed", "Error: "+msg)
+		r.again(0)
+		return
+	}
+	delete(r.rec.waiting, c.Name)
+	l.event(pod, corev1.EventTypeNormal, "Started", "Started container "+c.Name)
+	if c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
+		if err := l.hooks.PostStart(r.ctx, pod, c, id); err != nil {
+			l.event(pod, corev1.EventTypeWarning, "FailedPostStartHook", err.Error())
+			_ = l.stopContainer(r.ctx, pod, c, id, gracePeriod(pod))
+		}
+	}
+}
+
+// createErrorMessage is the runtime's message without our call wrapping.
+func createErrorMessage(err error) string {
+	var ce *cri.Error
+	if errors.As(err, &ce) {
+		if s, ok := status.FromError(ce.Err); ok {
+			return s.Message()
+		}
+	}
+	return err.Error()
+}
+
+func runningOf(c *containerInfo) RunningContainer {
+	return RunningContainer{ID: c.id, Name: c.name, StartedAt: c.startedAt, Attempt: uint32(c.restartCount)}
+}
+
+// updateProber tells the prober which app containers run in the current sandbox.
+func (l *Loop) updateProber(pod *corev1.Pod, state podState) {
+	running := map[string]RunningContainer{}
+	if sb := state.current(); sb != nil {
+		for _, c := range pod.Spec.Containers {
+			if inst := state.instances(c.Name, sb.id); len(inst) > 0 && inst[0].running() {
+				running[c.Name] = runningOf(inst[0])
+			}
+		}
+	}
+	l.prober.Update(pod, running)
+}
+
+// statusOf builds the pod's status from the runtime state.
+func (l *Loop) statusOf(pod *corev1.Pod, rec *podRecord, state podState, initDone, terminating bool) corev1.PodStatus {
+	return buildStatus(statusInput{
+		pod: pod, state: state, waiting: rec.waiting, initDone: initDone, terminating: terminating,
+		probe: func(name string, c *containerInfo) ProbeResult {
+			return l.prober.Result(pod.UID, name, runningOf(c))
+		},
+		hostIPs: l.cfg.HostIPs(), runtimeName: l.cfg.RuntimeName, now: l.clock.Now(),
+		readTermLog: readTerminationLog, sandboxFailed: rec.sandboxFailed,
+	})
+}
+
+// writeStatus posts the status computed without deciding on init containers (used on
+// failures before containers are looked at).
+func (l *Loop) writeStatus(ctx context.Context, pod *corev1.Pod, rec *podRecord, state podState, terminating bool) error {
+	_, err := l.postStatus(ctx, pod, rec, state, initDoneIn(pod, state), terminating)
+	return err
+}
+
+// initDoneIn reports whether init finished in the current sandbox (as syncInit decides).
+func initDoneIn(pod *corev1.Pod, state podState) bool {
+	sb := state.current()
+	if sb == nil {
+		return len(pod.Spec.InitContainers) == 0
+	}
+	for _, c := range pod.Spec.Containers {
+		if len(state.instances(c.Name, sb.id)) > 0 {
+			return true
+		}
+	}
+	for _, c := range pod.Spec.InitContainers {
+		inst := state.instances(c.Name, sb.id)
+		if len(inst) == 0 || !inst[0].exited() || inst[0].exitCode != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// postStatus writes the pod's status when it differs from the API's. On a conflict it
+// rebuilds the status over the API's current pod once.
+func (l *Loop) postStatus(ctx context.Context, pod *corev1.Pod, rec *podRecord, state podState, initDone, terminating bool) (corev1.PodStatus, error) {
+	status := l.statusOf(pod, rec, state, initDone, terminating)
+	if apiequality.Semantic.DeepEqual(pod.Status, status) {
+		return status, nil
+	}
+	pods := l.cfg.Client.CoreV1().Pods(pod.Namespace)
+	next := pod.DeepCopy()
+	next.Status = status
+	_, err := pods.UpdateStatus(ctx, next, metav1.UpdateOptions{})
+	if apierrors.IsConflict(err) {
+		fresh, gerr := pods.Get(ctx, pod.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(gerr) || (gerr == nil && fresh.UID != pod.UID) {
+			return status, nil
+		}
+		if gerr != nil {
+			return status, gerr
+		}
+		status = l.statusOf(fresh, rec, state, initDone, terminating)
+		if apiequality.Semantic.DeepEqual(fresh.Status, status) {
+			return status, nil
+		}
+		next = fresh.DeepCopy()
+		next.Status = status
+		_, err = pods.UpdateStatus(ctx, next, metav1.UpdateOptions{})
+	}
+	if apierrors.IsNotFound(err) {
+		return status, nil
+	}
+	if err != nil {
+		return status, fmt.Errorf("update status of pod %s: %w", podKey(pod), err)
+	}
+	return status, nil
+}
+
+// gracePeriod is how long the pod's containers get to stop: the deletion's grace period,
+// else the spec's, at least 2 s as in the kubelet.
+func gracePeriod(pod *corev1.Pod) time.Duration {
+	seconds := int64(corev1.DefaultTerminationGracePeriodSeconds)
+	if pod != nil && pod.Spec.TerminationGracePeriodSeconds != nil {
+		seconds = *pod.Spec.TerminationGracePeriodSeconds
+	}
+	if pod != nil && pod.DeletionGracePeriodSeconds != nil {
+		seconds = *pod.DeletionGracePeriodSeconds
+	}
+	return max(time.Duration(seconds)*time.Second, minGracePeriod)
+}
+
+const minGracePeriod = 2 * time.Second
