@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -281,9 +282,22 @@ func TestManyDependents(t *testing.T) {
 	ns := "gc-many"
 	createNamespace(t, c.Client, ns)
 	owner := createConfigMap(t, c.Client, ns, "owner", nil)
-	const n = 500
-	for i := range n {
-		createConfigMap(t, c.Client, ns, fmt.Sprintf("child-%d", i), nil, cmRef(owner, false))
+	const n, writers = 500, 10
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := w; i < n; i += writers {
+				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("child-%d", i), OwnerReferences: []metav1.OwnerReference{cmRef(owner, false)}}}
+				if _, err := c.Client.CoreV1().ConfigMaps(ns).Create(context.Background(), cm, metav1.CreateOptions{}); err != nil {
+					t.Errorf("create %s: %v", cm.Name, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
 	}
 	// Count the deletions on a watch: polling lists of hundreds of objects would load
 	// the server and slow down what is measured.
