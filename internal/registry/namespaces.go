@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 )
 
 // SystemNamespaces exist from the first start.
@@ -29,12 +32,22 @@ func EnsureSystemNamespaces(ctx context.Context, namespaces *Store) error {
 // NamespaceLifecycle refuses creates in namespaces that do not exist or are terminating,
 // with the errors of Kubernetes' NamespaceLifecycle admission plugin.
 func NamespaceLifecycle(namespaces *Store) NamespaceCheck {
-	return func(ctx context.Context, gr schema.GroupResource, ns, name string) error {
+	return namespaceCheck(func(ctx context.Context, ns string) (*corev1.Namespace, error) {
 		obj, err := namespaces.Get(ctx, "", ns)
+		if err != nil {
+			return nil, err
+		}
+		return obj.(*corev1.Namespace), nil
+	})
+}
+
+// namespaceCheck builds the check over a way to look namespaces up.
+func namespaceCheck(lookup func(ctx context.Context, ns string) (*corev1.Namespace, error)) NamespaceCheck {
+	return func(ctx context.Context, gr schema.GroupResource, ns, name string) error {
+		n, err := lookup(ctx, ns)
 		if err != nil {
 			return err
 		}
-		n := obj.(*corev1.Namespace)
 		if n.DeletionTimestamp != nil || n.Status.Phase == corev1.NamespaceTerminating {
 			err := apierrors.NewForbidden(gr, name, fmt.Errorf("unable to create new content in namespace %s because it is being terminated", ns))
 			err.ErrStatus.Details.Causes = append(err.ErrStatus.Details.Causes, metav1.StatusCause{
@@ -43,6 +56,66 @@ func NamespaceLifecycle(namespaces *Store) NamespaceCheck {
 			return err
 		}
 		return nil
+	}
+}
+
+// CachedNamespaceLifecycle is NamespaceLifecycle answered from a watched copy of the
+// namespaces, so creates do not each read storage; a namespace the copy does not know
+// yet is read from storage. Namespaces always pass through Terminating before they go,
+// so the copy sees a deletion before it matters. The watch runs until ctx ends.
+func CachedNamespaceLifecycle(ctx context.Context, namespaces *Store) NamespaceCheck {
+	c := &namespaceCache{known: map[string]*corev1.Namespace{}}
+	go c.follow(ctx, namespaces)
+	return namespaceCheck(func(ctx context.Context, ns string) (*corev1.Namespace, error) {
+		c.mu.RLock()
+		n, ok := c.known[ns]
+		c.mu.RUnlock()
+		if ok {
+			return n, nil
+		}
+		obj, err := namespaces.Get(ctx, "", ns)
+		if err != nil {
+			return nil, err
+		}
+		return obj.(*corev1.Namespace), nil
+	})
+}
+
+type namespaceCache struct {
+	mu    sync.RWMutex
+	known map[string]*corev1.Namespace
+}
+
+func (c *namespaceCache) follow(ctx context.Context, namespaces *Store) {
+	for ctx.Err() == nil {
+		w, err := namespaces.Watch(ctx, "", WatchOptions{})
+		if err != nil {
+			namespaces.log.Warn("namespace cache watch", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		c.mu.Lock()
+		clear(c.known) // the watch starts with every namespace as ADDED
+		c.mu.Unlock()
+		for ev := range w.ResultChan() {
+			n, ok := ev.Object.(*corev1.Namespace)
+			if !ok {
+				continue
+			}
+			c.mu.Lock()
+			switch ev.Type {
+			case watch.Added, watch.Modified:
+				c.known[n.Name] = n
+			case watch.Deleted:
+				delete(c.known, n.Name)
+			}
+			c.mu.Unlock()
+		}
+		w.Stop()
 	}
 }
 

@@ -191,8 +191,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	}
 	cacheCtx, stopCaches := context.WithCancel(context.Background())
 	s.stopCaches = stopCaches
+	nsCheck := registry.CachedNamespaceLifecycle(cacheCtx, namespaces)
 	for _, st := range stores {
-		st.NamespaceCheck = registry.NamespaceLifecycle(namespaces)
+		st.NamespaceCheck = nsCheck
 		st.StartWatchCache(cacheCtx, watchCacheCapacity)
 	}
 	if err := registry.EnsureSystemNamespaces(ctx, namespaces); err != nil {
