@@ -65,7 +65,7 @@ func Builtin() []*Resource {
 			ValidateUpdate:       typedUpdate(validation.ValidatePodUpdate),
 			ValidateStatusUpdate: typedUpdate(validation.ValidatePodStatusUpdate),
 			GracefulDelete:       podGracePeriod,
-			Subresources:         []string{"binding"},
+			Subresources:         []string{"binding", "eviction"},
 		},
 		{
 			GroupVersion: core, Name: "services", Kind: "Service", Singular: "service", ShortNames: []string{"svc"}, Categories: []string{"all"},

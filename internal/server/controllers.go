@@ -6,6 +6,10 @@ import (
 	"github.com/berth/berth/internal/controller"
 	"github.com/berth/berth/internal/controller/deployment"
 	"github.com/berth/berth/internal/controller/endpointslice"
+	"github.com/berth/berth/internal/controller/garbagecollector"
+	"github.com/berth/berth/internal/controller/namespace"
+	"github.com/berth/berth/internal/controller/nodeipam"
+	"github.com/berth/berth/internal/controller/nodelifecycle"
 	"github.com/berth/berth/internal/controller/replicaset"
 	"github.com/berth/berth/internal/scheduler"
 )
@@ -18,8 +22,12 @@ var loopConstructors = []func(*controller.Context) (controller.Runnable, error){
 	replicaset.NewReplicationController,
 	deployment.New,
 	scheduler.New,
+	nodeipam.New,
+	nodelifecycle.New,
 	endpointslice.New,
 	endpointslice.NewEndpoints,
+	garbagecollector.New,
+	namespace.New,
 }
 
 // buildControllers builds the loops of one leadership term.
