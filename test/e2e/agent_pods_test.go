@@ -257,10 +257,10 @@ func TestAgentPodLifecycles(t *testing.T) {
 			"id -u; id -g": "1000\n2000\n",
 			"pwd":          "/tmp\n",
 			"hostname":     "custom-host\n",
-			"cat /sys/fs/cgroup/memory/memory.limit_in_bytes": fmt.Sprint(64<<20) + "\n",
-			"cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us":         "50000\n",
-			"cat /sys/fs/cgroup/cpu/cpu.shares":               "256\n",
-			"touch /rootfs-write 2>/dev/null || echo read-only": "read-only\n",
+			"cat /sys/fs/cgroup/memory/memory.limit_in_bytes":                   fmt.Sprint(64<<20) + "\n",
+			"cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us":                           "50000\n",
+			"cat /sys/fs/cgroup/cpu/cpu.shares":                                 "256\n",
+			"touch /rootfs-write 2>/dev/null || echo read-only":                 "read-only\n",
 			"grep -E '^(search|nameserver|options)' /etc/resolv.conf | head -3": "",
 		} {
 			out := exec(t, c, got, "main", "sh", "-c", cmd)
