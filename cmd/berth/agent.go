@@ -24,6 +24,9 @@ import (
 // next running node (its heartbeats stop, as if its machine died), SIGUSR2 brings all
 // silenced nodes back, SIGINT/SIGTERM stop everything.
 func runAgent(args []string, stderr io.Writer) int {
+	if !isSimulated(args) {
+		return runNodeAgent(args, stderr) // the real node (agent_node.go)
+	}
 	fs := flag.NewFlagSet("berth agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
