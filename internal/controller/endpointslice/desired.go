@@ -2,6 +2,7 @@ package endpointslice
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -57,20 +58,51 @@ func desiredGroups(svc *corev1.Service, pods []*corev1.Pod, zoneOf func(node str
 	pods = slices.Clone(pods)
 	slices.SortFunc(pods, func(a, b *corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
 	groups := map[string]*endpointGroup{}
+	// Most pods of a Service resolve its ports alike: look groups up by the resolved
+	// numbers and build port lists only for new combinations.
+	byResolution := map[string]*endpointGroup{}
+	zones := map[string]string{}
+	cachedZone := func(node string) string {
+		zone, ok := zones[node]
+		if !ok {
+			zone = zoneOf(node)
+			zones[node] = zone
+		}
+		return zone
+	}
+	var resolution []byte
 	for _, pod := range pods {
 		if !isEndpoint(pod, true) {
 			continue
 		}
-		ports := endpointPorts(svc, pod)
-		key := portsKey(ports)
-		g := groups[key]
+		resolution = resolutionKey(resolution[:0], svc, pod)
+		g := byResolution[string(resolution)]
 		if g == nil {
-			g = &endpointGroup{ports: ports}
-			groups[key] = g
+			ports := endpointPorts(svc, pod)
+			key := portsKey(ports)
+			if g = groups[key]; g == nil {
+				g = &endpointGroup{ports: ports}
+				groups[key] = g
+			}
+			byResolution[string(resolution)] = g
 		}
-		g.endpoints = append(g.endpoints, podEndpoint(svc, pod, zoneOf))
+		g.endpoints = append(g.endpoints, podEndpoint(svc, pod, cachedZone))
 	}
 	return groups
+}
+
+// resolutionKey appends the pod's resolved number for each service port ('-' when it
+// has none) to buf.
+func resolutionKey(buf []byte, svc *corev1.Service, pod *corev1.Pod) []byte {
+	for i := range svc.Spec.Ports {
+		if n, err := targetPort(pod, &svc.Spec.Ports[i]); err == nil {
+			buf = strconv.AppendInt(buf, int64(n), 10)
+		} else {
+			buf = append(buf, '-')
+		}
+		buf = append(buf, ',')
+	}
+	return buf
 }
 
 // endpointPorts resolves the Service's ports for one pod; a port the pod cannot serve

@@ -227,3 +227,29 @@ func TestTruncateSubsets(t *testing.T) {
 		})
 	}
 }
+
+func TestAPIServerAddr(t *testing.T) {
+	tests := []struct {
+		host        string
+		want        string
+		publishable bool
+	}{
+		{"https://10.0.0.5:6443", "10.0.0.5:6443", true},
+		{"https://127.0.0.1:6443", "127.0.0.1:6443", false},
+		{"https://0.0.0.0:6443", "0.0.0.0:6443", false},
+		{"https://[fd00::1]:6443", "[fd00::1]:6443", false},
+		{"https://api.example:6443", "invalid AddrPort", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.host, func(t *testing.T) {
+			addr, err := apiServerAddr(tc.host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &APIServerEndpoints{addr: addr}
+			if addr.String() != tc.want || c.publishable() != tc.publishable {
+				t.Errorf("addr = %s publishable = %v, want %s %v", addr, c.publishable(), tc.want, tc.publishable)
+			}
+		})
+	}
+}

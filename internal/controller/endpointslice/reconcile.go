@@ -95,7 +95,7 @@ func reconcilePorts(meta sliceMeta, group *endpointGroup, existing []*discoveryv
 				changed = true
 				continue
 			}
-			if !apiequality.Semantic.DeepEqual(d, ep) {
+			if !endpointEqual(&d, &ep) {
 				changed = true
 			}
 			kept = append(kept, d)
@@ -212,16 +212,37 @@ func ownedBy(s *discoveryv1.EndpointSlice, uid types.UID) bool {
 	return false
 }
 
+// endpointEqual compares endpoints field by field; it is the inner loop of every sync, where
+// reflection-based comparison dominated the cost. Rare fields fall back to it.
+func endpointEqual(a, b *discoveryv1.Endpoint) bool {
+	if a.Hints != nil || b.Hints != nil || len(a.DeprecatedTopology)+len(b.DeprecatedTopology) > 0 {
+		return apiequality.Semantic.DeepEqual(a, b)
+	}
+	return slices.Equal(a.Addresses, b.Addresses) &&
+		ptrEqual(a.Conditions.Ready, b.Conditions.Ready) &&
+		ptrEqual(a.Conditions.Serving, b.Conditions.Serving) &&
+		ptrEqual(a.Conditions.Terminating, b.Conditions.Terminating) &&
+		ptrEqual(a.Hostname, b.Hostname) && ptrEqual(a.NodeName, b.NodeName) && ptrEqual(a.Zone, b.Zone) &&
+		ptrEqual(a.TargetRef, b.TargetRef)
+}
+
+func ptrEqual[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
 // endpointKey identifies an endpoint across syncs: its address and the pod it stands for.
 func endpointKey(ep *discoveryv1.Endpoint) string {
-	var b strings.Builder
+	addr := ""
 	if len(ep.Addresses) > 0 {
-		b.WriteString(ep.Addresses[0])
+		addr = ep.Addresses[0]
 	}
-	if ep.TargetRef != nil {
-		b.WriteString("/" + ep.TargetRef.Namespace + "/" + ep.TargetRef.Name)
+	if ep.TargetRef == nil {
+		return addr
 	}
-	return b.String()
+	return addr + "/" + ep.TargetRef.Namespace + "/" + ep.TargetRef.Name
 }
 
 // portsKey identifies a port list regardless of order.

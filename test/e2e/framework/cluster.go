@@ -17,7 +17,6 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/berth/berth/internal/agent"
-	"github.com/berth/berth/internal/agent/containerd"
 	"github.com/berth/berth/internal/agent/cri"
 	"github.com/berth/berth/internal/server"
 )
@@ -157,14 +156,11 @@ func (c *Cluster) cleanup(t testing.TB, hostForward string) {
 	n := c.Node
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	// The agent would recreate sandboxes of pods the API still has: stop it first, then
-	// remove the sandboxes through a containerd of our own (CNI DEL frees the IPs and
-	// libcni's cache entries under /var/lib/cni on the host).
-	c.Stop(t)
 	if n.CRI != nil {
+		n.removeSandboxes(ctx, t)
 		n.CRI.Close()
 	}
-	c.removeSandboxes(ctx, t)
+	c.Stop(t)
 	killPIDFile(t, filepath.Join(n.DataDir, "containerd", "containerd.pid"))
 	killLeftovers(t, n.DataDir, n.CgroupParent)
 	unmountUnder(t, n.DataDir)
@@ -181,33 +177,4 @@ func (c *Cluster) cleanup(t testing.TB, hostForward string) {
 		t.Errorf("cleanup: host ip_forward changed from %s to %s; restoring", hostForward, now)
 		_ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte(hostForward), 0o644)
 	}
-}
-
-// removeSandboxes starts (or adopts) the node's containerd with the agent's CNI config
-// and removes every sandbox.
-func (c *Cluster) removeSandboxes(ctx context.Context, t testing.TB) {
-	n := c.Node
-	cd, err := containerd.New(containerd.Options{
-		DataDir: n.DataDir, NetNS: n.NetNS, CNIConfDir: filepath.Join(n.DataDir, "agent", "cni", "net.d"),
-		StopTimeout: 5 * time.Second,
-	})
-	if err != nil {
-		t.Errorf("cleanup: %v", err)
-		return
-	}
-	if _, err := cd.Start(ctx); err != nil {
-		t.Errorf("cleanup: start containerd: %v", err)
-		return
-	}
-	defer func() {
-		if err := cd.Stop(ctx); err != nil {
-			t.Errorf("cleanup: stop containerd: %v", err)
-		}
-	}()
-	if n.CRI, err = cri.New(cd.Paths().Socket, cri.Options{}); err != nil {
-		t.Errorf("cleanup: %v", err)
-		return
-	}
-	defer n.CRI.Close()
-	n.removeSandboxes(ctx, t)
 }

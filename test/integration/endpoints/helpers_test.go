@@ -152,7 +152,11 @@ func sliceView(slices []discoveryv1.EndpointSlice) string {
 		sort.Strings(ports)
 		for _, ep := range s.Endpoints {
 			flags := flag(ep.Conditions.Ready, "r") + flag(ep.Conditions.Serving, "s") + flag(ep.Conditions.Terminating, "t")
-			entries = append(entries, fmt.Sprintf("%s=%s:%s %s", ep.TargetRef.Name, ep.Addresses[0], strings.Join(ports, ","), flags))
+			name := ""
+			if ep.TargetRef != nil {
+				name = ep.TargetRef.Name + "="
+			}
+			entries = append(entries, fmt.Sprintf("%s%s:%s %s", name, ep.Addresses[0], strings.Join(ports, ","), flags))
 		}
 	}
 	sort.Strings(entries)
@@ -175,10 +179,10 @@ func endpointsView(ep *corev1.Endpoints) string {
 			ports = append(ports, fmt.Sprint(p.Port))
 		}
 		for _, a := range s.Addresses {
-			addrs = append(addrs, a.TargetRef.Name)
+			addrs = append(addrs, addressName(a))
 		}
 		for _, a := range s.NotReadyAddresses {
-			addrs = append(addrs, "!"+a.TargetRef.Name)
+			addrs = append(addrs, "!"+addressName(a))
 		}
 		slices.Sort(addrs)
 		subsets = append(subsets, strings.Join(ports, ",")+": "+strings.Join(addrs, " "))
@@ -256,3 +260,11 @@ func podNames(n int) []string {
 }
 
 func containsLine(out, want string) bool { return strings.Contains(out, want) }
+
+// addressName is the pod an address stands for, or its IP.
+func addressName(a corev1.EndpointAddress) string {
+	if a.TargetRef == nil {
+		return a.IP
+	}
+	return a.TargetRef.Name
+}
