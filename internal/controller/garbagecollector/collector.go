@@ -26,6 +26,8 @@ const (
 	orphanWorkers = 5
 	// patchParallelism bounds the concurrent patches releasing one owner's dependents.
 	patchParallelism = 16
+	// syncTimeout bounds the wait for the informers' initial lists.
+	syncTimeout = 30 * time.Second
 )
 
 // GarbageCollector is the cascading-deletion loop. Build one per leadership term.
@@ -80,26 +82,38 @@ func (gc *GarbageCollector) Run(ctx context.Context) error {
 	gc.resources = res
 
 	factory := metadatainformer.NewSharedInformerFactory(gc.metadata, 0)
+	// The graph is complete once every handler has seen its informer's initial list.
+	handlersSynced := make([]cache.InformerSynced, 0, len(res.watched))
 	for _, gvr := range res.watched {
 		inf := factory.ForResource(gvr).Informer()
 		if err := inf.SetTransform(slimMetadata); err != nil {
 			return fmt.Errorf("informer for %s: %w", gvr, err)
 		}
-		if _, err := inf.AddEventHandler(gc.handlers(gvr)); err != nil {
+		reg, err := inf.AddEventHandler(gc.handlers(gvr))
+		if err != nil {
 			return fmt.Errorf("informer for %s: %w", gvr, err)
 		}
+		handlersSynced = append(handlersSynced, reg.HasSynced)
 	}
-	factory.Start(ctx.Done())
-	// Informer goroutines end with ctx; wait for them before returning.
-	defer factory.Shutdown()
+	informerCtx, stopInformers := context.WithCancel(ctx)
+	factory.Start(informerCtx.Done())
+	defer factory.Shutdown() // runs after stopInformers: waits for the informer goroutines
+	defer stopInformers()
 
 	start := time.Now()
-	for gvr, ok := range factory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			if ctx.Err() != nil {
-				return nil
+	syncCtx, cancelSync := context.WithTimeout(ctx, syncTimeout)
+	synced := cache.WaitForCacheSync(syncCtx.Done(), handlersSynced...)
+	cancelSync()
+	if ctx.Err() != nil {
+		return nil
+	}
+	if !synced {
+		// Objects of a resource that cannot be listed join the graph when it can; the
+		// decisions for the others need not wait (owners are checked live anyway).
+		for i, hasSynced := range handlersSynced {
+			if !hasSynced() {
+				gc.log.Warn("informer not synced, starting without it", "resource", res.watched[i])
 			}
-			return fmt.Errorf("informer for %s did not sync", gvr)
 		}
 	}
 	gc.enqueue(gc.graph.markSynced())
