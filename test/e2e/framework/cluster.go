@@ -2,11 +2,13 @@ package framework
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/berth/berth/internal/agent"
+	"github.com/berth/berth/internal/agent/containerd"
 	"github.com/berth/berth/internal/agent/cri"
 	"github.com/berth/berth/internal/server"
 )
@@ -31,18 +34,23 @@ type Cluster struct {
 	// root) and a CRI client to the agent's containerd.
 	Node   *Node
 	listen string
-	opts   ClusterOptions
-	t      testing.TB
-	log    *slog.Logger
+	// Opts may be changed between Stop/Start (or StopAgent/StartAgent).
+	Opts  ClusterOptions
+	agent *exec.Cmd
+	t     testing.TB
+	log   *slog.Logger
 }
 
 // ClusterOptions tune StartCluster.
 type ClusterOptions struct {
 	// Images are test images (see Image) imported into the node once it is ready.
 	Images []string
-	// LeaveRunning keeps containerd and the pods running when the server stops (restart
+	// LeaveRunning keeps containerd and the pods running when the agent stops (restart
 	// tests); cleanup removes them regardless.
 	LeaveRunning bool
+	// ExternalAgent runs the node agent as its own process (`berth agent`, the binary
+	// from AgentBinary) instead of inside the server: agent restarts and its RSS.
+	ExternalAgent bool
 }
 
 var klogQuiet sync.Once
@@ -65,7 +73,7 @@ func StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	}
 	n := &Node{Name: "berth-e2e-" + id, DataDir: dataDir, CgroupParent: "/berth-e2e-" + id, Bridge: "cni0"}
 	n.NetNS = "/run/netns/" + n.Name
-	c := &Cluster{Node: n, listen: "127.0.0.1:0", opts: opts, t: t, log: slog.New(slog.DiscardHandler)}
+	c := &Cluster{Node: n, listen: "127.0.0.1:0", Opts: opts, t: t, log: slog.New(slog.DiscardHandler)}
 	if os.Getenv("BERTH_TEST_LOG") != "" {
 		c.log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -91,10 +99,10 @@ func (c *Cluster) Start(t testing.TB) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	srv, err := server.Start(ctx, server.Config{
-		DataDir: c.Node.DataDir, Listen: c.listen, Log: c.log,
+		DataDir: c.Node.DataDir, Listen: c.listen, Log: c.log, DisableAgent: c.Opts.ExternalAgent,
 		Agent: agent.Options{
 			NodeName: c.Node.Name, NetNS: c.Node.NetNS, CgroupRoot: c.Node.CgroupParent,
-			LeaveRunning: c.opts.LeaveRunning, ContainerdStopTimeout: 5 * time.Second, Log: c.log,
+			LeaveRunning: c.Opts.LeaveRunning, ContainerdStopTimeout: 5 * time.Second, Log: c.log,
 		},
 	})
 	if err != nil {
@@ -111,11 +119,22 @@ func (c *Cluster) Start(t testing.TB) {
 	if c.Client, err = kubernetes.NewForConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-srv.Agent().Ready():
-	case <-ctx.Done():
-		t.Fatalf("agent not ready after 2 minutes\n%s", tail(filepath.Join(c.Node.DataDir, "containerd", "containerd.log"), 20))
+	if c.Opts.ExternalAgent {
+		c.StartAgent(t)
+	} else {
+		select {
+		case <-srv.Agent().Ready():
+		case <-ctx.Done():
+			t.Fatalf("agent not ready after 2 minutes\n%s", tail(filepath.Join(c.Node.DataDir, "containerd", "containerd.log"), 20))
+		}
 	}
+	c.waitNodeReady(t)
+}
+
+// waitNodeReady waits for the Node's Ready condition.
+func (c *Cluster) waitNodeReady(t testing.TB) {
+	t.Helper()
+	ctx := context.Background()
 	Eventually(t, time.Minute, "node "+c.Node.Name+" Ready", func() (bool, error) {
 		node, err := c.Client.CoreV1().Nodes().Get(ctx, c.Node.Name, metav1.GetOptions{})
 		if err != nil {
@@ -134,6 +153,7 @@ func (c *Cluster) Start(t testing.TB) {
 // LeaveRunning).
 func (c *Cluster) Stop(t testing.TB) {
 	t.Helper()
+	c.StopAgent(t)
 	if c.Server == nil {
 		return
 	}
@@ -156,11 +176,14 @@ func (c *Cluster) cleanup(t testing.TB, hostForward string) {
 	n := c.Node
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	// The agent would recreate sandboxes of pods the API still has: stop it first, then
+	// remove the sandboxes through a containerd of our own (CNI DEL frees the IPs and
+	// libcni's cache entries under /var/lib/cni on the host).
+	c.Stop(t)
 	if n.CRI != nil {
-		n.removeSandboxes(ctx, t)
 		n.CRI.Close()
 	}
-	c.Stop(t)
+	c.removeSandboxes(ctx, t)
 	killPIDFile(t, filepath.Join(n.DataDir, "containerd", "containerd.pid"))
 	killLeftovers(t, n.DataDir, n.CgroupParent)
 	unmountUnder(t, n.DataDir)
@@ -177,4 +200,131 @@ func (c *Cluster) cleanup(t testing.TB, hostForward string) {
 		t.Errorf("cleanup: host ip_forward changed from %s to %s; restoring", hostForward, now)
 		_ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte(hostForward), 0o644)
 	}
+}
+
+// removeSandboxes starts (or adopts) the node's containerd with the agent's CNI config
+// and removes every sandbox.
+func (c *Cluster) removeSandboxes(ctx context.Context, t testing.TB) {
+	n := c.Node
+	cd, err := containerd.New(containerd.Options{
+		DataDir: n.DataDir, NetNS: n.NetNS, CNIConfDir: filepath.Join(n.DataDir, "agent", "cni", "net.d"),
+		StopTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	if _, err := cd.Start(ctx); err != nil {
+		t.Errorf("cleanup: start containerd: %v", err)
+		return
+	}
+	defer func() {
+		if err := cd.Stop(ctx); err != nil {
+			t.Errorf("cleanup: stop containerd: %v", err)
+		}
+	}()
+	if n.CRI, err = cri.New(cd.Paths().Socket, cri.Options{}); err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	defer n.CRI.Close()
+	n.removeSandboxes(ctx, t)
+}
+
+// StartAgent starts `berth agent` for the node (ExternalAgent clusters) and waits until it
+// has renewed the node's Lease.
+func (c *Cluster) StartAgent(t testing.TB) {
+	t.Helper()
+	n := c.Node
+	args := []string{"agent", "--server", c.Server.URL, "--token-file", filepath.Join(n.DataDir, "node-token"),
+		"--data-dir", n.DataDir, "--node-name", n.Name, "--netns", n.NetNS, "--cgroup-root", n.CgroupParent, "--log-level", "debug"}
+	if c.Opts.LeaveRunning {
+		args = append(args, "--leave-running")
+	}
+	logFile, err := os.OpenFile(filepath.Join(n.DataDir, "agent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	started := time.Now()
+	cmd := exec.Command(BerthBinary(t), args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c.agent = cmd
+	Eventually(t, 2*time.Minute, "agent renews the node's lease", func() (bool, error) {
+		lease, err := c.Client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(context.Background(), n.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return lease.Spec.RenewTime != nil && lease.Spec.RenewTime.After(started), nil
+	})
+}
+
+// StopAgent stops the external agent with SIGTERM (SIGKILL after a minute).
+func (c *Cluster) StopAgent(t testing.TB) {
+	t.Helper()
+	if c.agent == nil {
+		return
+	}
+	cmd := c.agent
+	c.agent = nil
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("agent exited: %v\n%s", err, tail(filepath.Join(c.Node.DataDir, "agent.log"), 30))
+		}
+	case <-time.After(time.Minute):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Errorf("agent did not stop within a minute of SIGTERM")
+	}
+}
+
+// AgentPID is the external agent's process ID (0 for a built-in agent).
+func (c *Cluster) AgentPID() int {
+	if c.agent == nil {
+		return 0
+	}
+	return c.agent.Process.Pid
+}
+
+var (
+	binaryOnce sync.Once
+	binaryPath string
+	binaryErr  error
+)
+
+// BerthBinary is $BERTH_BIN_DIR/berth (as `make test` sets it), else berth built once
+// per test binary into the user cache dir.
+func BerthBinary(t testing.TB) string {
+	t.Helper()
+	if dir := os.Getenv("BERTH_BIN_DIR"); dir != "" {
+		return filepath.Join(dir, "berth")
+	}
+	binaryOnce.Do(func() {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			binaryErr = err
+			return
+		}
+		dir := filepath.Join(cache, "berth-e2e")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			binaryErr = err
+			return
+		}
+		binaryPath = filepath.Join(dir, "berth")
+		out, err := exec.Command("go", "build", "-o", binaryPath, "github.com/berth/berth/cmd/berth").CombinedOutput()
+		if err != nil {
+			binaryErr = fmt.Errorf("go build: %v: %s", err, out)
+		}
+	})
+	if binaryErr != nil {
+		t.Fatal(binaryErr)
+	}
+	return binaryPath
 }
