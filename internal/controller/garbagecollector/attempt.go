@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -55,7 +56,7 @@ func (gc *GarbageCollector) attemptToDeleteItem(ctx context.Context, uid types.U
 		gc.log.Debug("removing references to gone or waiting owners", "object", n.ref, "owners", d.removeUIDs)
 		return gc.removeOwnerRefs(ctx, n.ref, d.removeUIDs)
 	case actionDelete:
-		rv := n.resourceVersion
+		rv, owners := n.resourceVersion, n.owners
 		if d.unblockFirst {
 			// Its dependent waits for it and it would wait for that dependent: let the
 			// owners it blocks go first.
@@ -63,9 +64,10 @@ func (gc *GarbageCollector) attemptToDeleteItem(ctx context.Context, uid types.U
 			if rv, err = gc.unblockOwnerRefs(ctx, n.ref, n.owners); err != nil || rv == "" {
 				return err
 			}
+			owners = unblocked(owners)
 		}
 		gc.log.Debug("deleting", "object", n.ref, "propagation", d.policy)
-		return gc.delete(ctx, n.ref, rv, d.policy)
+		return gc.delete(ctx, n.ref, rv, owners, d.policy)
 	}
 	return nil
 }
@@ -153,17 +155,38 @@ func (gc *GarbageCollector) get(ctx context.Context, ref objectRef) (*metav1.Par
 	return gc.metadata.Resource(ref.Resource).Namespace(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
 }
 
-// delete deletes ref unless it changed since rv was read (its owners may have changed).
-func (gc *GarbageCollector) delete(ctx context.Context, ref objectRef, rv string, policy metav1.DeletionPropagation) error {
+// delete deletes ref unless it changed since rv was read. A conflict caused by a change
+// that left its ownerReferences as owners (the decision's basis) is retried at the live
+// resourceVersion: pods, for one, change status often.
+func (gc *GarbageCollector) delete(ctx context.Context, ref objectRef, rv string, owners []metav1.OwnerReference, policy metav1.DeletionPropagation) error {
+	client := gc.metadata.Resource(ref.Resource).Namespace(ref.Namespace)
 	uid := ref.UID
-	err := gc.metadata.Resource(ref.Resource).Namespace(ref.Namespace).Delete(ctx, ref.Name, metav1.DeleteOptions{
-		Preconditions:     &metav1.Preconditions{UID: &uid, ResourceVersion: &rv},
-		PropagationPolicy: &policy,
-	})
-	if apierrors.IsNotFound(err) {
-		return nil
+	for attempt := 0; ; attempt++ {
+		err := client.Delete(ctx, ref.Name, metav1.DeleteOptions{
+			Preconditions:     &metav1.Preconditions{UID: &uid, ResourceVersion: &rv},
+			PropagationPolicy: &policy,
+		})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if !apierrors.IsConflict(err) || attempt == conflictRetries {
+			return err
+		}
+		live, getErr := client.Get(ctx, ref.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(getErr) {
+			return nil
+		}
+		if getErr != nil {
+			return getErr
+		}
+		if live.UID != uid {
+			return nil
+		}
+		if !apiequality.Semantic.DeepEqual(live.OwnerReferences, owners) {
+			return err // decide again on the new owners
+		}
+		rv = live.ResourceVersion
 	}
-	return err
 }
 
 // Patches are strategic merge patches keyed by uid, so they need no resourceVersion and
@@ -190,6 +213,19 @@ func (gc *GarbageCollector) unblockOwnerRefs(ctx context.Context, ref objectRef,
 		}
 	}
 	return gc.patch(ctx, ref, map[string]any{"ownerReferences": refs})
+}
+
+// unblocked returns owners with every blockOwnerDeletion=true turned false.
+func unblocked(owners []metav1.OwnerReference) []metav1.OwnerReference {
+	out := make([]metav1.OwnerReference, len(owners))
+	no := false
+	for i, o := range owners {
+		out[i] = o
+		if o.BlockOwnerDeletion != nil && *o.BlockOwnerDeletion {
+			out[i].BlockOwnerDeletion = &no
+		}
+	}
+	return out
 }
 
 // removeFinalizer patches finalizer out of ref; with no finalizer left, the API server

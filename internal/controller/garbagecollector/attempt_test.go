@@ -2,6 +2,7 @@ package garbagecollector
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -234,5 +235,46 @@ func setRV(gc *GarbageCollector, rv string) {
 	defer gc.graph.mu.Unlock()
 	for _, n := range gc.graph.nodes {
 		n.resourceVersion = rv
+	}
+}
+
+func TestDeleteRetriesConflictsThatKeepTheOwners(t *testing.T) {
+	owners := []metav1.OwnerReference{ref("owner", true)}
+	tests := []struct {
+		name       string
+		liveOwners []metav1.OwnerReference
+		wantErr    bool
+		want       []string
+	}{
+		{
+			name: "owners unchanged (e.g. a status update): retried at the live version", liveOwners: owners,
+			want: []string{"get owner", "delete dep Background uid=dep rv=1", "get dep", "delete dep Background uid=dep rv=9"},
+		},
+		{
+			name: "owners changed (adopted meanwhile): back to the queue", liveOwners: []metav1.OwnerReference{ref("new-owner", true)}, wantErr: true,
+			want: []string{"get owner", "delete dep Background uid=dep rv=1", "get dep"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			liveDep := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: "dep", UID: "dep", ResourceVersion: "9", OwnerReferences: tt.liveOwners}}
+			gc, md := newTestCollector(t, apiObjects{"dep": liveDep}, obj{uid: "dep", owners: owners})
+			setRV(gc, "1")
+			conflicts := 1
+			md.PrependReactor("delete", "*", func(clienttesting.Action) (bool, runtime.Object, error) {
+				if conflicts > 0 {
+					conflicts--
+					return true, nil, apierrors.NewConflict(schema.GroupResource{Resource: "configmaps"}, "dep", errors.New("the ResourceVersion in the precondition does not match"))
+				}
+				return true, nil, nil
+			})
+			err := gc.attemptToDeleteItem(context.Background(), "dep")
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error: %v", err, tt.wantErr)
+			}
+			if got := requests(md); strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
 	}
 }

@@ -26,6 +26,9 @@ const (
 	orphanWorkers = 5
 	// patchParallelism bounds the concurrent patches releasing one owner's dependents.
 	patchParallelism = 16
+	// conflictRetries bounds the immediate retries of a delete whose precondition
+	// failed on a change that did not touch the ownerReferences.
+	conflictRetries = 3
 	// syncTimeout bounds the wait for the informers' initial lists.
 	syncTimeout = 30 * time.Second
 )
