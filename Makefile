@@ -11,7 +11,7 @@ LDFLAGS_KUBECTL := -s -w \
 	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37
 TEST_TIMEOUT ?= 30m
 
-.PHONY: build test unit bench fmt vet clean images
+.PHONY: build test unit bench fuzz fmt vet clean images
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS_BERTH)' -o bin/berth ./cmd/berth
@@ -29,7 +29,18 @@ vet:
 	@test -z "$$(gofmt -l cmd internal test bench 2>/dev/null)" || (gofmt -l cmd internal test bench; echo 'gofmt needed'; exit 1)
 
 bench: build
-	$(GO) run ./bench -bin $(CURDIR)/bin
+	$(GO) run ./bench -bin $(CURDIR)/bin -json $(CURDIR)/bench-results.json
+
+# Every Fuzz target under internal/ for FUZZTIME each; a failing input fails the target
+# (and is saved under the package's testdata/fuzz for a regression test).
+FUZZTIME ?= 10s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./internal/...); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
 
 # Test images (app:0.3.2, app:0.3.3, busybox:1.35, nginx:1.20.1) as OCI archives for
 # `berth image import`, built offline from images/ and Debian packages; prints one path a line.

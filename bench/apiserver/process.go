@@ -1,0 +1,161 @@
+package apiserver
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// server is a `berth server` subprocess.
+type server struct {
+	cmd     *exec.Cmd
+	dataDir string
+	addr    string
+	output  *lockedBuffer
+	exited  chan struct{}
+	waitErr error
+	// ReadyAfter is the time from exec to the first /readyz that answered ok.
+	ReadyAfter time.Duration
+}
+
+// startServer runs `<bin> server` on dataDir and a free loopback port and returns once
+// /readyz answers ok.
+func startServer(ctx context.Context, bin, dataDir string) (*server, error) {
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	s := &server{dataDir: dataDir, addr: addr, output: &lockedBuffer{}, exited: make(chan struct{})}
+	s.cmd = exec.Command(bin, "server", "--data-dir", dataDir, "--listen", addr, "--disable-agent", "--log-level", "warn")
+	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
+	start := time.Now()
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	go func() {
+		s.waitErr = s.cmd.Wait()
+		close(s.exited)
+	}()
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{
+		// A first start writes its CA while it starts; readiness needs no trust.
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // loopback probe
+	}}
+	defer hc.CloseIdleConnections()
+	deadline := start.Add(60 * time.Second)
+	for {
+		resp, err := hc.Get("https://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				s.ReadyAfter = time.Since(start)
+				return s, nil
+			}
+		}
+		select {
+		case <-s.exited:
+			return nil, fmt.Errorf("server exited before ready: %v\n%s", s.waitErr, s.output.String())
+		case <-ctx.Done():
+			s.kill()
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.kill()
+			return nil, fmt.Errorf("server not ready after 60s\n%s", s.output.String())
+		}
+	}
+}
+
+// stop sends SIGTERM and waits for the exit (SIGKILL after 30 s).
+func (s *server) stop() error {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+		return s.waitErr
+	case <-time.After(30 * time.Second):
+		s.kill()
+		return fmt.Errorf("server did not stop within 30s of SIGTERM")
+	}
+}
+
+func (s *server) kill() {
+	_ = s.cmd.Process.Kill() // our own child, by PID
+	<-s.exited
+}
+
+func (s *server) kubeconfig() string { return filepath.Join(s.dataDir, "admin.kubeconfig") }
+
+// rssBytes reads the resident set size of the server process.
+func (s *server) rssBytes() (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for pid %d", s.cmd.Process.Pid)
+}
+
+// cpuTime reads the user+system CPU time the server process has used.
+func (s *server) cpuTime() (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (which may hold spaces) start after the last ')'.
+	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("short /proc stat")
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("parse /proc stat: %v %v", err1, err2)
+	}
+	const clockTicks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
