@@ -23,12 +23,13 @@ import (
 
 // contentionBackoff retries conflicts long enough for 50 contending writers; the default
 // 5 attempts could run out, which would be a test artefact, not a lost update.
-// (No Cap: reaching it ends a wait.Backoff.)
-var contentionBackoff = wait.Backoff{Steps: 2000, Duration: 5 * time.Millisecond, Factor: 1, Jitter: 1}
+// Waits of 10–40 ms spread the retries so that fewer of them collide again. (No Cap:
+// reaching it ends a wait.Backoff.)
+var contentionBackoff = wait.Backoff{Steps: 2000, Duration: 10 * time.Millisecond, Factor: 1, Jitter: 3}
 
 const (
 	incrementers   = 50
-	incrementsEach = 10
+	incrementsEach = 2
 	counterKey     = "berth.test/count"
 )
 

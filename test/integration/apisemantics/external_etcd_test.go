@@ -29,7 +29,10 @@ func TestSuiteExternalEtcd(t *testing.T) {
 		t.Skipf("no external etcd at %s (apt-get install etcd-server): %v", externalEtcd, err)
 	}
 	endpoint := startExternalEtcd(t)
-	for _, sc := range suite {
+	t.Run("InformerWatchList", func(t *testing.T) {
+		testInformerWatchList(t, framework.StartCluster(t, framework.Options{EtcdEndpoints: []string{endpoint}}), 2000)
+	})
+	for _, sc := range suite() {
 		if !sc.representative {
 			continue
 		}

@@ -28,29 +28,34 @@ import (
 type suiteCase struct {
 	name string
 	run  func(t *testing.T, c *framework.Cluster)
-	// short runs it in -short mode too, and on external etcd.
+	// representative cases also run on external etcd.
 	representative bool
 }
 
-var suite = []suiteCase{
-	{name: "InformerWatchList", run: testInformerWatchList, representative: true},
-	{name: "InformerListWatch", run: testInformerListWatch},
-	{name: "NoLostUpdateRetryOnConflict", run: testNoLostUpdateUpdate, representative: true},
-	{name: "NoLostUpdateStrategicMergePatch", run: testNoLostUpdatePatch, representative: true},
-	{name: "WatchFromResourceVersion", run: testWatchFromResourceVersion, representative: true},
-	{name: "WatchGoneAfterCompaction", run: testWatchGoneAfterCompaction, representative: true},
-	{name: "WatchSelectorTransitions", run: testWatchSelectorTransitions, representative: true},
-	{name: "ListPagingConsistentSnapshot", run: testListPaging, representative: true},
-	{name: "ResourceVersionMatch", run: testResourceVersionMatch, representative: true},
-	{name: "BadInput", run: testBadInput, representative: true},
+// suite lists the checks at full size; short mode and external etcd run smaller ones
+// (the figures below), which keeps `go test -race ./...` within its time on two cores.
+func suite() []suiteCase {
+	informerOps := 10000
+	if testing.Short() {
+		informerOps = 1000
+	}
+	return []suiteCase{
+		{name: "InformerWatchList", run: func(t *testing.T, c *framework.Cluster) { testInformerWatchList(t, c, informerOps) }},
+		{name: "InformerListWatch", run: func(t *testing.T, c *framework.Cluster) { testInformerListWatch(t, c, 2000) }},
+		{name: "NoLostUpdateRetryOnConflict", run: testNoLostUpdateUpdate, representative: true},
+		{name: "NoLostUpdateStrategicMergePatch", run: testNoLostUpdatePatch},
+		{name: "WatchFromResourceVersion", run: testWatchFromResourceVersion, representative: true},
+		{name: "WatchGoneAfterCompaction", run: testWatchGoneAfterCompaction, representative: true},
+		{name: "WatchSelectorTransitions", run: testWatchSelectorTransitions, representative: true},
+		{name: "ListPagingConsistentSnapshot", run: testListPaging, representative: true},
+		{name: "ResourceVersionMatch", run: testResourceVersionMatch, representative: true},
+		{name: "BadInput", run: testBadInput, representative: true},
+	}
 }
 
 func TestSuiteEmbeddedEtcd(t *testing.T) {
-	for _, sc := range suite {
+	for _, sc := range suite() {
 		t.Run(sc.name, func(t *testing.T) {
-			if testing.Short() && !sc.representative {
-				t.Skip("-short")
-			}
 			sc.run(t, framework.StartCluster(t, framework.Options{}))
 		})
 	}

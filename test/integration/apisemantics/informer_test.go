@@ -23,15 +23,14 @@ import (
 
 const (
 	informerWriters       = 20
-	informerOps           = 10000
 	informerObjsPerWriter = 10
 )
 
 // testInformerWatchList runs the informer check with client-go's default start, a
 // watch-list stream (sendInitialEvents=true), and checks the informer never fell back to
 // a plain list.
-func testInformerWatchList(t *testing.T, c *framework.Cluster) {
-	reqs := runInformerCheck(t, c, false)
+func testInformerWatchList(t *testing.T, c *framework.Cluster, ops int) {
+	reqs := runInformerCheck(t, c, false, ops)
 	if reqs.watchList == 0 {
 		t.Errorf("informer made no watch-list request (sendInitialEvents=true); requests: %v", reqs.seen)
 	}
@@ -42,8 +41,8 @@ func testInformerWatchList(t *testing.T, c *framework.Cluster) {
 
 // testInformerListWatch runs the informer check on the list+watch path client-go takes
 // when a server cannot stream initial events.
-func testInformerListWatch(t *testing.T, c *framework.Cluster) {
-	reqs := runInformerCheck(t, c, true)
+func testInformerListWatch(t *testing.T, c *framework.Cluster, ops int) {
+	reqs := runInformerCheck(t, c, true, ops)
 	if reqs.lists == 0 || reqs.watchList != 0 {
 		t.Errorf("want list+watch, got %d lists and %d watch-list requests", reqs.lists, reqs.watchList)
 	}
@@ -93,10 +92,10 @@ type objectLog struct {
 // writeLog is what the writers did to one object.
 type writeLog struct{ creates, updates, deletes int }
 
-// runInformerCheck runs 20 writers doing 10 000 creates/updates/deletes of ConfigMaps while a
+// runInformerCheck runs 20 writers doing ops (10 000 in the full suite) creates/updates/deletes of ConfigMaps while a
 // SharedInformer watches, then checks the informer's cache equals a fresh list, events per
 // object came in resourceVersion order, and the informer saw exactly one event per write.
-func runInformerCheck(t *testing.T, c *framework.Cluster, listWatch bool) *informerRequests {
+func runInformerCheck(t *testing.T, c *framework.Cluster, listWatch bool, ops int) *informerRequests {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ns := newNamespace(t, c.Client)
@@ -169,10 +168,6 @@ func runInformerCheck(t *testing.T, c *framework.Cluster, listWatch bool) *infor
 		t.Fatal("informer did not sync")
 	}
 
-	ops := informerOps
-	if testing.Short() {
-		ops = 1000
-	}
 	writes := runWriters(t, c.Client, ns, ops)
 
 	fresh, err := c.Client.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
