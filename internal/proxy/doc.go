@@ -1,0 +1,27 @@
+// Package proxy is berth's service proxy: it turns Services and EndpointSlices into
+// nftables rules (through sigs.k8s.io/knftables) in one table of its own, `ip berth-proxy`,
+// in the network namespace it is given. The design follows kube-proxy's nftables mode:
+//
+//   - base chains on the prerouting/output (DNAT), postrouting (masquerade) and
+//     input/forward/output (reject) hooks jump to a few fixed chains;
+//   - verdict maps keyed by (IP, protocol, port) — and (protocol, port) for NodePorts on
+//     the node's addresses — send each service port to its own chain, and services with
+//     no usable endpoints to a reject (or, for Local policies, drop) verdict;
+//   - a service chain balances with `numgen random mod N` over per-endpoint chains that
+//     DNAT, mark hairpin traffic for masquerade and, for sessionAffinity ClientIP, record
+//     the client in a per-endpoint set with a timeout;
+//   - internalTrafficPolicy/externalTrafficPolicy Local use only this node's endpoints
+//     and keep the client's address for external traffic; serving-but-terminating
+//     endpoints are used only when a service has no ready ones.
+//
+// Updates are incremental: the proxy remembers what it wrote for each Service, and a
+// change rewrites only that Service's chains and map elements (in one knftables
+// transaction per batch of changes). The whole table is rebuilt only at start (or
+// after a failed transaction, when its state is no longer known). The table is deleted
+// when Run returns after its context ends.
+//
+// What it does not do: IPv6 (the `ip` family only), NodePorts on 127.0.0.1 (that needs
+// route_localnet; like kube-proxy's nftables mode it is not supported),
+// loadBalancerSourceRanges, topology-aware hints, conntrack cleanup of stale UDP flows.
+// It reads the API only through informers and never writes to it.
+package proxy

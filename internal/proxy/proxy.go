@@ -1,0 +1,366 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/knftables"
+)
+
+// Config is one node's service proxy.
+type Config struct {
+	// NodeName decides which endpoints are local (for the Local traffic policies).
+	NodeName string
+	// NodeIPs are the addresses NodePorts answer on (IPv4 ones are used); empty: every
+	// local address except loopback.
+	NodeIPs []string
+	// ClusterCIDR is the pod network of the whole cluster (e.g. 10.42.0.0/16). Traffic
+	// to a ClusterIP from outside it is masqueraded, and pods are not "external" clients
+	// for externalTrafficPolicy: Local. Empty: neither.
+	ClusterCIDR string
+	// Informers is a shared factory to take the Service and EndpointSlice informers from
+	// (Run starts it; starting is idempotent). Nil: the proxy makes its own from Client.
+	Informers informers.SharedInformerFactory
+	Client    kubernetes.Interface
+	// NFT is the proxy's table (family ip, table TableName): NewNFTables for a real
+	// one, knftables.NewFake(knftables.IPv4Family, TableName) in tests. Nil: NewNFTables("").
+	NFT knftables.Interface
+	// MinSyncPeriod is the least time between two syncs, so that a burst of changes
+	// coalesces into one transaction (default 100 ms).
+	MinSyncPeriod time.Duration
+	// OnSync, if set, is told about every sync that wrote to the table (or failed),
+	// from the proxy's goroutine.
+	OnSync func(SyncResult)
+	Log    *slog.Logger
+}
+
+// SyncResult is what one sync did.
+type SyncResult struct {
+	// Full says the whole table was rebuilt (at start, or after a failed sync).
+	Full bool
+	// Services is how many Services were looked at, Changed how many of them got new
+	// rules, Chains how many chains were written.
+	Services, Changed, Chains int
+	// Operations is the size of the nftables transaction.
+	Operations int
+	// Duration covers computing the rules and running the transaction.
+	Duration time.Duration
+	Err      error
+}
+
+// Proxy keeps the node's nftables service rules in step with the API.
+type Proxy struct {
+	cfg         Config
+	log         *slog.Logger
+	params      ruleParams
+	nodeIPs     []string
+	ownFactory  bool
+	factory     informers.SharedInformerFactory
+	services    corelisters.ServiceLister
+	slices      cache.Indexer
+	synced      []cache.InformerSynced
+	queue       workqueue.TypedRateLimitingInterface[string]
+	ready       chan struct{}
+	minSyncWait time.Duration
+
+	// Owned by Run's goroutine.
+	state *tableState
+}
+
+// gcKey asks for a sync that deletes chains gone stale (it is no namespace/name).
+const gcKey = ""
+
+// staleChainDelay is how long a chain no longer used waits before it is deleted.
+const staleChainDelay = time.Second
+
+const slicesByService = "proxy.berth.dev/byService"
+
+// New checks cfg and registers the informers; Run does the work.
+func New(cfg Config) (*Proxy, error) {
+	if cfg.Informers == nil && cfg.Client == nil {
+		return nil, errors.New("proxy: neither Informers nor Client given")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MinSyncPeriod <= 0 {
+		cfg.MinSyncPeriod = 100 * time.Millisecond
+	}
+	p := &Proxy{
+		cfg: cfg, log: cfg.Log.With("component", "proxy"), ready: make(chan struct{}),
+		params:      ruleParams{nodeName: cfg.NodeName},
+		minSyncWait: cfg.MinSyncPeriod,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "proxy"}),
+		state: newTableState(),
+	}
+	if cfg.ClusterCIDR != "" {
+		prefix, err := netip.ParsePrefix(cfg.ClusterCIDR)
+		if err != nil || !prefix.Addr().Is4() {
+			return nil, fmt.Errorf("proxy: cluster CIDR %q is not an IPv4 CIDR", cfg.ClusterCIDR)
+		}
+		p.params.clusterCIDR = prefix.Masked().String()
+	}
+	for _, ip := range cfg.NodeIPs {
+		addr, err := netip.ParseAddr(ip)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: node IP %q: %w", ip, err)
+		}
+		if addr.Is4() && !addr.IsLoopback() {
+			p.nodeIPs = append(p.nodeIPs, addr.String())
+		}
+	}
+	if p.cfg.NFT == nil {
+		nft, err := NewNFTables("")
+		if err != nil {
+			return nil, fmt.Errorf("proxy: %w", err)
+		}
+		p.cfg.NFT = nft
+	}
+	p.factory = cfg.Informers
+	if p.factory == nil {
+		p.factory, p.ownFactory = informers.NewSharedInformerFactory(cfg.Client, 0), true
+	}
+	svcInf := p.factory.Core().V1().Services()
+	sliceInf := p.factory.Discovery().V1().EndpointSlices()
+	if err := sliceInf.Informer().AddIndexers(cache.Indexers{slicesByService: sliceServiceKeys}); err != nil {
+		return nil, fmt.Errorf("proxy: endpointslice indexer: %w", err)
+	}
+	if _, err := svcInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: p.enqueueService,
+		UpdateFunc: func(old, obj any) {
+			if o, n := old.(*corev1.Service), obj.(*corev1.Service); o.ResourceVersion != n.ResourceVersion {
+				p.enqueueService(obj)
+			}
+		},
+		DeleteFunc: p.enqueueService,
+	}); err != nil {
+		return nil, err
+	}
+	if _, err := sliceInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    p.enqueueSlice,
+		UpdateFunc: func(_, obj any) { p.enqueueSlice(obj) },
+		DeleteFunc: p.enqueueSlice,
+	}); err != nil {
+		return nil, err
+	}
+	p.services = svcInf.Lister()
+	p.slices = sliceInf.Informer().GetIndexer()
+	p.synced = []cache.InformerSynced{svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced}
+	return p, nil
+}
+
+// Ready is closed once the first full sync has written the table.
+func (p *Proxy) Ready() <-chan struct{} { return p.ready }
+
+// Run writes the table from scratch once the informers have synced, then applies
+// changes as they come until ctx ends; then it deletes the table.
+func (p *Proxy) Run(ctx context.Context) (err error) {
+	stop := context.AfterFunc(ctx, p.queue.ShutDown)
+	defer stop()
+	defer p.queue.ShutDown()
+	p.factory.Start(ctx.Done())
+	if p.ownFactory {
+		defer p.factory.Shutdown()
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), p.synced...) {
+		return nil
+	}
+	defer func() { err = errors.Join(err, p.deleteTable()) }()
+
+	backoff := 100 * time.Millisecond
+	for {
+		res := p.sync(ctx, nil, true)
+		if res.Err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		p.log.Error("full sync failed, retrying", "err", res.Err, "after", backoff)
+		if !p.wait(ctx, backoff) {
+			return nil
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+	close(p.ready)
+
+	for {
+		keys, quit := p.nextBatch()
+		if quit || ctx.Err() != nil {
+			return nil
+		}
+		started := time.Now()
+		res := p.sync(ctx, keys, p.state.broken)
+		for _, key := range keys {
+			if res.Err != nil && key != gcKey {
+				p.queue.AddRateLimited(key)
+			} else {
+				p.queue.Forget(key)
+			}
+			p.queue.Done(key)
+		}
+		if res.Err != nil && ctx.Err() == nil {
+			p.log.Error("sync failed; the table is rebuilt at the next sync", "err", res.Err, "services", len(keys))
+		}
+		if !p.wait(ctx, p.minSyncWait-time.Since(started)) {
+			return nil
+		}
+	}
+}
+
+// nextBatch waits for a key, then takes every other key already queued.
+func (p *Proxy) nextBatch() ([]string, bool) {
+	key, quit := p.queue.Get()
+	if quit {
+		return nil, true
+	}
+	keys := []string{key}
+	for p.queue.Len() > 0 {
+		key, quit := p.queue.Get()
+		if quit {
+			break
+		}
+		keys = append(keys, key)
+	}
+	return keys, false
+}
+
+func (p *Proxy) wait(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// sync brings the table in line with the informers' view of keys (every Service when
+// full) in one transaction.
+func (p *Proxy) sync(ctx context.Context, keys []string, full bool) SyncResult {
+	started := time.Now()
+	res := SyncResult{Full: full}
+	tx := p.cfg.NFT.NewTransaction()
+	var plan *syncPlan
+	if full {
+		svcs, err := p.services.List(everything)
+		if err != nil {
+			res.Err = err
+			return p.report(res, started)
+		}
+		plan = p.state.planFull(tx, p.nodeIPs, svcs, p.desired)
+	} else {
+		plan = p.state.planIncremental(tx, keys, p.desired, started)
+	}
+	res.Services, res.Changed, res.Chains = plan.services, plan.changed, plan.chains
+	for _, c := range plan.conflicts {
+		p.log.Warn("two services claim one address and port; the first keeps it", "conflict", c)
+	}
+	res.Operations = tx.NumOperations()
+	if res.Operations == 0 {
+		plan.commit()
+		return res // nothing to write: not worth a report
+	}
+	if err := p.cfg.NFT.Run(ctx, tx); err != nil {
+		p.state.broken = true
+		res.Err = fmt.Errorf("nftables transaction of %d operations: %w", res.Operations, err)
+		return p.report(res, started)
+	}
+	plan.commit()
+	for _, key := range plan.requeue {
+		p.queue.Add(key)
+	}
+	if wait, ok := p.state.nextGC(time.Now()); ok {
+		p.queue.AddAfter(gcKey, wait)
+	}
+	return p.report(res, started)
+}
+
+func (p *Proxy) report(res SyncResult, started time.Time) SyncResult {
+	res.Duration = time.Since(started)
+	p.log.Debug("synced", "full", res.Full, "services", res.Services, "changed", res.Changed,
+		"chains", res.Chains, "operations", res.Operations, "took", res.Duration, "err", res.Err)
+	if p.cfg.OnSync != nil {
+		p.cfg.OnSync(res)
+	}
+	return res
+}
+
+// desired computes the rules of the Service at key from the informers' caches.
+func (p *Proxy) desired(key string) *serviceRules {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return nil
+	}
+	svc, err := p.services.Services(ns).Get(name)
+	if err != nil {
+		svc = nil // deleted (or never there): no rules
+	}
+	objs, _ := p.slices.ByIndex(slicesByService, key)
+	eps := make([]*discoveryv1.EndpointSlice, 0, len(objs))
+	for _, obj := range objs {
+		if s, ok := obj.(*discoveryv1.EndpointSlice); ok {
+			eps = append(eps, s)
+		}
+	}
+	return desiredRules(svc, eps, p.params)
+}
+
+// deleteTable removes every rule of the proxy (after Run's context ended).
+func (p *Proxy) deleteTable() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tx := p.cfg.NFT.NewTransaction()
+	tx.Add(&knftables.Table{})
+	tx.Delete(&knftables.Table{})
+	if err := p.cfg.NFT.Run(ctx, tx); err != nil {
+		return fmt.Errorf("proxy: delete table %s: %w", TableName, err)
+	}
+	p.log.Info("service rules removed", "table", TableName)
+	return nil
+}
+
+func (p *Proxy) enqueueService(obj any) {
+	if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+		p.queue.Add(key)
+	}
+}
+
+func (p *Proxy) enqueueSlice(obj any) {
+	keys, _ := sliceServiceKeys(obj)
+	for _, key := range keys {
+		p.queue.Add(key)
+	}
+}
+
+// sliceServiceKeys is the namespace/name of the Service a slice belongs to.
+func sliceServiceKeys(obj any) ([]string, error) {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	s, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return nil, nil
+	}
+	name := s.Labels[discoveryv1.LabelServiceName]
+	if name == "" {
+		return nil, nil
+	}
+	return []string{s.Namespace + "/" + name}, nil
+}

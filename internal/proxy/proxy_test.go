@@ -1,0 +1,164 @@
+package proxy
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"sigs.k8s.io/knftables"
+)
+
+type running struct {
+	proxy   *Proxy
+	nft     *recordingNFT
+	client  *fake.Clientset
+	results chan SyncResult
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+func startProxy(t *testing.T, nft *recordingNFT, objects ...any) *running {
+	t.Helper()
+	// NewSimpleClientset, not NewClientset: the latter builds a managed-fields type
+	// converter from the whole OpenAPI schema, seconds under -race, for nothing here.
+	client := fake.NewSimpleClientset() //nolint:staticcheck
+	ctx := context.Background()
+	for _, obj := range objects {
+		var err error
+		switch o := obj.(type) {
+		case *discoveryv1.EndpointSlice:
+			_, err = client.DiscoveryV1().EndpointSlices(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+		case *corev1.Service:
+			_, err = client.CoreV1().Services(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+		default:
+			t.Fatalf("unexpected object %T", obj)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &running{nft: nft, client: client, results: make(chan SyncResult, 100), done: make(chan error, 1)}
+	p, err := New(Config{
+		NodeName: testParams.nodeName, NodeIPs: testNodeIPs, ClusterCIDR: testParams.clusterCIDR,
+		Client: client, NFT: nft, MinSyncPeriod: 10 * time.Millisecond,
+		OnSync: func(res SyncResult) { r.results <- res },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.proxy = p
+	runCtx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- p.Run(runCtx) }()
+	t.Cleanup(func() { r.stop(t) })
+	waitFor(t, p.Ready(), "first sync")
+	return r
+}
+
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	if err := waitFor(t, r.done, "Run to return"); err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
+
+// next returns the next sync result that matches.
+func (r *running) next(t *testing.T, what string, match func(SyncResult) bool) SyncResult {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case res := <-r.results:
+			if match(res) {
+				return res
+			}
+		case <-deadline:
+			t.Fatalf("timed out waiting for a sync: %s", what)
+		}
+	}
+}
+
+// The proxy writes the table from scratch at start, applies an endpoint change to the
+// one Service it concerns, rebuilds after a failed transaction, and deletes the table
+// when it stops.
+func TestRunIncrementalAndCleanup(t *testing.T) {
+	webSvc := service("web", clusterIP("10.43.0.10"))
+	apiSvc := service("api", clusterIP("10.43.0.11"))
+	nft := newRecordingNFT()
+	// A table left by an earlier run (killed, say): the first sync replaces it.
+	tx := nft.NewTransaction()
+	tx.Add(&knftables.Table{})
+	tx.Add(&knftables.Chain{Name: "endpoint-leftover"})
+	if err := nft.Fake.Run(context.Background(), tx); err != nil {
+		t.Fatal(err)
+	}
+	r := startProxy(t, nft, webSvc, apiSvc,
+		slice(webSvc, "web-1", 8080, ep{ip: "10.42.0.5"}),
+		slice(apiSvc, "api-1", 8080, ep{ip: "10.42.0.9"}))
+
+	first := r.next(t, "the full sync", func(res SyncResult) bool { return res.Full })
+	if first.Err != nil || first.Services != 2 || first.Changed != 2 {
+		t.Fatalf("first sync = %+v", first)
+	}
+	dump := nft.Dump()
+	if strings.Contains(dump, "leftover") || !strings.Contains(dump, "10.43.0.10 . tcp . 80 : goto service-") {
+		t.Fatalf("table after the first sync:\n%s", dump)
+	}
+	drain(nft.txs)
+
+	// One more endpoint for web: only web's chains are written.
+	updated := slice(webSvc, "web-1", 8080, ep{ip: "10.42.0.5"}, ep{ip: "10.42.0.6"})
+	if _, err := r.client.DiscoveryV1().EndpointSlices("default").Update(context.Background(), updated, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res := r.next(t, "web's endpoint change", func(res SyncResult) bool { return res.Changed > 0 })
+	if res.Full || res.Err != nil || res.Changed != 1 || res.Chains != 2 || res.Operations != 8 {
+		t.Fatalf("incremental sync = %+v", res)
+	}
+	written := waitFor(t, nft.txs, "the transaction")
+	for _, chain := range chainsIn(written) {
+		if !strings.Contains(chain, "default/web/") {
+			t.Fatalf("web's update touched %s:\n%s", chain, written)
+		}
+	}
+
+	// A failed transaction: the next sync rebuilds everything.
+	nft.failNext <- struct{}{}
+	if err := r.client.DiscoveryV1().EndpointSlices("default").Delete(context.Background(), "api-1", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if res := r.next(t, "a failed sync", func(res SyncResult) bool { return res.Err != nil }); res.Full {
+		t.Fatalf("failed sync = %+v", res)
+	}
+	if res := r.next(t, "the rebuild", func(res SyncResult) bool { return res.Full }); res.Err != nil || res.Services != 2 {
+		t.Fatalf("rebuild = %+v", res)
+	}
+	if dump := nft.Dump(); !strings.Contains(dump, "no-endpoint-services { 10.43.0.11 . tcp . 80 : goto reject-chain }") {
+		t.Fatalf("api has no endpoints but no reject:\n%s", dump)
+	}
+
+	r.stop(t)
+	if dump := nft.Dump(); dump != "" {
+		t.Fatalf("table left after stop:\n%s", dump)
+	}
+}
+
+func drain[T any](ch chan T) {
+	for {
+		select {
+		case <-ch:
+		default:
+			return
+		}
+	}
+}

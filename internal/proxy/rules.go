@@ -1,0 +1,208 @@
+package proxy
+
+import (
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+)
+
+// The proxy's fixed chains, sets and maps (base chains are named type-hook).
+const (
+	servicesChain       = "services"
+	serviceIPsMap       = "service-ips"
+	serviceNodePortsMap = "service-nodeports"
+	nodePortIPsSet      = "nodeport-ips"
+
+	endpointsCheckChain    = "endpoints-check"
+	noEndpointServicesMap  = "no-endpoint-services"
+	noEndpointNodePortsMap = "no-endpoint-nodeports"
+	rejectChain            = "reject-chain"
+
+	markMasqChain     = "mark-for-masquerade"
+	masqueradingChain = "masquerading"
+	// masqueradeMark is kube-proxy's default (bit 14), so CNI plugins that know it agree.
+	masqueradeMark = "0x00004000"
+)
+
+// elementKey names one element of one of the verdict maps; key is the nft key with its
+// parts joined by " . ".
+type elementKey struct {
+	mapName string
+	key     string
+}
+
+func (k elementKey) parts() []string { return strings.Split(k.key, " . ") }
+
+// serviceRules is everything the proxy writes for one Service: the chains it owns (with
+// their rules, in order), its affinity sets and its elements in the shared verdict maps.
+type serviceRules struct {
+	chains   map[string][]string
+	sets     map[string]time.Duration // affinity set → element timeout
+	elements map[elementKey]string    // element → verdict
+}
+
+func newServiceRules() *serviceRules {
+	return &serviceRules{chains: map[string][]string{}, sets: map[string]time.Duration{}, elements: map[elementKey]string{}}
+}
+
+func (r *serviceRules) empty() bool {
+	return r == nil || len(r.chains)+len(r.sets)+len(r.elements) == 0
+}
+
+func (r *serviceRules) equal(o *serviceRules) bool {
+	if r.empty() || o.empty() {
+		return r.empty() == o.empty()
+	}
+	return maps.EqualFunc(r.chains, o.chains, func(a, b []string) bool { return strings.Join(a, "\n") == strings.Join(b, "\n") }) &&
+		maps.Equal(r.sets, o.sets) && maps.Equal(r.elements, o.elements)
+}
+
+// ruleParams are the node's facts rule generation depends on.
+type ruleParams struct {
+	nodeName string
+	// clusterCIDR is the pod network of the whole cluster; traffic to a ClusterIP from
+	// outside it is masqueraded. Empty: no such masquerade.
+	clusterCIDR string
+}
+
+// desiredRules computes what svc (nil when deleted) with its slices needs. It is pure:
+// same inputs, same output.
+func desiredRules(svc *corev1.Service, eps []*discoveryv1.EndpointSlice, p ruleParams) *serviceRules {
+	r := newServiceRules()
+	for _, sp := range servicePorts(svc) {
+		addServicePort(r, sp, categorize(sp, endpointsFor(sp, eps, p.nodeName)), p)
+	}
+	return r
+}
+
+// addServicePort mirrors kube-proxy's nftables mode for one service port.
+func addServicePort(r *serviceRules, sp *servicePort, c categorized, p ruleParams) {
+	base := sp.baseName()
+	clusterChain := clusterChainPrefix + base
+	localChain := localChainPrefix + base
+	externalChain := externalChainPrefix + base
+	port := fmt.Sprint(sp.port)
+
+	internalChain, hasInternal := clusterChain, c.any
+	if sp.internalLocal {
+		internalChain, hasInternal = localChain, len(c.local) > 0
+	}
+	externalPolicyChain, hasExternal := clusterChain, c.any
+	if sp.externalLocal {
+		externalPolicyChain, hasExternal = localChain, len(c.local) > 0
+	}
+	usesExternalChain := c.any && sp.externallyAccessible()
+
+	// No endpoints anywhere: reject. Endpoints elsewhere only, with a Local policy: drop.
+	internalVerdict, externalVerdict := "drop", "drop"
+	if !c.any {
+		internalVerdict, externalVerdict = "goto "+rejectChain, "goto "+rejectChain
+	}
+
+	if hasInternal {
+		r.elements[elementKey{serviceIPsMap, join(sp.clusterIP, sp.protocol, port)}] = "goto " + internalChain
+	} else {
+		r.elements[elementKey{noEndpointServicesMap, join(sp.clusterIP, sp.protocol, port)}] = internalVerdict
+	}
+	for _, ip := range sp.externalIPs {
+		if c.any {
+			r.elements[elementKey{serviceIPsMap, join(ip, sp.protocol, port)}] = "goto " + externalChain
+		}
+		if !hasExternal {
+			r.elements[elementKey{noEndpointServicesMap, join(ip, sp.protocol, port)}] = externalVerdict
+		}
+	}
+	if sp.nodePort != 0 {
+		np := fmt.Sprint(sp.nodePort)
+		if c.any {
+			r.elements[elementKey{serviceNodePortsMap, join(sp.protocol, np)}] = "goto " + externalChain
+		}
+		if !hasExternal {
+			r.elements[elementKey{noEndpointNodePortsMap, join(sp.protocol, np)}] = externalVerdict
+		}
+	}
+
+	if len(c.cluster) > 0 && sp.usesClusterEndpoints() {
+		r.chains[clusterChain] = nil
+	}
+	if len(c.local) > 0 && sp.usesLocalEndpoints() {
+		r.chains[localChain] = nil
+	}
+	// Traffic to the ClusterIP from outside the pod network (a node routing the service
+	// CIDR to this one, say) may leave this node again: masquerade it so replies return.
+	if hasInternal && p.clusterCIDR != "" {
+		r.chains[internalChain] = append(r.chains[internalChain],
+			fmt.Sprintf("ip daddr %s %s dport %d ip saddr != %s jump %s", sp.clusterIP, sp.protocol, sp.port, p.clusterCIDR, markMasqChain))
+	}
+
+	if usesExternalChain {
+		var rules []string
+		if !sp.externalLocal {
+			// Cluster policy: the endpoint may be on another node; masquerade so the
+			// reply comes back through this one.
+			rules = append(rules, "jump "+markMasqChain)
+		} else {
+			// Local policy keeps the client address. Pods and the node itself are
+			// not external clients: they may use any endpoint (kube-proxy's
+			// short-circuit), the node's own traffic masqueraded.
+			if p.clusterCIDR != "" {
+				rules = append(rules, fmt.Sprintf("ip saddr %s goto %s", p.clusterCIDR, clusterChain))
+			}
+			rules = append(rules,
+				"fib saddr type local jump "+markMasqChain,
+				"fib saddr type local goto "+clusterChain)
+		}
+		if hasExternal {
+			rules = append(rules, "goto "+externalPolicyChain)
+		}
+		r.chains[externalChain] = rules
+	}
+
+	if sp.affinity > 0 {
+		for _, e := range c.reachable {
+			r.sets[affinitySetPrefix+sp.endpointBaseName(e)] = sp.affinity
+		}
+	}
+	if _, ok := r.chains[clusterChain]; ok {
+		r.chains[clusterChain] = append(r.chains[clusterChain], balanceRules(sp, c.cluster)...)
+	}
+	if _, ok := r.chains[localChain]; ok {
+		r.chains[localChain] = append(r.chains[localChain], balanceRules(sp, c.local)...)
+	}
+	for _, e := range c.reachable {
+		name := sp.endpointBaseName(e)
+		rules := []string{
+			// Hairpin: a pod reaching itself through the service must see the reply
+			// come from the service, so the node has to be in the path.
+			fmt.Sprintf("ip saddr %s jump %s", e.ip, markMasqChain),
+		}
+		if sp.affinity > 0 {
+			rules = append(rules, fmt.Sprintf("update @%s { ip saddr }", affinitySetPrefix+name))
+		}
+		rules = append(rules, fmt.Sprintf("meta l4proto %s dnat to %s", sp.protocol, e))
+		r.chains[endpointChainPrefix+name] = rules
+	}
+}
+
+// balanceRules sends a new connection to a recent client's endpoint (affinity), else to
+// a random one.
+func balanceRules(sp *servicePort, eps []endpoint) []string {
+	var rules []string
+	if sp.affinity > 0 {
+		for _, e := range eps {
+			name := sp.endpointBaseName(e)
+			rules = append(rules, fmt.Sprintf("ip saddr @%s goto %s", affinitySetPrefix+name, endpointChainPrefix+name))
+		}
+	}
+	targets := make([]string, len(eps))
+	for i, e := range eps {
+		targets[i] = fmt.Sprintf("%d : goto %s", i, endpointChainPrefix+sp.endpointBaseName(e))
+	}
+	return append(rules, fmt.Sprintf("numgen random mod %d vmap { %s }", len(eps), strings.Join(targets, " , ")))
+}
+
+func join(parts ...string) string { return strings.Join(parts, " . ") }

@@ -1,0 +1,169 @@
+package proxy
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/knftables"
+)
+
+var everything = labels.Everything()
+
+// tableState is what the proxy knows it wrote to the table. Incremental syncs diff
+// against it, so it must match the kernel: after a failed transaction (broken) the next
+// sync rebuilds the table and the state from scratch.
+type tableState struct {
+	programmed map[string]*serviceRules // by Service namespace/name
+	// owners says which Service holds each verdict-map element. Two Services may
+	// claim one (the same external IP and port, say); the first keeps it and the others
+	// wait in waiting until it is released.
+	owners  map[elementKey]string
+	waiting map[elementKey]map[string]struct{}
+	// stale chains were flushed when no longer used and are deleted after
+	// staleChainDelay.
+	stale  map[string]time.Time
+	broken bool
+}
+
+func newTableState() *tableState {
+	return &tableState{
+		programmed: map[string]*serviceRules{}, owners: map[elementKey]string{},
+		waiting: map[elementKey]map[string]struct{}{}, stale: map[string]time.Time{},
+	}
+}
+
+// syncPlan is a transaction's worth of changes, with what to do once it succeeded.
+type syncPlan struct {
+	services, changed, chains int
+	// requeue are Services waiting for an element this sync released.
+	requeue []string
+	// conflicts are elements a Service could not have, as "service: map key".
+	conflicts []string
+	commit    func()
+}
+
+// planFull writes a fresh table with every Service into tx; commit replaces the state.
+func (s *tableState) planFull(tx *knftables.Transaction, nodeIPs []string, svcs []*corev1.Service, desired func(string) *serviceRules) *syncPlan {
+	fresh := newTableState()
+	writeFreshTable(tx, nodeIPs)
+	keys := make([]string, 0, len(svcs))
+	for _, svc := range svcs {
+		keys = append(keys, svc.Namespace+"/"+svc.Name)
+	}
+	slices.Sort(keys)
+	plan := &syncPlan{services: len(keys)}
+	var changes []*change
+	for _, key := range keys {
+		r := desired(key)
+		plan.conflicts = append(plan.conflicts, fresh.claim(key, r, plan)...)
+		if r.empty() {
+			continue
+		}
+		c := diff(nil, r)
+		changes = append(changes, c)
+		fresh.programmed[key] = r
+		plan.changed++
+		plan.chains += len(c.written)
+	}
+	writeChanges(tx, changes)
+	plan.requeue = nil // a fresh state has released nothing
+	plan.commit = func() { *s = *fresh }
+	return plan
+}
+
+// planIncremental writes the changes of the Services at keys into tx (gcKey among them
+// only asks for stale chains to be deleted). It updates the state as it goes: should the
+// transaction fail, broken makes the next sync a full one.
+func (s *tableState) planIncremental(tx *knftables.Transaction, keys []string, desired func(string) *serviceRules, now time.Time) *syncPlan {
+	plan := &syncPlan{commit: func() {}}
+	var changes []*change
+	written := map[string]bool{}
+	for _, key := range keys {
+		if key == gcKey {
+			continue
+		}
+		plan.services++
+		r := desired(key)
+		plan.conflicts = append(plan.conflicts, s.claim(key, r, plan)...)
+		old := s.programmed[key]
+		if old.equal(r) {
+			continue
+		}
+		c := diff(old, r)
+		if r.empty() {
+			delete(s.programmed, key)
+		} else {
+			s.programmed[key] = r
+		}
+		if c.empty() {
+			continue
+		}
+		changes = append(changes, c)
+		plan.changed++
+		plan.chains += len(c.written)
+		for _, name := range c.written {
+			written[name] = true
+			delete(s.stale, name)
+		}
+		for _, name := range c.removed {
+			s.stale[name] = now
+		}
+	}
+	writeChanges(tx, changes)
+	for _, name := range slices.Sorted(maps.Keys(s.stale)) {
+		if !written[name] && now.Sub(s.stale[name]) >= staleChainDelay {
+			tx.Delete(&knftables.Chain{Name: name})
+			delete(s.stale, name)
+		}
+	}
+	return plan
+}
+
+// claim filters out of r the elements another Service holds (returning them as
+// conflicts), and moves ownership of key's elements from its old rules to r.
+func (s *tableState) claim(key string, r *serviceRules, plan *syncPlan) []string {
+	var conflicts []string
+	for k := range r.elements {
+		if owner, held := s.owners[k]; held && owner != key {
+			delete(r.elements, k)
+			if s.waiting[k] == nil {
+				s.waiting[k] = map[string]struct{}{}
+			}
+			s.waiting[k][key] = struct{}{}
+			conflicts = append(conflicts, key+": "+k.mapName+" "+k.key+" is held by "+owner)
+		}
+	}
+	if old := s.programmed[key]; old != nil {
+		for k := range old.elements {
+			if _, kept := r.elements[k]; kept {
+				continue
+			}
+			delete(s.owners, k)
+			for waiter := range s.waiting[k] {
+				plan.requeue = append(plan.requeue, waiter)
+			}
+			delete(s.waiting, k)
+		}
+	}
+	for k := range r.elements {
+		s.owners[k] = key
+	}
+	return conflicts
+}
+
+// nextGC says how long until the oldest stale chain may be deleted.
+func (s *tableState) nextGC(now time.Time) (time.Duration, bool) {
+	if len(s.stale) == 0 {
+		return 0, false
+	}
+	var first time.Time
+	for _, t := range s.stale {
+		if first.IsZero() || t.Before(first) {
+			first = t
+		}
+	}
+	return max(first.Add(staleChainDelay).Sub(now), time.Millisecond), true
+}
