@@ -29,7 +29,12 @@ type twoContainerPod struct {
 // of those calls alone.
 func runTwoContainerPod(t *testing.T, ctx context.Context, n *framework.Node, name string) (twoContainerPod, time.Duration) {
 	t.Helper()
-	sandbox := n.SandboxConfig(name)
+	return runTwoContainerPodWith(t, ctx, n, n.SandboxConfig(name))
+}
+
+// runTwoContainerPodWith is runTwoContainerPod with a given sandbox config.
+func runTwoContainerPodWith(t *testing.T, ctx context.Context, n *framework.Node, sandbox *runtimeapi.PodSandboxConfig) (twoContainerPod, time.Duration) {
+	t.Helper()
 	configs := []*runtimeapi.ContainerConfig{
 		framework.ContainerConfig(t, sandbox, "app", "app:0.3.2"),
 		framework.ContainerConfig(t, sandbox, "sidecar", "busybox:1.35", "sleep", "3600"),
