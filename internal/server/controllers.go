@@ -4,11 +4,13 @@ import (
 	"fmt"
 
 	"github.com/berth/berth/internal/controller"
+	"github.com/berth/berth/internal/controller/deployment"
 	"github.com/berth/berth/internal/controller/endpointslice"
 	"github.com/berth/berth/internal/controller/garbagecollector"
 	"github.com/berth/berth/internal/controller/namespace"
 	"github.com/berth/berth/internal/controller/nodeipam"
 	"github.com/berth/berth/internal/controller/nodelifecycle"
+	"github.com/berth/berth/internal/controller/replicaset"
 	"github.com/berth/berth/internal/scheduler"
 )
 
@@ -16,6 +18,9 @@ import (
 // scheduler. Each builds its loop (and asks for its informers) from the shared Context.
 var loopConstructors = []func(*controller.Context) (controller.Runnable, error){
 	// One line per loop, e.g. replicaset.New,
+	replicaset.New,
+	replicaset.NewReplicationController,
+	deployment.New,
 	scheduler.New,
 	nodeipam.New,
 	nodelifecycle.New,
