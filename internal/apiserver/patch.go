@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"strings"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -256,7 +257,10 @@ func applyJSONPatch(pt types.PatchType, doc, patch []byte, strict bool) ([]byte,
 			var ops []jsonPatchOp
 			var err error
 			if strictErrs, err = kjson.UnmarshalStrict(patch, &ops); err != nil {
-				return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("error decoding patch: %v", err))
+				// kube-apiserver declares jsonPatchOp in its package handlers, which the
+				// error names ("... of type []handlers.jsonPatchOp").
+				msg := strings.ReplaceAll(err.Error(), "apiserver.jsonPatchOp", "handlers.jsonPatchOp")
+				return nil, nil, apierrors.NewBadRequest("error decoding patch: " + msg)
 			}
 			for i, e := range strictErrs {
 				strictErrs[i] = fmt.Errorf("json patch %v", e)
