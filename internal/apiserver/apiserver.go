@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	goruntime "runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -55,6 +56,10 @@ type Config struct {
 	Now func() time.Time
 }
 
+// KubernetesVersion is the Kubernetes version whose API berth serves (that of its
+// k8s.io modules); /version reports it when Config.Version is empty (in-process servers).
+const KubernetesVersion = "v1.37.2"
+
 // Server serves the Kubernetes API over registry stores.
 type Server struct {
 	cfg          Config
@@ -88,6 +93,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Version.GitVersion == "" {
+		cfg.Version = version.Info{
+			Major: "1", Minor: "37", GitVersion: KubernetesVersion + "+berth",
+			GoVersion: goruntime.Version(), Compiler: goruntime.Compiler, Platform: goruntime.GOOS + "/" + goruntime.GOARCH,
+		}
 	}
 	s := &Server{
 		cfg:      cfg,
