@@ -166,7 +166,9 @@ func createService(t *testing.T, client kubernetes.Interface, name string, mutat
 	return &labService{Service: created, client: client}
 }
 
-func (s *labService) clusterAddr() string { return fmt.Sprintf("%s:%d", s.Spec.ClusterIP, s.Spec.Ports[0].Port) }
+func (s *labService) clusterAddr() string {
+	return fmt.Sprintf("%s:%d", s.Spec.ClusterIP, s.Spec.Ports[0].Port)
+}
 
 func (s *labService) nodePortAddr() string {
 	return fmt.Sprintf("%s:%d", proxytest.NodeIP, s.Spec.Ports[0].NodePort)
