@@ -186,6 +186,9 @@ func (g *graph) workFor(n, old *node) work {
 			}
 		}
 	}
+	if n.deleting {
+		return w // already going: its owners cannot change that
+	}
 	for _, ref := range n.owners {
 		owner, ok := g.nodes[ref.UID]
 		switch {

@@ -104,6 +104,11 @@ func TestGraphWork(t *testing.T) {
 			wantDelete: []types.UID{"child", "owner"},
 		},
 		{
+			name:   "a dependent already being deleted is not queued for its missing owner again",
+			graph:  []obj{{uid: "stray", owners: []metav1.OwnerReference{ref("ghost", false)}}},
+			upsert: &obj{uid: "stray", owners: []metav1.OwnerReference{ref("ghost", false)}, deleting: true, finalizers: []string{"example.com/x"}},
+		},
+		{
 			name: "removing an unknown uid is a no-op", graph: []obj{owner},
 			remove: "nobody",
 		},
