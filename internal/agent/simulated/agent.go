@@ -156,9 +156,8 @@ func start(ctx context.Context, cfg Config) (*Agent, error) {
 	if !cache.WaitForCacheSync(ctx.Done(), podHandler.HasSynced, nodeHandler.HasSynced) {
 		return a, fmt.Errorf("simulated: caches did not sync: %w", ctx.Err())
 	}
-	if err := a.registerAll(ctx); err != nil {
-		return a, err
-	}
+	// Heartbeats start before registration ends: with thousands of nodes, the first
+	// ones would otherwise go stale while the last ones register.
 	a.start(ctx, a.podQueue, cfg.PodWorkers, a.syncPod)
 	a.start(ctx, a.nodeQueue, cfg.NodeWorkers, a.syncNode)
 	a.start(ctx, a.leaseQueue, cfg.LeaseWorkers, a.renewLease)
@@ -167,6 +166,9 @@ func start(ctx context.Context, cfg Config) (*Agent, error) {
 		defer a.wg.Done()
 		a.runHeartbeats(ctx)
 	}()
+	if err := a.registerAll(ctx); err != nil {
+		return a, err
+	}
 	a.log.Info("simulated nodes registered", "nodes", cfg.Nodes, "prefix", cfg.NamePrefix)
 	return a, nil
 }

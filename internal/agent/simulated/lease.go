@@ -31,7 +31,7 @@ func (a *Agent) runHeartbeats(ctx context.Context) {
 		case <-ticker.C:
 		}
 		for i := slot; i < len(a.names); i += slots {
-			if name := a.names[i]; !a.isStopped(name) {
+			if name := a.names[i]; a.isRegistered(name) && !a.isStopped(name) {
 				a.leaseQueue.Add(name)
 			}
 		}
@@ -59,6 +59,17 @@ func (a *Agent) renewLease(ctx context.Context, name string) error {
 		}
 		if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("renew lease of node %s: %w", name, err)
+		}
+	}
+	if last == nil {
+		// First renewal of this process: usually there is no Lease yet.
+		created, err := leases.Create(ctx, a.newLease(name, now), metav1.CreateOptions{})
+		if err == nil {
+			a.storeLease(created)
+			return nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create lease of node %s: %w", name, err)
 		}
 	}
 	current, err := leases.Get(ctx, name, metav1.GetOptions{})

@@ -185,6 +185,9 @@ func (a *Agent) setNodeUID(name string, uid types.UID) {
 	a.uids[name] = uid
 }
 
+// isRegistered reports whether the node was registered by this process.
+func (a *Agent) isRegistered(name string) bool { return a.nodeUID(name) != "" }
+
 func (a *Agent) nodeUID(name string) types.UID {
 	a.mu.Lock()
 	defer a.mu.Unlock()

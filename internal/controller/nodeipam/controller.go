@@ -23,7 +23,8 @@ import (
 	"github.com/berth/berth/internal/controller"
 )
 
-const workers = 4
+// workers: CIDR patches are latency-bound; thousands of nodes register at once.
+const workers = 16
 
 var everything = labels.Everything()
 

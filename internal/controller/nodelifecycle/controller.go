@@ -203,7 +203,9 @@ func (c *Controller) nodeUpdated(oldObj, newObj any) {
 	switch {
 	case oldReady == corev1.ConditionTrue && ready != corev1.ConditionTrue:
 		c.cfg.Recorder.Eventf(node, corev1.EventTypeNormal, "NodeNotReady", "Node %s status is now: NodeNotReady", node.Name)
-	case oldReady != corev1.ConditionTrue && ready == corev1.ConditionTrue:
+	case (oldReady == corev1.ConditionFalse || oldReady == corev1.ConditionUnknown) && ready == corev1.ConditionTrue:
+		// A recovery; a node registering Ready is not news (thousands at once would
+		// flood the events).
 		c.cfg.Recorder.Eventf(node, corev1.EventTypeNormal, "NodeReady", "Node %s status is now: NodeReady", node.Name)
 	}
 	if oldReady != ready || !sameTaints(noExecuteTaints(old), noExecuteTaints(node)) {
