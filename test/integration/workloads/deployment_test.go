@@ -368,3 +368,30 @@ func TestDeleteDeployment(t *testing.T) {
 		return len(replicaSetsOf(t, c.Client, "default", "app=web")) == 0 && len(activePods(t, c.Client, "default", "app=web")) == 0
 	})
 }
+
+// TestMinReadySeconds: pods count as available only minReadySeconds after Ready, with no
+// event to wake the controllers then.
+func TestMinReadySeconds(t *testing.T) {
+	c := startCluster(t, 0)
+	applyStdin(t, c, deploymentYAML("web", 3, "app:0.3.2", "  minReadySeconds: 2"))
+	start := time.Now()
+	framework.Eventually(t, waitTimeout, "3 ready pods", func() bool {
+		return len(readyPods(t, c, "app=web")) == 3
+	})
+	readyAt := time.Since(start)
+	d := getDeployment(t, c.Client, "default", "web")
+	if d.Status.AvailableReplicas == 3 && readyAt < 1500*time.Millisecond {
+		t.Errorf("available before minReadySeconds passed (ready after %v)", readyAt)
+	}
+	c.MustKubectl(t, "rollout", "status", "deployment/web", "--timeout=60s")
+	d = waitRolledOut(t, c.Client, "default", "web")
+	took := time.Since(start)
+	t.Logf("ready after %v, rolled out after %v", readyAt, took)
+	if took < 2*time.Second {
+		t.Errorf("rolled out after %v, before minReadySeconds", took)
+	}
+	out := c.MustKubectl(t, "describe", "deployment", "web")
+	if !strings.Contains(out, "MinReadySeconds:        2") || !strings.Contains(out, "ScalingReplicaSet") {
+		t.Errorf("kubectl describe deployment:\n%s", out)
+	}
+}
