@@ -36,10 +36,14 @@ func nextEvent(t *testing.T, w watch.Interface) watch.Event {
 	return watch.Event{}
 }
 
-// expectEvent reads the next event and checks its type and object name.
+// expectEvent reads the next event other than a bookmark (which may come at any time on
+// a watch that allows them) and checks its type and object name.
 func expectEvent(t *testing.T, w watch.Interface, typ watch.EventType, name string) *corev1.ConfigMap {
 	t.Helper()
 	ev := nextEvent(t, w)
+	for ev.Type == watch.Bookmark {
+		ev = nextEvent(t, w)
+	}
 	cm, ok := ev.Object.(*corev1.ConfigMap)
 	if ev.Type != typ || !ok || cm.Name != name {
 		t.Fatalf("got %s %s, want %s %s", ev.Type, describe(ev.Object), typ, name)
