@@ -32,18 +32,49 @@ func scaleOf(st *registry.Store, obj runtime.Object) *autoscalingv1.Scale {
 	}
 }
 
+// scaleTable is the Table of a Scale, with Kubernetes' columns for it (kubectl get
+// --subresource=scale).
+func scaleTable(r *http.Request, scale *autoscalingv1.Scale) *metav1.Table {
+	row := metav1.TableRow{Cells: []any{scale.Name, int64(scale.Spec.Replicas), int64(scale.Status.Replicas)}}
+	switch metav1.IncludeObjectPolicy(r.URL.Query().Get("includeObject")) {
+	case metav1.IncludeNone:
+	case metav1.IncludeObject:
+		row.Object = runtime.RawExtension{Object: scale}
+	default:
+		row.Object = runtime.RawExtension{Object: &metav1.PartialObjectMetadata{
+			TypeMeta:   metav1.TypeMeta{Kind: "PartialObjectMetadata", APIVersion: "meta.k8s.io/v1"},
+			ObjectMeta: scale.ObjectMeta,
+		}}
+	}
+	return &metav1.Table{
+		TypeMeta: metav1.TypeMeta{Kind: "Table", APIVersion: "meta.k8s.io/v1"},
+		ListMeta: metav1.ListMeta{ResourceVersion: scale.ResourceVersion},
+		ColumnDefinitions: []metav1.TableColumnDefinition{
+			{Name: "Name", Type: "string", Format: "name", Description: metav1.ObjectMeta{}.SwaggerDoc()["name"]},
+			{Name: "Desired", Type: "integer", Description: autoscalingv1.ScaleSpec{}.SwaggerDoc()["replicas"]},
+			{Name: "Available", Type: "integer", Description: autoscalingv1.ScaleStatus{}.SwaggerDoc()["replicas"]},
+		},
+		Rows: []metav1.TableRow{row},
+	}
+}
+
 func (s *Server) handleScale(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo) {
 	out, err := s.negotiateOutput(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	asTable := out.Kind == outputTable
 	out = s.outputFor(out.MediaType, outputObject)
 	switch info.Verb {
 	case "get":
 		obj, err := st.Get(r.Context(), info.Namespace, info.Name)
 		if err != nil {
 			s.writeError(w, r, err)
+			return
+		}
+		if asTable {
+			s.writeObject(w, out, http.StatusOK, scaleTable(r, scaleOf(st, obj)))
 			return
 		}
 		s.writeObject(w, out, http.StatusOK, scaleOf(st, obj))
