@@ -45,6 +45,7 @@ type result struct {
 	MaxLeaseAgeSeconds  float64 `json:"maxLeaseAgeSeconds"`  // oldest renewTime at the end
 	NotReadyAtEnd       int     `json:"notReadyAtEnd"`       // nodes not Ready at the end
 	SteadyWindowSeconds float64 `json:"steadyWindowSeconds"` // length of the CPU window
+	Error               string  `json:"error,omitempty"`
 }
 
 func main() {
@@ -73,6 +74,9 @@ func main() {
 		}
 	}
 	var results []result
+	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+		log.Printf("load average before: %s", strings.TrimSpace(string(load)))
+	}
 	for _, c := range strings.Split(counts, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
 		if err != nil || n <= 0 {
@@ -80,8 +84,11 @@ func main() {
 		}
 		res, err := run(ctx, berth, filepath.Join(tmp, fmt.Sprintf("n%d", n)), n, window)
 		if err != nil {
-			log.Fatalf("%d nodes: %v", n, err)
+			// Keep what was measured (registration may still have finished).
+			log.Printf("%d nodes: %v", n, err)
+			res.Error = err.Error()
 		}
+		log.Printf("%d nodes: %+v", n, res)
 		results = append(results, res)
 	}
 	if *jsonOut {
