@@ -240,8 +240,12 @@ spec:
 	wantOut(t, e.run(t, "scale", "rc/sc", "deploy/sd", "--replicas=1"), "replicationcontroller/sc scaled\ndeployment.apps/sd scaled\n")
 	wantErr(t, e.run(t, "scale", "deployment", "missing", "--replicas=1"), "Error from server (NotFound): deployments.apps \"missing\" not found\n")
 
-	// The scale subresource as kubectl reads it.
-	out := e.must(t, "get", "--raw", "/apis/apps/v1/namespaces/"+e.ns+"/deployments/sd/scale")
+	// The scale subresource as kubectl reads it: a Table of its own, and the object.
+	out := e.must(t, "get", "deployment", "sd", "--subresource=scale")
+	wantHeader(t, out, "NAME", "DESIRED", "AVAILABLE")
+	wantColumn(t, out, "DESIRED", "1")
+	wantOut(t, e.run(t, "get", "rc", "sc", "--subresource=scale", "-o", "jsonpath={.kind} {.spec.replicas} {.status.selector}"), "Scale 1 app=sc")
+	out = e.must(t, "get", "--raw", "/apis/apps/v1/namespaces/"+e.ns+"/deployments/sd/scale")
 	for _, want := range []string{`"kind":"Scale"`, `"apiVersion":"autoscaling/v1"`, `"spec":{"replicas":1}`, `"selector":"app=sd"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("scale subresource lacks %s: %s", want, out)
