@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -23,6 +24,9 @@ import (
 // next running node (its heartbeats stop, as if its machine died), SIGUSR2 brings all
 // silenced nodes back, SIGINT/SIGTERM stop everything.
 func runAgent(args []string, stderr io.Writer) int {
+	if !isSimulated(args) {
+		return runNodeAgent(args, stderr) // the real node (agent_node.go)
+	}
 	fs := flag.NewFlagSet("berth agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
@@ -36,8 +40,7 @@ func runAgent(args []string, stderr io.Writer) int {
 	fs.IntVar(&nodes, "simulated-nodes", 0, "run this many simulated nodes (no containers; pods go Running at once)")
 	fs.StringVar(&serverURL, "server", "", "URL of the berth API server, e.g. https://127.0.0.1:6443")
 	fs.StringVar(&tokenFile, "token-file", "", "file holding the node token (<server data-dir>/node-token)")
-	fs.StringVar(&ca, "ca-file", "", "CA certificate to verify the server (<server data-dir>/tls/ca.crt)")
-	fs.BoolVar(&insecure, "insecure-skip-tls-verify", false, "do not verify the server certificate (only when no --ca-file)")
+	fs.StringVar(&ca, "ca-file", "", "CA certificate to verify the server (default: tls/ca.crt beside the token file, when it exists; otherwise the server is not verified)")
 	fs.StringVar(&cfg.NamePrefix, "node-name-prefix", "sim-", "simulated node names are this prefix plus an index")
 	fs.StringVar(&cpu, "cpu", "4", "CPU capacity of each node")
 	fs.StringVar(&memory, "memory", "16Gi", "memory capacity of each node")
@@ -66,8 +69,6 @@ func runAgent(args []string, stderr io.Writer) int {
 		return fail("--server is required")
 	case tokenFile == "":
 		return fail("--token-file is required")
-	case ca != "" && insecure:
-		return fail("--ca-file and --insecure-skip-tls-verify exclude each other")
 	}
 	var logLevel slog.Level
 	if err := logLevel.UnmarshalText([]byte(level)); err != nil {
@@ -78,14 +79,16 @@ func runAgent(args []string, stderr io.Writer) int {
 		return fail("read token: %v", err)
 	}
 	rc := &rest.Config{Host: serverURL, BearerToken: strings.TrimSpace(string(token))}
-	switch {
-	case ca != "":
-		rc.TLSClientConfig.CAFile = ca
-	case insecure:
-		rc.TLSClientConfig.Insecure = true
-	default:
-		return fail("give --ca-file (<server data-dir>/tls/ca.crt) or, for throwaway clusters, --insecure-skip-tls-verify")
+	insecure = false
+	if ca == "" {
+		// The token file sits in the server's data dir, next to its CA.
+		if guess := filepath.Join(filepath.Dir(tokenFile), "tls", "ca.crt"); fileExists(guess) {
+			ca = guess
+		} else {
+			insecure = true
+		}
 	}
+	rc.TLSClientConfig.CAFile, rc.TLSClientConfig.Insecure = ca, insecure
 	if cfg.CPU, err = resource.ParseQuantity(cpu); err != nil {
 		return fail("--cpu: %v", err)
 	}
@@ -99,6 +102,9 @@ func runAgent(args []string, stderr io.Writer) int {
 	cfg.HeartbeatInterval, cfg.DeletionDelay = heartbeat, deletionDelay
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel}))
 	cfg.Log = log
+	if insecure {
+		log.Warn("no CA certificate found: the server's certificate is not verified (give --ca-file)")
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -125,6 +131,11 @@ func runAgent(args []string, stderr io.Writer) int {
 			}
 		}
 	}
+}
+
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir()
 }
 
 func parseLabels(s string) (map[string]string, error) {

@@ -59,13 +59,17 @@ func (s *Server) handleEviction(w http.ResponseWriter, r *http.Request, st *regi
 		dry = true
 	}
 	ctx := r.Context()
-	// A dry-run delete checks existence (404) and the preconditions (409) without writing.
-	check, err := st.Delete(ctx, info.Namespace, info.Name, opts.DeepCopy(), true)
+	current, err := st.Get(ctx, info.Namespace, info.Name)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	pod := check.Object.(*corev1.Pod)
+	pod := current.(*corev1.Pod)
+	// A dry-run delete checks the preconditions (409) without writing.
+	if _, err := st.Delete(ctx, info.Namespace, info.Name, opts.DeepCopy(), true); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if !dry && pod.DeletionTimestamp == nil && pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed {
 		res, err := st.Update(ctx, info.Namespace, info.Name, func(current runtime.Object) (runtime.Object, error) {
 			p := current.(*corev1.Pod)
