@@ -123,7 +123,7 @@ func (s *Store) Create(ctx context.Context, ns string, obj runtime.Object, opts 
 		}
 		if err != nil {
 			undo()
-			return nil, s.storageError(err, accessor.GetName())
+			return nil, s.storageWriteError(err, accessor.GetName())
 		}
 		commit()
 		accessor.SetResourceVersion(formatRV(rev))
@@ -316,7 +316,7 @@ func (s *Store) tryUpdate(ctx context.Context, current runtime.Object, kv storag
 			return UpdateResult{}, true, nil
 		}
 		if err != nil {
-			return UpdateResult{}, false, s.storageError(err, name)
+			return UpdateResult{}, false, s.storageWriteError(err, name)
 		}
 		s.release(ctx, current)
 		return UpdateResult{Object: obj, Deleted: true}, false, nil
@@ -352,7 +352,7 @@ func (s *Store) tryUpdate(ctx context.Context, current runtime.Object, kv storag
 		return UpdateResult{}, true, nil
 	}
 	if err != nil {
-		return UpdateResult{}, false, s.storageError(err, name)
+		return UpdateResult{}, false, s.storageWriteError(err, name)
 	}
 	accessor.SetResourceVersion(formatRV(rev))
 	return UpdateResult{Object: obj}, false, nil
@@ -393,6 +393,16 @@ func resetMetaForStatus(meta, old metav1.Object) {
 	meta.SetAnnotations(old.GetAnnotations())
 	meta.SetFinalizers(old.GetFinalizers())
 	meta.SetOwnerReferences(old.GetOwnerReferences())
+}
+
+// storageWriteError is storageError for writes: when storage could not say whether a
+// write was applied (a timeout inside etcd), the answer is a 500 without Retry-After, so
+// clients do not blindly repeat a create or update that may have happened.
+func (s *Store) storageWriteError(err error, name string) error {
+	if errors.Is(err, storage.ErrUnavailable) {
+		return apierrors.NewInternalError(fmt.Errorf("storage did not confirm the write of %q (it may or may not have been applied): %w", name, err))
+	}
+	return s.storageError(err, name)
 }
 
 func (s *Store) storageError(err error, name string) error {

@@ -87,7 +87,7 @@ func (s *Store) Delete(ctx context.Context, ns, name string, opts *metav1.Delete
 				continue
 			}
 			if err != nil {
-				return DeleteResult{}, s.storageError(err, name)
+				return DeleteResult{}, s.storageWriteError(err, name)
 			}
 			accessor.SetResourceVersion(formatRV(rev))
 			return DeleteResult{Object: current}, nil
@@ -100,7 +100,7 @@ func (s *Store) Delete(ctx context.Context, ns, name string, opts *metav1.Delete
 			continue
 		}
 		if err != nil {
-			return DeleteResult{}, s.storageError(err, name)
+			return DeleteResult{}, s.storageWriteError(err, name)
 		}
 		accessor.SetResourceVersion(formatRV(rev))
 		s.release(ctx, current)
