@@ -167,6 +167,11 @@ func testGetSelectors(t *testing.T, e *env) {
 		}
 	}
 
+	// Pages of one (limit and continue): one table, one header.
+	out := e.must(t, "get", "pods", "--chunk-size=1")
+	wantHeader(t, out, "NAME", "READY", "STATUS", "RESTARTS", "AGE")
+	wantColumn(t, out, "NAME", "p1", "p2", "p3")
+
 	r := e.run(t, "get", "pods", "--field-selector", "status.phase=Running")
 	if r.Err != nil || r.Stdout != "" || r.Stderr != "No resources found in "+e.ns+" namespace.\n" {
 		t.Fatalf("empty list: err %v stdout %q stderr %q", r.Err, r.Stdout, r.Stderr)
@@ -177,7 +182,7 @@ func testGetSelectors(t *testing.T, e *env) {
 	wantErr(t, e.run(t, "get", "cm", "--field-selector", "data.a=b"),
 		`Error from server (BadRequest): Unable to find "/v1, Resource=configmaps" that match label selector "", field selector "data.a=b": "data.a" is not a known field selector: only "metadata.name", "metadata.namespace"`+"\n")
 
-	out := e.must(t, "get", "pods", "--show-labels")
+	out = e.must(t, "get", "pods", "--show-labels")
 	wantHeader(t, out, "NAME", "READY", "STATUS", "RESTARTS", "AGE", "LABELS")
 	wantColumn(t, out, "LABELS", "app=web,tier=front", "app=web,tier=back", "app=db")
 	wantColumn(t, out, "STATUS", "Pending", "Pending", "Pending")
