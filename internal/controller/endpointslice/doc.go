@@ -15,6 +15,10 @@
 // content changed. A tracker of the slices this controller wrote stops a sync from acting on
 // a cache that has not yet seen them (which would duplicate slices).
 //
+// A third, small loop (apiserver.go) publishes the API server's own address as the
+// endpoints of the selectorless default/kubernetes Service, as kube-apiserver does; it
+// publishes nothing while the server is reached on loopback, which cannot be an endpoint.
+//
 // The package is an API client only. It manages only slices labelled as its own
 // (endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io); slices and
 // Endpoints of Services without a selector belong to their users and are left alone.

@@ -10,10 +10,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"github.com/berth/berth/internal/controller"
@@ -101,22 +103,23 @@ func burstPod(i int) (string, string) {
 	return fmt.Sprintf("p%04d", i), fmt.Sprintf("10.42.%d.%d", i/250, i%250+1)
 }
 
-func createBurstPod(ctx context.Context, client kubernetes.Interface, i int, ready bool) error {
+func createBurstPod(ctx context.Context, client kubernetes.Interface, i int, ready bool) (*corev1.Pod, error) {
 	name, ip := burstPod(i)
-	pod, err := client.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "web"}},
-		Spec: corev1.PodSpec{NodeName: "node-a", Containers: []corev1.Container{{
-			Name: "app", Image: "app:1", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
-		}}},
-	}, metav1.CreateOptions{})
-	if err != nil {
+	return tryCreatePod(ctx, client, podSpec{name: name, ip: ip, ready: ready})
+}
+
+// markReady sets a pod's Ready condition, starting from the copy the test holds.
+func markReady(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		_, err := client.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			if latest, getErr := client.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{}); getErr == nil {
+				pod = latest
+			}
+		}
 		return err
-	}
-	pod.Status.Phase = corev1.PodRunning
-	pod.Status.PodIP, pod.Status.PodIPs = ip, []corev1.PodIP{{IP: ip}}
-	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: condition(ready)}}
-	_, err = client.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
-	return err
+	})
 }
 
 // sliceWrites watches the slices of a Service from rv and counts the writes until the
@@ -175,18 +178,24 @@ func TestBurstOfPodChangesIsBatched(t *testing.T) {
 		name      string
 		batch     time.Duration
 		maxWrites int
+		// overCapacity adds a 1 001st pod afterwards and checks the Endpoints truncation.
+		overCapacity bool
 	}{
 		// Without a batch period only the workqueue's coalescing helps: bursts arriving
 		// during a sync fold into the next one.
 		{name: "no batch period", batch: 0, maxWrites: pods / 2},
-		{name: "1s batch period", batch: time.Second, maxWrites: 60},
+		{name: "1s batch period", batch: time.Second, maxWrites: 60, overCapacity: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			client := startWithEndpointControllers(t, controller.Options{EndpointUpdatesBatchPeriod: tc.batch})
 			ctx := context.Background()
 			createService(t, client, "web")
-			parallel(t, pods, func(i int) error { return createBurstPod(ctx, client, i, false) })
+			created := make([]*corev1.Pod, pods)
+			parallel(t, pods, func(i int) (err error) {
+				created[i], err = createBurstPod(ctx, client, i, false)
+				return err
+			})
 			var rv string
 			waitView(t, "1000 not-ready endpoints", "1000/0", func() string {
 				list, err := client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=web"})
@@ -211,16 +220,7 @@ func TestBurstOfPodChangesIsBatched(t *testing.T) {
 				t.Fatal(err)
 			}
 			start := time.Now()
-			parallel(t, pods, func(i int) error {
-				name, _ := burstPod(i)
-				pod, err := client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
-				if err != nil {
-					return err
-				}
-				pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
-				_, err = client.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
-				return err
-			})
+			parallel(t, pods, func(i int) error { return markReady(ctx, client, created[i]) })
 			flipped := time.Since(start)
 			select {
 			case <-counter.done:
@@ -234,18 +234,21 @@ func TestBurstOfPodChangesIsBatched(t *testing.T) {
 			if counter.writes > tc.maxWrites {
 				t.Errorf("%d slice writes for %d pod changes, want at most %d", counter.writes, pods, tc.maxWrites)
 			}
+			if tc.overCapacity {
+				checkOverCapacity(t, client)
+			}
 		})
 	}
 }
 
-// TestEndpointsOverCapacity: legacy Endpoints stop at 1 000 addresses and say so; the
-// slices hold every pod.
-func TestEndpointsOverCapacity(t *testing.T) {
-	client := startWithEndpointControllers(t, controller.Options{})
+// checkOverCapacity: with 1 000 ready pods, one more makes the legacy Endpoints stop at
+// 1 000 addresses and say so, while the slices hold every pod; removing it clears the mark.
+func checkOverCapacity(t *testing.T, client kubernetes.Interface) {
+	t.Helper()
 	ctx := context.Background()
-	createService(t, client, "web")
-	parallel(t, 1001, func(i int) error { return createBurstPod(ctx, client, i, true) })
-
+	if _, err := createBurstPod(ctx, client, 1000, true); err != nil {
+		t.Fatal(err)
+	}
 	capacity := func() string {
 		ep, err := client.CoreV1().Endpoints(ns).Get(ctx, "web", metav1.GetOptions{})
 		if err != nil {
@@ -258,13 +261,15 @@ func TestEndpointsOverCapacity(t *testing.T) {
 		return fmt.Sprint(n, " ", ep.Annotations[corev1.EndpointsOverCapacity])
 	}
 	waitView(t, "truncated endpoints", "1000 truncated", capacity)
-	waitView(t, "slices hold every pod", "1001 in 11 slices", func() string {
-		slices := managedSlices(t, client, "web")
-		n := 0
-		for _, s := range slices {
+	waitView(t, "slices hold every pod", "1001 endpoints, none over 100 in a slice", func() string {
+		n, over := 0, ""
+		for _, s := range managedSlices(t, client, "web") {
 			n += len(s.Endpoints)
+			if len(s.Endpoints) > 100 {
+				over = fmt.Sprintf(" (slice %s has %d)", s.Name, len(s.Endpoints))
+			}
 		}
-		return fmt.Sprintf("%d in %d slices", n, len(slices))
+		return fmt.Sprintf("%d endpoints, none over 100 in a slice%s", n, over)
 	})
 
 	name, _ := burstPod(1000)

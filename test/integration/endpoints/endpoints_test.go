@@ -140,21 +140,31 @@ func TestManyPodsSpanSlices(t *testing.T) {
 	client := c.Client
 	createService(t, client, "web")
 	const pods = 250
+	spec := func(i int) podSpec {
+		return podSpec{name: fmt.Sprintf("p%03d", i), ip: fmt.Sprintf("10.42.%d.%d", i/200, i%200+1), ready: true}
+	}
+	parallel(t, pods, func(i int) error {
+		_, err := tryCreatePod(context.Background(), client, spec(i))
+		return err
+	})
 	var want []string
 	for i := range pods {
-		name := fmt.Sprintf("p%03d", i)
-		ip := fmt.Sprintf("10.42.%d.%d", i/200, i%200+1)
-		createPod(t, client, podSpec{name: name, ip: ip, ready: true})
-		want = append(want, name+"="+ip+":8080 rs-")
+		want = append(want, spec(i).name+"="+spec(i).ip+":8080 rs-")
 	}
 	slices := waitSlices(t, client, "web", joinSorted(want))
-	sizes := map[int]int{}
+	// Pods arrive over several syncs, and a sync moves no endpoint that is already
+	// published (upstream's minimal churn), so slices need not be packed to 100.
+	var sizes []int
 	for _, s := range slices {
-		sizes[len(s.Endpoints)]++
+		sizes = append(sizes, len(s.Endpoints))
+		if len(s.Endpoints) > 100 {
+			t.Errorf("slice %s holds %d endpoints, over 100", s.Name, len(s.Endpoints))
+		}
 	}
-	if len(slices) != 3 || sizes[100] != 2 || sizes[50] != 1 {
-		t.Errorf("slice sizes %v in %d slices, want 100, 100, 50", sizes, len(slices))
+	if len(slices) < 3 {
+		t.Errorf("%d slices for %d pods", len(slices), pods)
 	}
+	t.Logf("slice sizes %v", sizes)
 	ep := waitEndpoints(t, client, "web", "8080: "+joinSorted(podNames(pods)))
 	if _, over := ep.Annotations[corev1.EndpointsOverCapacity]; over {
 		t.Errorf("endpoints marked over capacity at %d addresses", pods)

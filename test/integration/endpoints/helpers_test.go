@@ -9,15 +9,19 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 
 	"github.com/berth/berth/test/integration/framework"
 )
@@ -41,7 +45,15 @@ type podSpec struct {
 
 func createPod(t *testing.T, client kubernetes.Interface, p podSpec) *corev1.Pod {
 	t.Helper()
-	ctx := context.Background()
+	pod, err := tryCreatePod(context.Background(), client, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pod
+}
+
+// tryCreatePod creates the pod and sets its status as a node agent would.
+func tryCreatePod(ctx context.Context, client kubernetes.Interface, p podSpec) (*corev1.Pod, error) {
 	if p.labels == nil {
 		p.labels = map[string]string{"app": "web"}
 	}
@@ -63,16 +75,26 @@ func createPod(t *testing.T, client kubernetes.Interface, p podSpec) *corev1.Pod
 	}
 	created, err := client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
-		t.Fatalf("create pod %s: %v", p.name, err)
+		return nil, fmt.Errorf("create pod %s: %w", p.name, err)
 	}
-	created.Status.Phase = corev1.PodRunning
-	created.Status.PodIP, created.Status.PodIPs = p.ip, []corev1.PodIP{{IP: p.ip}}
-	created.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: condition(p.ready)}}
-	updated, err := client.CoreV1().Pods(ns).UpdateStatus(ctx, created, metav1.UpdateOptions{})
+	// A retried request (the first answer lost under load) meets its own write: re-read.
+	var updated *corev1.Pod
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		created.Status.Phase = corev1.PodRunning
+		created.Status.PodIP, created.Status.PodIPs = p.ip, []corev1.PodIP{{IP: p.ip}}
+		created.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: condition(p.ready)}}
+		var err error
+		if updated, err = client.CoreV1().Pods(ns).UpdateStatus(ctx, created, metav1.UpdateOptions{}); apierrors.IsConflict(err) {
+			if latest, getErr := client.CoreV1().Pods(ns).Get(ctx, p.name, metav1.GetOptions{}); getErr == nil {
+				created = latest
+			}
+		}
+		return err
+	})
 	if err != nil {
-		t.Fatalf("set status of pod %s: %v", p.name, err)
+		return nil, fmt.Errorf("set status of pod %s: %w", p.name, err)
 	}
-	return updated
+	return updated, nil
 }
 
 func condition(ok bool) corev1.ConditionStatus {
@@ -99,11 +121,65 @@ func setReady(t testing.TB, client kubernetes.Interface, name string, ready bool
 	}
 }
 
-func createNode(t *testing.T, client kubernetes.Interface, name, zone string) {
+// startNodes registers Ready nodes with zones and renews their Leases until the test
+// ends, standing in for node agents, so the node lifecycle controller leaves their pods
+// alone.
+func startNodes(t *testing.T, client kubernetes.Interface, zoneByNode map[string]string) {
 	t.Helper()
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{corev1.LabelTopologyZone: zone}}}
-	if _, err := client.CoreV1().Nodes().Create(context.Background(), node, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create node %s: %v", name, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	for name, zone := range zoneByNode {
+		node, err := client.CoreV1().Nodes().Create(ctx, &corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{corev1.LabelTopologyZone: zone}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("create node %s: %v", name, err)
+		}
+		// Other controllers (pod CIDR allocation) write the node too: retry on conflict.
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			node.Status.Conditions = []corev1.NodeCondition{{
+				Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: metav1.Now(),
+			}}
+			_, err := client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
+			if apierrors.IsConflict(err) {
+				if latest, getErr := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); getErr == nil {
+					node = latest
+				}
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("node %s status: %v", name, err)
+		}
+		leases := client.CoordinationV1().Leases(corev1.NamespaceNodeLease)
+		lease, err := leases.Create(ctx, &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To(name), RenewTime: &metav1.MicroTime{Time: time.Now()}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("lease of node %s: %v", name, err)
+		}
+		wg.Go(func() {
+			tick := time.NewTicker(5 * time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				lease.Spec.RenewTime = &metav1.MicroTime{Time: time.Now()}
+				if renewed, err := leases.Update(ctx, lease, metav1.UpdateOptions{}); err == nil {
+					lease = renewed
+				} else if latest, err := leases.Get(ctx, name, metav1.GetOptions{}); err == nil {
+					lease = latest
+				}
+			}
+		})
 	}
 }
 
@@ -237,8 +313,7 @@ func waitView(t *testing.T, what, want string, view func() string) {
 func startCluster(t *testing.T) *framework.Cluster {
 	t.Helper()
 	c := framework.StartCluster(t, framework.Options{})
-	createNode(t, c.Client, "node-a", "zone-a")
-	createNode(t, c.Client, "node-b", "zone-b")
+	startNodes(t, c.Client, map[string]string{"node-a": "zone-a", "node-b": "zone-b"})
 	return c
 }
 
