@@ -43,7 +43,10 @@ func waitPod(t *testing.T, c *framework.Cluster, ns, name string, timeout time.D
 			return false, err
 		}
 		pod = p
-		return cond(p), nil
+		if cond(p) {
+			return true, nil
+		}
+		return false, fmt.Errorf("phase %s, containers %s", p.Status.Phase, summarize(p))
 	})
 	return pod
 }
@@ -232,4 +235,22 @@ func checkEvents(t *testing.T, c *framework.Cluster, pod *corev1.Pod, reasons ..
 		}
 		return true, nil
 	})
+}
+
+// summarize renders each container's state for failure messages.
+func summarize(p *corev1.Pod) string {
+	var parts []string
+	for _, cs := range append(append([]corev1.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		state := "?"
+		switch {
+		case cs.State.Running != nil:
+			state = "running"
+		case cs.State.Waiting != nil:
+			state = "waiting " + cs.State.Waiting.Reason + ": " + cs.State.Waiting.Message
+		case cs.State.Terminated != nil:
+			state = fmt.Sprintf("terminated %s (%d): %s", cs.State.Terminated.Reason, cs.State.Terminated.ExitCode, cs.State.Terminated.Message)
+		}
+		parts = append(parts, fmt.Sprintf("%s[%d] %s", cs.Name, cs.RestartCount, state))
+	}
+	return strings.Join(parts, "; ")
 }

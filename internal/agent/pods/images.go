@@ -184,8 +184,10 @@ func authsFor(secret *corev1.Secret, registry string) []*runtimeapi.AuthConfig {
 		if normalizeRegistry(key) != registry {
 			continue
 		}
+		// No ServerAddress: the entry already matched the image's registry, and
+		// containerd 1.6 parses it as a URL, so "host:port" would never match.
 		auth := &runtimeapi.AuthConfig{
-			Username: a.Username, Password: a.Password, ServerAddress: key,
+			Username: a.Username, Password: a.Password,
 			IdentityToken: a.IdentityToken, RegistryToken: a.RegistryToken,
 		}
 		if a.Auth != "" && auth.Username == "" {

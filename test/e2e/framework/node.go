@@ -161,11 +161,14 @@ func WriteBridgeConflist(dir, network, bridge, podCIDR, ipamDir string) error {
 
 // socket is the node's containerd socket (an agent's containerd when the node has no
 // containerd of its own).
-func (n *Node) socket() string {
+func (n *Node) socket() string { return n.containerdPaths().Socket }
+
+// containerdPaths are the node's containerd's (an agent's when the node has none of its own).
+func (n *Node) containerdPaths() containerd.Paths {
 	if n.Containerd != nil {
-		return n.Containerd.Paths().Socket
+		return n.Containerd.Paths()
 	}
-	return containerd.PathsFor(n.DataDir, "", "").Socket
+	return containerd.PathsFor(n.DataDir, "", "")
 }
 
 // Do runs fn on an OS thread inside the node's network namespace (e.g. to dial a pod IP).

@@ -50,7 +50,7 @@ func StartRegistry(t testing.TB, n *Node, username, password string) *Registry {
 		_ = srv.Close()
 		<-done
 	})
-	hostDir := filepath.Join(n.Containerd.Paths().CertsDir, r.Host)
+	hostDir := filepath.Join(n.containerdPaths().CertsDir, r.Host)
 	if err := os.MkdirAll(hostDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
