@@ -122,8 +122,8 @@ func nodeStatusStale(n *corev1.Node) bool {
 	return seen != len(healthy)
 }
 
-// register creates node i (or adopts it when it exists), posts its status and its first
-// Lease.
+// register creates node i (or adopts it when it exists), posts its status and queues
+// its first Lease.
 func (a *Agent) register(ctx context.Context, i int) error {
 	nodes := a.client.CoreV1().Nodes()
 	node, err := nodes.Create(ctx, a.nodeObject(i), metav1.CreateOptions{})
@@ -137,7 +137,10 @@ func (a *Agent) register(ctx context.Context, i int) error {
 	if err := a.postStatus(ctx, i, node); err != nil {
 		return err
 	}
-	return a.renewLease(ctx, node.Name)
+	// The first Lease goes through the lease queue, which never runs two renewals of
+	// one node at once.
+	a.leaseQueue.Add(node.Name)
+	return nil
 }
 
 // postStatus writes node i's status, starting from node (re-read on conflict).
