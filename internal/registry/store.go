@@ -383,14 +383,15 @@ func gracePeriodDone(m metav1.Object) bool {
 	return g == nil || *g == 0
 }
 
-// resetMetaForStatus keeps every metadata field but the status-owned ones from old, as
-// Kubernetes' ResetObjectMetaForStatus does.
+// resetMetaForStatus keeps the metadata a status write may not change. Annotations may
+// change, as the workload and pod status strategies of Kubernetes allow (the deployment
+// controller records its revision there); labels, finalizers, owners and deletion state
+// may not.
 func resetMetaForStatus(meta, old metav1.Object) {
 	meta.SetDeletionTimestamp(old.GetDeletionTimestamp())
 	meta.SetGeneration(old.GetGeneration())
 	meta.SetSelfLink(old.GetSelfLink())
 	meta.SetLabels(old.GetLabels())
-	meta.SetAnnotations(old.GetAnnotations())
 	meta.SetFinalizers(old.GetFinalizers())
 	meta.SetOwnerReferences(old.GetOwnerReferences())
 }
