@@ -21,8 +21,9 @@ import (
 )
 
 const (
-	// waitFor bounds every wait for the controllers; they normally act in milliseconds.
-	waitFor = 20 * time.Second
+	// waitFor bounds every wait for the controllers: they normally act in milliseconds,
+	// the margin is for a loaded machine.
+	waitFor = 60 * time.Second
 	// holdFinalizer keeps an object after its delete until the test releases it.
 	holdFinalizer = "test.berth.dev/hold"
 )
