@@ -121,18 +121,17 @@ func diff(old, desired *serviceRules) *change {
 		}
 	}
 	for _, name := range sortedKeys(desired.chains) {
-		rules := desired.chains[name]
-		if oldRules, ok := old.chains[name]; ok && !setsChanged && slices.Equal(oldRules, rules) {
+		if sum, ok := old.sums[name]; ok && !setsChanged && sum == desired.sums[name] {
 			continue
 		}
 		c.flush = append(c.flush, &knftables.Chain{Name: name})
 		c.written = append(c.written, name)
-		for _, rule := range rules {
+		for _, rule := range desired.chains[name] {
 			c.rules = append(c.rules, &knftables.Rule{Chain: name, Rule: rule})
 		}
 	}
-	for _, name := range sortedKeys(old.chains) {
-		if _, ok := desired.chains[name]; !ok {
+	for _, name := range sortedKeys(old.sums) {
+		if _, ok := desired.sums[name]; !ok {
 			c.flush = append(c.flush, &knftables.Chain{Name: name})
 			c.removed = append(c.removed, name)
 		}

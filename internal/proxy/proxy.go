@@ -204,7 +204,9 @@ func (p *Proxy) Run(ctx context.Context) (err error) {
 		started := time.Now()
 		res := p.sync(ctx, keys, p.state.broken)
 		for _, key := range keys {
-			if res.Err != nil && key != gcKey {
+			// After a failure every key comes back (gcKey too, so that even a failed
+			// gc-only sync leads to the rebuild).
+			if res.Err != nil {
 				p.queue.AddRateLimited(key)
 			} else {
 				p.queue.Forget(key)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"strings"
 	"time"
@@ -40,25 +41,45 @@ func (k elementKey) parts() []string { return strings.Split(k.key, " . ") }
 // serviceRules is everything the proxy writes for one Service: the chains it owns (with
 // their rules, in order), its affinity sets and its elements in the shared verdict maps.
 type serviceRules struct {
+	// chains holds the rules to write; once written only sums is kept (to tell
+	// whether a chain changed), so that 10 000 Services do not keep their rule text.
 	chains   map[string][]string
+	sums     map[string]uint64        // chain → fingerprint of its rules
 	sets     map[string]time.Duration // affinity set → element timeout
 	elements map[elementKey]string    // element → verdict
 }
 
 func newServiceRules() *serviceRules {
-	return &serviceRules{chains: map[string][]string{}, sets: map[string]time.Duration{}, elements: map[elementKey]string{}}
+	return &serviceRules{chains: map[string][]string{}, sums: map[string]uint64{}, sets: map[string]time.Duration{}, elements: map[elementKey]string{}}
+}
+
+// seal fingerprints the chains.
+func (r *serviceRules) seal() *serviceRules {
+	for name, rules := range r.chains {
+		h := fnv.New64a()
+		for _, rule := range rules {
+			h.Write([]byte(rule))
+			h.Write([]byte{'\n'})
+		}
+		r.sums[name] = h.Sum64()
+	}
+	return r
+}
+
+// written is what to remember of r once it is in the table.
+func (r *serviceRules) written() *serviceRules {
+	return &serviceRules{sums: r.sums, sets: r.sets, elements: r.elements}
 }
 
 func (r *serviceRules) empty() bool {
-	return r == nil || len(r.chains)+len(r.sets)+len(r.elements) == 0
+	return r == nil || len(r.sums)+len(r.sets)+len(r.elements) == 0
 }
 
 func (r *serviceRules) equal(o *serviceRules) bool {
 	if r.empty() || o.empty() {
 		return r.empty() == o.empty()
 	}
-	return maps.EqualFunc(r.chains, o.chains, func(a, b []string) bool { return strings.Join(a, "\n") == strings.Join(b, "\n") }) &&
-		maps.Equal(r.sets, o.sets) && maps.Equal(r.elements, o.elements)
+	return maps.Equal(r.sums, o.sums) && maps.Equal(r.sets, o.sets) && maps.Equal(r.elements, o.elements)
 }
 
 // ruleParams are the node's facts rule generation depends on.
@@ -76,7 +97,7 @@ func desiredRules(svc *corev1.Service, eps []*discoveryv1.EndpointSlice, p ruleP
 	for _, sp := range servicePorts(svc) {
 		addServicePort(r, sp, categorize(sp, endpointsFor(sp, eps, p.nodeName)), p)
 	}
-	return r
+	return r.seal()
 }
 
 // addServicePort mirrors kube-proxy's nftables mode for one service port.

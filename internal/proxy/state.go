@@ -64,7 +64,7 @@ func (s *tableState) planFull(tx *knftables.Transaction, nodeIPs []string, svcs 
 		}
 		c := diff(nil, r)
 		changes = append(changes, c)
-		fresh.programmed[key] = r
+		fresh.programmed[key] = r.written()
 		plan.changed++
 		plan.chains += len(c.written)
 	}
@@ -96,7 +96,7 @@ func (s *tableState) planIncremental(tx *knftables.Transaction, keys []string, d
 		if r.empty() {
 			delete(s.programmed, key)
 		} else {
-			s.programmed[key] = r
+			s.programmed[key] = r.written()
 		}
 		if c.empty() {
 			continue

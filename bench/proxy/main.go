@@ -1,0 +1,447 @@
+// Command proxy measures berth's service proxy (internal/proxy):
+//
+//   - sync time: the proxy runs with N Services (2 endpoints each) in its table; one
+//     Service's endpoints change again and again, and each incremental sync is timed
+//     (goal: flat in N, O(change)); the full sync at start is timed too;
+//   - request latency through a ClusterIP against straight to the pod IP, from a pod on
+//     the same node, with the largest N present (goal: ratio ≤ 1.1).
+//
+// As root it runs everything in a lab of network namespaces (internal/proxy/proxytest)
+// with the kernel's nftables (the nft binary, through knftables); each sync's CPU time
+// in nft (user+sys of the child processes) is reported beside its wall time, which
+// depends on the machine's load. -null times only the proxy's own work (rules, diff,
+// transaction) against a table that accepts every transaction and keeps nothing (no
+// root, no latency figures).
+//
+//	go run ./bench/proxy -services 1000,10000
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes/fake"
+	"sigs.k8s.io/knftables"
+
+	"github.com/berth/berth/internal/proxy"
+	"github.com/berth/berth/internal/proxy/netns"
+	"github.com/berth/berth/internal/proxy/proxytest"
+)
+
+type options struct {
+	services []int
+	changes  int
+	requests int
+	fake     bool
+	jsonOut  bool
+}
+
+func main() {
+	var o options
+	var counts string
+	flag.StringVar(&counts, "services", "1000,10000", "comma-separated numbers of Services in the table")
+	flag.IntVar(&o.changes, "changes", 30, "endpoint changes of one Service timed per size")
+	flag.IntVar(&o.requests, "requests", 2000, "requests per latency arm")
+	flag.BoolVar(&o.fake, "null", false, "sync into a table that keeps nothing: the proxy's own cost only (no root needed; no latency figures)")
+	flag.BoolVar(&o.jsonOut, "json", false, "print only JSON")
+	flag.Parse()
+	for _, c := range strings.Split(counts, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 {
+			log.Fatalf("-services: bad count %q", c)
+		}
+		o.services = append(o.services, n)
+	}
+	res, err := run(context.Background(), o)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if o.jsonOut {
+		b, _ := json.Marshal(res)
+		fmt.Println(string(b))
+		return
+	}
+	res.print()
+}
+
+type syncFigures struct {
+	Services       int     `json:"services"`
+	FullSyncMs     float64 `json:"full_sync_ms"`
+	FullOperations int     `json:"full_sync_operations"`
+	ChangeP50Ms    float64 `json:"one_service_sync_p50_ms"`
+	ChangeP90Ms    float64 `json:"one_service_sync_p90_ms"`
+	ChangeMaxMs    float64 `json:"one_service_sync_max_ms"`
+	ChangeOps      int     `json:"one_service_sync_operations_max"`
+	// NftCPUP50Ms is the CPU time (user+sys) of the nft processes of one sync.
+	NftCPUP50Ms  float64 `json:"one_service_sync_nft_cpu_p50_ms"`
+	FullNftCPUMs float64 `json:"full_sync_nft_cpu_ms"`
+}
+
+type latencyFigures struct {
+	Mode          string  `json:"mode"`
+	DirectP50Us   float64 `json:"direct_p50_us"`
+	DirectP99Us   float64 `json:"direct_p99_us"`
+	DirectMeanUs  float64 `json:"direct_mean_us"`
+	ServiceP50Us  float64 `json:"clusterip_p50_us"`
+	ServiceP99Us  float64 `json:"clusterip_p99_us"`
+	ServiceMeanUs float64 `json:"clusterip_mean_us"`
+	RatioP50      float64 `json:"ratio_p50"`
+	RatioMean     float64 `json:"ratio_mean"`
+}
+
+type result struct {
+	Table   string           `json:"table"`
+	Syncs   []syncFigures    `json:"syncs"`
+	Latency []latencyFigures `json:"latency,omitempty"`
+}
+
+func (r *result) print() {
+	fmt.Printf("proxy sync (%s table)\n", r.Table)
+	fmt.Printf("%-9s %13s %13s %9s %13s %13s %13s %15s %9s\n", "services", "full sync ms", "full nft CPU", "full ops", "1-svc p50 ms", "1-svc p90 ms", "1-svc max ms", "1-svc nft CPU", "1-svc ops")
+	for _, s := range r.Syncs {
+		fmt.Printf("%-9d %13.1f %13.1f %9d %13.2f %13.2f %13.2f %15.2f %9d\n", s.Services, s.FullSyncMs, s.FullNftCPUMs, s.FullOperations,
+			s.ChangeP50Ms, s.ChangeP90Ms, s.ChangeMaxMs, s.NftCPUP50Ms, s.ChangeOps)
+	}
+	if len(r.Latency) > 0 {
+		fmt.Printf("\nrequest latency, pod → pod on one node (%d services in the table)\n", r.Syncs[len(r.Syncs)-1].Services)
+		fmt.Printf("%-22s %10s %10s %10s %12s %12s %12s %10s %10s\n", "mode", "pod p50µs", "pod p99µs", "pod mean", "svc p50µs", "svc p99µs", "svc mean", "ratio p50", "ratio mean")
+		for _, l := range r.Latency {
+			fmt.Printf("%-22s %10.0f %10.0f %10.0f %12.0f %12.0f %12.0f %10.3f %10.3f\n", l.Mode, l.DirectP50Us, l.DirectP99Us, l.DirectMeanUs,
+				l.ServiceP50Us, l.ServiceP99Us, l.ServiceMeanUs, l.RatioP50, l.RatioMean)
+		}
+	}
+	b, _ := json.Marshal(r)
+	fmt.Printf("\nJSON %s\n", b)
+}
+
+func run(ctx context.Context, o options) (*result, error) {
+	res := &result{Table: "kernel nftables in a network namespace"}
+	var lab *proxytest.Lab
+	if o.fake {
+		res.Table = "null"
+	} else {
+		if why := proxytest.Require(); why != "" {
+			return nil, fmt.Errorf("%s; or run with -fake", why)
+		}
+		var err error
+		if lab, err = proxytest.New(proxytest.Options{Pods: 2, Prefix: "berth-bench-proxy"}); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err := lab.Close(); err != nil {
+				log.Printf("close lab: %v", err)
+			}
+		}()
+	}
+	for i, n := range o.services {
+		last := i == len(o.services)-1
+		figures, stop, err := measureSyncs(ctx, lab, n, o.changes, last && lab != nil)
+		if err != nil {
+			return nil, err
+		}
+		res.Syncs = append(res.Syncs, figures)
+		if last && lab != nil {
+			lat, err := measureLatency(lab, o.requests)
+			stop()
+			if err != nil {
+				return nil, err
+			}
+			res.Latency = lat
+		}
+	}
+	return res, nil
+}
+
+// measureSyncs runs a proxy over n Services and times the syncs of one Service's
+// endpoint changes. With withWeb it also serves "web" (pod-0 of the lab) and keeps the
+// proxy running until stop.
+func measureSyncs(ctx context.Context, lab *proxytest.Lab, n, changes int, withWeb bool) (syncFigures, func(), error) {
+	fig := syncFigures{Services: n}
+	objects := make([]runtime.Object, 0, 2*n+2)
+	for i := range n {
+		svc, slice := benchService(i, 2)
+		objects = append(objects, svc, slice)
+	}
+	if withWeb {
+		web, slice := labService(lab)
+		objects = append(objects, web, slice)
+	}
+	// NewSimpleClientset: NewClientset's managed-fields machinery costs seconds here.
+	client := fake.NewSimpleClientset(objects...) //nolint:staticcheck
+	var nft knftables.Interface = nullTable{knftables.NewFake(knftables.IPv4Family, proxy.TableName)}
+	if lab != nil {
+		var err error
+		if nft, err = proxy.NewNFTables(lab.Node.Path); err != nil {
+			return fig, nil, err
+		}
+	}
+	results := make(chan proxy.SyncResult, 16)
+	p, err := proxy.New(proxy.Config{
+		NodeName: "node-a", NodeIPs: []string{proxytest.NodeIP}, ClusterCIDR: proxytest.ClusterCIDR,
+		Client: client, NFT: nft, MinSyncPeriod: time.Millisecond,
+		OnSync: func(r proxy.SyncResult) { results <- r },
+	})
+	if err != nil {
+		return fig, nil, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(runCtx) }()
+	stop := func() {
+		cancel()
+		if err := <-done; err != nil {
+			log.Printf("proxy: %v", err)
+		}
+	}
+	next := func(what string) (proxy.SyncResult, error) {
+		for {
+			select {
+			case r := <-results:
+				if r.Err != nil {
+					return r, fmt.Errorf("%s: %w", what, r.Err)
+				}
+				if !r.Full && r.Services == 0 {
+					continue // only deleted stale chains
+				}
+				return r, nil
+			case err := <-done:
+				return proxy.SyncResult{}, fmt.Errorf("%s: proxy stopped: %v", what, err)
+			case <-time.After(5 * time.Minute):
+				return proxy.SyncResult{}, errors.New(what + ": no sync in 5 minutes")
+			}
+		}
+	}
+	cpu0 := childCPU()
+	full, err := next("full sync")
+	if err != nil {
+		stop()
+		return fig, nil, err
+	}
+	fig.FullSyncMs, fig.FullOperations, fig.FullNftCPUMs = ms(full.Duration), full.Operations, ms(childCPU()-cpu0)
+
+	var took, cpu []time.Duration
+	for c := range changes {
+		cpu0 := childCPU()
+		_, slice := benchService(n/2, 2+(c+1)%2) // 3, 2, 3, … endpoints
+		if _, err := client.DiscoveryV1().EndpointSlices("bench").Update(ctx, slice, metav1.UpdateOptions{}); err != nil {
+			stop()
+			return fig, nil, err
+		}
+		r, err := next("one-service sync")
+		if err != nil {
+			stop()
+			return fig, nil, err
+		}
+		if r.Full || r.Changed != 1 {
+			stop()
+			return fig, nil, fmt.Errorf("one-service change gave sync %+v", r)
+		}
+		took = append(took, r.Duration)
+		cpu = append(cpu, childCPU()-cpu0)
+		fig.ChangeOps = max(fig.ChangeOps, r.Operations)
+	}
+	slices.Sort(took)
+	slices.Sort(cpu)
+	fig.NftCPUP50Ms = ms(pct(cpu, 50))
+	fig.ChangeP50Ms, fig.ChangeP90Ms, fig.ChangeMaxMs = ms(pct(took, 50)), ms(pct(took, 90)), ms(took[len(took)-1])
+	if !withWeb {
+		stop()
+		return fig, func() {}, nil
+	}
+	return fig, stop, nil
+}
+
+// benchService is Service i of namespace bench, with a slice of eps endpoints.
+func benchService(i, eps int) (*corev1.Service, *discoveryv1.EndpointSlice) {
+	ip := fmt.Sprintf("10.43.%d.%d", i/250, i%250+1)
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "bench", Name: fmt.Sprintf("svc-%05d", i)},
+		Spec: corev1.ServiceSpec{
+			Type: corev1.ServiceTypeClusterIP, ClusterIP: ip, ClusterIPs: []string{ip},
+			Ports: []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(8080)}},
+		},
+	}
+	var addrs []string
+	for e := range eps {
+		addrs = append(addrs, fmt.Sprintf("10.42.%d.%d", 100+(i/120)%150, 2*(i%120)+2+e))
+	}
+	return svc, endpointSlice(svc, 8080, addrs...)
+}
+
+func endpointSlice(svc *corev1.Service, port int32, addrs ...string) *discoveryv1.EndpointSlice {
+	name, proto, node, ready := "http", corev1.ProtocolTCP, "node-a", true
+	s := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: svc.Namespace, Name: svc.Name + "-1",
+			Labels: map[string]string{discoveryv1.LabelServiceName: svc.Name, discoveryv1.LabelManagedBy: "bench"},
+		},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: &name, Protocol: &proto, Port: &port}},
+	}
+	for _, a := range addrs {
+		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{
+			Addresses: []string{a}, NodeName: &node, Conditions: discoveryv1.EndpointConditions{Ready: &ready},
+		})
+	}
+	return s
+}
+
+// webIP is the ClusterIP of the latency Service (outside benchService's range).
+const webIP = "10.43.250.1"
+
+func labService(lab *proxytest.Lab) (*corev1.Service, *discoveryv1.EndpointSlice) {
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
+		Spec: corev1.ServiceSpec{
+			Type: corev1.ServiceTypeClusterIP, ClusterIP: webIP, ClusterIPs: []string{webIP},
+			Ports: []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(8080)}},
+		},
+	}
+	return svc, endpointSlice(svc, 8080, lab.Pods[0].IP)
+}
+
+// measureLatency times requests from pod-1 to pod-0, alternating the pod IP and the
+// ClusterIP, on a new connection each and over one kept-alive connection.
+func measureLatency(lab *proxytest.Lab, requests int) ([]latencyFigures, error) {
+	server, client := lab.Pods[0], lab.Pods[1]
+	if err := lab.Serve(&server.NetNS, 8080, "pod-0"); err != nil {
+		return nil, err
+	}
+	direct := net.JoinHostPort(server.IP, "8080")
+	service := net.JoinHostPort(webIP, "80")
+	// The rules for web were written before the first sync reported; check anyway.
+	if name, _, err := client.Get(service, 5*time.Second); err != nil || name != "pod-0" {
+		return nil, fmt.Errorf("GET %s: %q, %v", service, name, err)
+	}
+	var out []latencyFigures
+	for _, keepAlive := range []bool{false, true} {
+		var d, s []time.Duration
+		err := netns.Do(client.Path, func() error {
+			var err error
+			d, s, err = alternate(direct, service, requests, keepAlive)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		mode := "new connection each"
+		if keepAlive {
+			mode = "kept-alive connection"
+		}
+		f := latencyFigures{
+			Mode:        mode,
+			DirectP50Us: us(pct(d, 50)), DirectP99Us: us(pct(d, 99)), DirectMeanUs: us(mean(d)),
+			ServiceP50Us: us(pct(s, 50)), ServiceP99Us: us(pct(s, 99)), ServiceMeanUs: us(mean(s)),
+		}
+		f.RatioP50, f.RatioMean = f.ServiceP50Us/f.DirectP50Us, f.ServiceMeanUs/f.DirectMeanUs
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// alternate runs on the client's thread (inside its namespace): requests to a and b in
+// turn, after a warm-up, and returns the sorted latencies of each.
+func alternate(a, b string, n int, keepAlive bool) ([]time.Duration, []time.Duration, error) {
+	type target struct {
+		addr string
+		conn net.Conn
+		r    *bufio.Reader
+		took []time.Duration
+	}
+	targets := []*target{{addr: a}, {addr: b}}
+	defer func() {
+		for _, t := range targets {
+			if t.conn != nil {
+				t.conn.Close()
+			}
+		}
+	}()
+	one := func(t *target) (time.Duration, error) {
+		start := time.Now()
+		if t.conn == nil {
+			conn, err := net.DialTimeout("tcp", t.addr, 5*time.Second)
+			if err != nil {
+				return 0, err
+			}
+			t.conn, t.r = conn, bufio.NewReader(conn)
+		}
+		_ = t.conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := proxytest.RoundTrip(t.r, t.conn, keepAlive); err != nil {
+			return 0, err
+		}
+		took := time.Since(start)
+		if !keepAlive {
+			t.conn.Close()
+			t.conn = nil
+		}
+		return took, nil
+	}
+	warmup := min(n/10, 200)
+	for i := range n + warmup {
+		for _, t := range targets {
+			took, err := one(t)
+			if err != nil {
+				return nil, nil, fmt.Errorf("request to %s: %w", t.addr, err)
+			}
+			if i >= warmup {
+				t.took = append(t.took, took)
+			}
+		}
+	}
+	for _, t := range targets {
+		slices.Sort(t.took)
+	}
+	return targets[0].took, targets[1].took, nil
+}
+
+// childCPU is the user+sys time of the finished child processes (the nft runs).
+func childCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// nullTable accepts every transaction and keeps nothing: what is left to time is the
+// proxy's own work.
+type nullTable struct{ knftables.Interface }
+
+func (nullTable) Run(context.Context, *knftables.Transaction) error { return nil }
+
+func pct(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, len(sorted)*p/100)]
+}
+
+func mean(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	return sum / time.Duration(len(ds))
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
