@@ -276,6 +276,20 @@ func TestAgentPodLifecycles(t *testing.T) {
 		}
 	})
 
+	t.Run("out of memory is OOMKilled", func(t *testing.T) {
+		// tail keeps the whole newline-free stream in memory: far past the 16Mi limit.
+		p := busyboxPod("oom", "exec tail /dev/zero")
+		p.Spec.RestartPolicy = corev1.RestartPolicyNever
+		p.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("16Mi")}
+		create(t, p)
+		got := waitPod(t, c, "default", "oom", time.Minute, "terminated", func(p *corev1.Pod) bool {
+			return containerStatus(p, "main").State.Terminated != nil
+		})
+		if term := containerStatus(got, "main").State.Terminated; term.Reason != "OOMKilled" {
+			t.Errorf("terminated %+v, want reason OOMKilled", term)
+		}
+	})
+
 	t.Run("imagePullSecrets authenticate the pull", func(t *testing.T) {
 		reg := framework.StartRegistry(t, c.Node, "berth", "s3cret")
 		image := reg.Push(t, "team/app", "0.3.3", framework.Image(t, "app:0.3.3").Image)
