@@ -20,6 +20,17 @@
 // after a failed transaction, when its state is no longer known). The table is deleted
 // when Run returns after its context ends.
 //
+// Cost: the proxy's own work for one changed Service is O(that Service) (≈0.1 ms,
+// flat from 1 000 to 10 000 Services; bench/proxy -null). But the nft binary (1.0.6
+// here) dumps every chain of the namespace into its cache before any transaction that
+// adds a rule or element, so each sync also costs CPU in proportion to the table
+// (≈20 ms at 1 000 Services, ≈340 ms at 10 000). Writing incremental transactions over
+// netlink (github.com/google/nftables, already in the module graph through knftables)
+// would remove that; see bench/proxy.
+//
+// The node must route the service CIDR (a default route does) and, for pods on one
+// bridge, pass bridged traffic through netfilter (net.bridge.bridge-nf-call-iptables=1).
+//
 // What it does not do: IPv6 (the `ip` family only), NodePorts on 127.0.0.1 (that needs
 // route_localnet; like kube-proxy's nftables mode it is not supported),
 // loadBalancerSourceRanges, topology-aware hints, conntrack cleanup of stale UDP flows.
