@@ -280,19 +280,19 @@ func (n *Node) Run(ctx context.Context) {
 }
 
 func (n *Node) syncStatus(ctx context.Context) {
-	if err := n.postStatus(ctx, n.statusOverwritten()); err != nil && ctx.Err() == nil {
+	if err := n.postStatus(ctx, n.statusOverwritten(ctx)); err != nil && ctx.Err() == nil {
 		n.log.Warn("post node status", "err", err)
 	}
 }
 
 // statusOverwritten reports whether someone else (the node lifecycle controller marking
 // the node Unknown) changed our conditions since we wrote them; the API's copy is read.
-func (n *Node) statusOverwritten() bool {
+func (n *Node) statusOverwritten(ctx context.Context) bool {
 	cur := n.Current()
 	if cur == nil {
 		return true
 	}
-	fresh, err := n.cfg.Client.CoreV1().Nodes().Get(context.Background(), n.cfg.Name, metav1.GetOptions{ResourceVersion: "0"})
+	fresh, err := n.cfg.Client.CoreV1().Nodes().Get(ctx, n.cfg.Name, metav1.GetOptions{ResourceVersion: "0"})
 	if err != nil {
 		return false
 	}
