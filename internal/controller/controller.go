@@ -47,6 +47,8 @@ type Options struct {
 	// EndpointUpdatesBatchPeriod delays the endpoint sync a pod change triggers, so the
 	// changes of a burst coalesce into fewer writes (default 0: sync at once).
 	EndpointUpdatesBatchPeriod time.Duration
+	// RootCAPEM is the cluster CA published in every namespace as kube-root-ca.crt.
+	RootCAPEM []byte
 }
 
 // Runnable is one control loop; Run blocks until ctx ends.

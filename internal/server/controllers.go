@@ -11,6 +11,7 @@ import (
 	"github.com/berth/berth/internal/controller/nodeipam"
 	"github.com/berth/berth/internal/controller/nodelifecycle"
 	"github.com/berth/berth/internal/controller/replicaset"
+	"github.com/berth/berth/internal/controller/serviceaccount"
 	"github.com/berth/berth/internal/scheduler"
 )
 
@@ -18,17 +19,18 @@ import (
 // scheduler. Each builds its loop (and asks for its informers) from the shared Context.
 var loopConstructors = []func(*controller.Context) (controller.Runnable, error){
 	// One line per loop, e.g. replicaset.New,
-	replicaset.New,
-	replicaset.NewReplicationController,
-	deployment.New,
 	scheduler.New,
-	nodeipam.New,
-	nodelifecycle.New,
+	replicaset.New,
+	deployment.New,
+	replicaset.NewReplicationController,
+	garbagecollector.New,
+	namespace.New,
 	endpointslice.New,
 	endpointslice.NewEndpoints,
 	endpointslice.NewAPIServerEndpoints,
-	garbagecollector.New,
-	namespace.New,
+	nodeipam.New,
+	nodelifecycle.New,
+	serviceaccount.New,
 }
 
 // buildControllers builds the loops of one leadership term.

@@ -270,7 +270,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 
 // startControllers runs the control loops under leader election as API clients.
 func (s *Server) startControllers() error {
-	cc, err := controller.NewContext(s.Loopback, s.log, s.cfg.Controllers)
+	opts := s.cfg.Controllers
+	opts.RootCAPEM = s.Loopback.CAData
+	cc, err := controller.NewContext(s.Loopback, s.log, opts)
 	if err != nil {
 		return err
 	}
