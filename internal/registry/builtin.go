@@ -81,7 +81,7 @@ func Builtin() []*Resource {
 		},
 		{
 			GroupVersion: core, Name: "nodes", Kind: "Node", Singular: "node", ShortNames: []string{"no"},
-			New: newOf[corev1.Node](), NewList: newOf[corev1.NodeList](), HasStatus: true,
+			New: newOf[corev1.Node](), NewList: newOf[corev1.NodeList](), HasStatus: true, KeepStatusOnCreate: true,
 			Validate: typed(validation.ValidateNode), ValidateUpdate: typedUpdate(validation.ValidateNodeUpdate),
 			ValidateStatusUpdate: typedUpdate(validation.ValidateNodeUpdate),
 		},

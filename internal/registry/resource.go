@@ -53,6 +53,9 @@ type Resource struct {
 	// HasStatus means the resource has a status subresource: writes to the main resource
 	// keep the stored status and writes to status keep the stored spec and metadata.
 	HasStatus bool
+	// KeepStatusOnCreate lets a create set status (nodes register with theirs, as in
+	// Kubernetes); other resources start with an empty status.
+	KeepStatusOnCreate bool
 	// TrackGeneration bumps metadata.generation when the spec changes.
 	TrackGeneration bool
 	// Scale, when set, serves the scale subresource.

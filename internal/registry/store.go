@@ -157,7 +157,7 @@ func (s *Store) prepareCreate(obj runtime.Object, accessor metav1.Object) {
 	} else {
 		accessor.SetGeneration(0)
 	}
-	if s.Res.HasStatus {
+	if s.Res.HasStatus && !s.Res.KeepStatusOnCreate {
 		resetField(obj, "Status")
 	}
 	if s.Res.PrepareForCreate != nil {
