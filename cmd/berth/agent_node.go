@@ -57,6 +57,7 @@ func runNodeAgent(args []string, stderr io.Writer) int {
 	fs.IntVar(&cfg.MaxPods, "max-pods", 110, "pod capacity of the node")
 	fs.StringVar(&clusterDNS, "cluster-dns", "10.43.0.10", "DNS server of ClusterFirst pods (comma-separated)")
 	fs.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "cluster DNS domain")
+	fs.IntVar(&cfg.StreamingPort, "streaming-port", 10250, "port of the node's streaming endpoint (logs, exec, attach, port-forward for the API server); -1: any free port")
 	fs.BoolVar(&cfg.LeaveRunning, "leave-running", false, "on exit leave containerd and the pods running for the next agent")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "Lease renew interval")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")

@@ -25,6 +25,7 @@ import (
 	"github.com/berth/berth/internal/agent/cri"
 	"github.com/berth/berth/internal/agent/node"
 	"github.com/berth/berth/internal/agent/pods"
+	"github.com/berth/berth/internal/agent/streaming"
 )
 
 // Agent is a real node: containerd, CNI, the Node object and the pod sync loop.
@@ -109,6 +110,11 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if a.nodeIP == "" {
 		a.nodeIP = detectNodeIP(host)
 	}
+	streamLn, streamPort, err := streaming.Listen(a.cfg.StreamingPort)
+	if err != nil {
+		return err
+	}
+	defer streamLn.Close()
 	nd, err := node.New(node.Config{
 		Name: a.cfg.NodeName, Client: client, Labels: a.cfg.Labels, MaxPods: a.cfg.MaxPods,
 		Addresses: []corev1.NodeAddress{
@@ -117,7 +123,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		},
 		NodeFSPath: a.cfg.DataDir, ImageFSPath: cd.Paths().Root,
 		RuntimeVersion: "containerd://" + res.Version,
-		Health:         a.health, Images: a.images,
+		Health:         a.health, Images: a.images, KubeletPort: streamPort,
 		HeartbeatInterval: a.cfg.HeartbeatInterval, Log: a.cfg.Log,
 	})
 	if err != nil {
@@ -154,6 +160,13 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	go func() {
 		defer wg.Done()
 		nd.Run(runCtx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := a.serveStreaming(runCtx, streamLn, runtime, restConfig); err != nil {
+			a.log.Error("streaming endpoint stopped", "err", err)
+		}
 	}()
 
 	podCIDR, err := nd.WaitForPodCIDR(ctx)

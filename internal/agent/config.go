@@ -57,6 +57,10 @@ type Options struct {
 	NewProber func(pods.Resync) pods.Prober
 	Hooks     pods.Hooks
 	Env       pods.EnvResolver
+	// StreamingPort is where the node serves logs, exec, attach and port-forward to the
+	// API server, reported as daemonEndpoints.kubeletEndpoint (0: 10250; negative: any
+	// free port).
+	StreamingPort int
 	// RelistPeriod (default 1 s) and HeartbeatInterval (default 10 s) tune the loops.
 	RelistPeriod, HeartbeatInterval time.Duration
 	// ContainerdStopTimeout bounds containerd's graceful stop (default 10 s).

@@ -42,6 +42,9 @@ type Config struct {
 	TypeConverter func() (managedfields.TypeConverter, error)
 	// IssueNodeCert signs node credentials for joining agents; nil disables joining.
 	IssueNodeCert NodeCertIssuer
+	// NodeTransport reaches nodes' streaming endpoints (pods/log, exec, attach,
+	// portforward) with the API server's client certificate; nil answers 503.
+	NodeTransport *http.Transport
 	// Ready reports whether the server can serve (storage reachable).
 	Ready   func() error
 	Version version.Info

@@ -96,6 +96,9 @@ func (s *Server) nodeMay(ctx context.Context, u User, info requestInfo) bool {
 		return info.Verb == "create" || info.Verb == "update" || info.Verb == "patch" || read
 	case "/pods/eviction":
 		return false
+	case "/pods/log", "/pods/exec", "/pods/attach", "/pods/portforward":
+		// Admins only, as RBAC's defaults: a node never reads another pod's streams.
+		return false
 	}
 	return false
 }

@@ -101,6 +101,8 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, st *re
 		s.handleBinding(w, r, st, info)
 	case info.Subresource == "finalize" && hasSub(st, "finalize") && info.Verb == "update":
 		s.handleFinalize(w, r, st, info)
+	case isPodStream(st, info):
+		s.servePodStream(w, r, st, info)
 	default:
 		s.writeError(w, r, notFoundPath(r.URL.Path))
 	}

@@ -65,7 +65,7 @@ func Builtin() []*Resource {
 			ValidateUpdate:       typedUpdate(validation.ValidatePodUpdate),
 			ValidateStatusUpdate: typedUpdate(validation.ValidatePodStatusUpdate),
 			GracefulDelete:       podGracePeriod,
-			Subresources:         []string{"binding", "eviction"},
+			Subresources:         []string{"binding", "eviction", "log", "exec", "attach", "portforward"},
 		},
 		{
 			GroupVersion: core, Name: "services", Kind: "Service", Singular: "service", ShortNames: []string{"svc"}, Categories: []string{"all"},

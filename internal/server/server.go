@@ -210,6 +210,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	if err != nil {
 		return nil, err
 	}
+	nodes, err := nodeTransport(bundle)
+	if err != nil {
+		return nil, err
+	}
 	api, err := apiserver.New(apiserver.Config{
 		Codecs:       codecs,
 		Stores:       stores,
@@ -219,6 +223,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 			return cert, bundle.CAPEM, err
 		},
 		OpenAPI:       spec,
+		NodeTransport: nodes,
 		TypeConverter: spec.TypeConverter,
 		Ready:         s.ready,
 		MaxInFlight:   cfg.MaxInFlight,

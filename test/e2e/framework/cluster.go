@@ -103,6 +103,7 @@ func (c *Cluster) Start(t testing.TB) {
 		Agent: agent.Options{
 			NodeName: c.Node.Name, NetNS: c.Node.NetNS, CgroupRoot: c.Node.CgroupParent,
 			LeaveRunning: c.Opts.LeaveRunning, ContainerdStopTimeout: 5 * time.Second, Log: c.log,
+			StreamingPort: -1, // any free port: e2e nodes share the host's network namespace for it
 		},
 	})
 	if err != nil {
@@ -237,7 +238,7 @@ func (c *Cluster) StartAgent(t testing.TB) {
 	t.Helper()
 	n := c.Node
 	args := []string{"agent", "--server", c.Server.URL, "--token-file", filepath.Join(n.DataDir, "node-token"),
-		"--data-dir", n.DataDir, "--node-name", n.Name, "--netns", n.NetNS, "--cgroup-root", n.CgroupParent, "--log-level", "debug"}
+		"--data-dir", n.DataDir, "--node-name", n.Name, "--netns", n.NetNS, "--cgroup-root", n.CgroupParent, "--log-level", "debug", "--streaming-port", "-1"}
 	if c.Opts.LeaveRunning {
 		args = append(args, "--leave-running")
 	}
