@@ -182,14 +182,19 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: a.cfg.NodeName})
+	seams, err := a.seams(runCtx, &wg, client, runtime, host, nd.Allocatable, recorder)
+	if err != nil {
+		return err
+	}
 	loop, err := pods.New(pods.Config{
 		NodeName: a.cfg.NodeName, Client: client, Runtime: runtime, RuntimeName: "containerd",
 		PodsDir: filepath.Join(a.cfg.dir(), "pods"), Cgroups: cgroups,
 		DNS:         pods.DNS{Servers: a.cfg.ClusterDNS, Domain: a.cfg.ClusterDomain},
 		HostIPs:     func() []string { return []string{a.nodeIP} },
 		Allocatable: nd.Allocatable,
-		Volumes:     a.cfg.Volumes, NewProber: a.cfg.NewProber, Hooks: a.cfg.Hooks, Env: a.cfg.Env,
-		Recorder:     broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: a.cfg.NodeName}),
+		Volumes:     seams.Volumes, NewProber: seams.NewProber, Hooks: seams.Hooks, Env: a.cfg.Env,
+		Recorder:     recorder,
 		RelistPeriod: a.cfg.RelistPeriod, Log: a.cfg.Log,
 	})
 	if err != nil {
