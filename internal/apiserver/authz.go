@@ -7,6 +7,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -128,4 +130,25 @@ func forbidden(u User, info requestInfo) error {
 	}
 	reason := fmt.Errorf("User %q cannot %s resource %q in API group %q %s", u.Name, info.Verb, res, info.Group, scope)
 	return apierrors.NewForbidden(schema.GroupResource{Group: info.Group, Resource: res}, info.Name, reason)
+}
+
+// nodeRestriction checks what a create names, once the body is read: a credential bound
+// to one node may create only that Node and that node's Lease (as Kubernetes'
+// NodeRestriction admission).
+func nodeRestriction(u User, info requestInfo, obj runtime.Object) error {
+	if !strings.HasPrefix(u.Name, NodeUserPrefix) || hasGroup(u, GroupMasters) {
+		return nil
+	}
+	if !(info.Group == "" && info.Resource == "nodes") && !(info.Group == "coordination.k8s.io" && info.Resource == "leases") {
+		return nil
+	}
+	a, err := meta.Accessor(obj)
+	if err != nil {
+		return nil
+	}
+	if own := nodeName(u); a.GetName() != own {
+		info.Name = a.GetName()
+		return forbidden(u, info)
+	}
+	return nil
 }

@@ -325,6 +325,12 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, st *regist
 		s.writeError(w, r, err)
 		return
 	}
+	if u, ok := userFrom(r.Context()); ok {
+		if err := nodeRestriction(u, info, obj); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	if st.Res.Default != nil {
 		st.Res.Default(obj)
 	}

@@ -103,6 +103,12 @@ func TestNodeCredentials(t *testing.T) {
 			t.Fatalf("own lease: %v", err)
 		}
 	})
+	t.Run("nor create another node", func(t *testing.T) {
+		_, err := n2.CoreV1().Nodes().Create(ctx, node("n9"), metav1.CreateOptions{})
+		if !apierrors.IsForbidden(err) {
+			t.Fatalf("create node n9 with n2's credential: want 403, got %v", err)
+		}
+	})
 	t.Run("but not another node's", func(t *testing.T) {
 		n1, err := c.Client.CoreV1().Nodes().Get(ctx, "n1", metav1.GetOptions{})
 		if err != nil {
