@@ -22,21 +22,11 @@ var evictionGVK = policyv1.SchemeGroupVersion.WithKind("Eviction")
 // first gets the DisruptionTarget condition, as in Kubernetes, so its owner can tell an
 // eviction from a failure.
 func (s *Server) handleEviction(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo) {
-	params, err := parseWriteParams(r, "create")
-	if err != nil {
-		s.writeError(w, r, err)
+	req, ok := s.readWrite(w, r, "create", evictionGVK, &policyv1.Eviction{})
+	if !ok {
 		return
 	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	obj, err := s.decodeObject(w, r, body, evictionGVK, &policyv1.Eviction{}, params.FieldValidation)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	params, obj := req.params, req.obj
 	eviction := obj.(*policyv1.Eviction)
 	if eviction.Name != "" && eviction.Name != info.Name {
 		s.writeError(w, r, apierrors.NewBadRequest("name in URL does not match name in Eviction object"))

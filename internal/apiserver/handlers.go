@@ -304,27 +304,39 @@ func addWarning(w http.ResponseWriter, msg string) {
 	w.Header().Add("Warning", fmt.Sprintf("299 - %q", msg))
 }
 
+// decodedWrite is what a write handler reads before it acts.
+type decodedWrite struct {
+	out    output
+	params writeParams
+	obj    runtime.Object
+}
+
+// readWrite negotiates the response format, parses the write parameters and decodes the
+// body as gvk into into. When it returns false it has already answered the request.
+func (s *Server) readWrite(w http.ResponseWriter, r *http.Request, verb string, gvk schema.GroupVersionKind, into runtime.Object) (decodedWrite, bool) {
+	var req decodedWrite
+	var err error
+	if req.out, err = s.negotiateOutput(r); err == nil {
+		if req.params, err = parseWriteParams(r, verb); err == nil {
+			var body []byte
+			if body, err = readBody(r); err == nil {
+				req.obj, err = s.decodeObject(w, r, body, gvk, into, req.params.FieldValidation)
+			}
+		}
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return req, false
+	}
+	return req, true
+}
+
 func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo) {
-	out, err := s.negotiateOutput(r)
-	if err != nil {
-		s.writeError(w, r, err)
+	req, ok := s.readWrite(w, r, "create", st.Res.GVK(), st.Res.New())
+	if !ok {
 		return
 	}
-	params, err := parseWriteParams(r, "create")
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	obj, err := s.decodeObject(w, r, body, st.Res.GVK(), st.Res.New(), params.FieldValidation)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	out, params, obj := req.out, req.params, req.obj
 	if u, ok := userFrom(r.Context()); ok {
 		if err := nodeRestriction(u, info, obj); err != nil {
 			s.writeError(w, r, err)
@@ -346,26 +358,11 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, st *regist
 }
 
 func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo, sub string) {
-	out, err := s.negotiateOutput(r)
-	if err != nil {
-		s.writeError(w, r, err)
+	req, ok := s.readWrite(w, r, "update", st.Res.GVK(), st.Res.New())
+	if !ok {
 		return
 	}
-	params, err := parseWriteParams(r, "update")
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	obj, err := s.decodeObject(w, r, body, st.Res.GVK(), st.Res.New(), params.FieldValidation)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	out, params, obj := req.out, req.params, req.obj
 	accessor, err := meta.Accessor(obj)
 	if err != nil {
 		s.writeError(w, r, apierrors.NewBadRequest(err.Error()))

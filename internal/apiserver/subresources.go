@@ -143,21 +143,11 @@ func (s *Server) handleScale(w http.ResponseWriter, r *http.Request, st *registr
 
 // handleBinding assigns a pod to a node (pods/binding), as the scheduler does.
 func (s *Server) handleBinding(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo) {
-	params, err := parseWriteParams(r, "create")
-	if err != nil {
-		s.writeError(w, r, err)
+	req, ok := s.readWrite(w, r, "create", corev1.SchemeGroupVersion.WithKind("Binding"), &corev1.Binding{})
+	if !ok {
 		return
 	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	obj, err := s.decodeObject(w, r, body, corev1.SchemeGroupVersion.WithKind("Binding"), &corev1.Binding{}, params.FieldValidation)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	params, obj := req.params, req.obj
 	binding := obj.(*corev1.Binding)
 	if binding.Name != "" && binding.Name != info.Name {
 		s.writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", binding.Name, info.Name)))
@@ -167,7 +157,7 @@ func (s *Server) handleBinding(w http.ResponseWriter, r *http.Request, st *regis
 		s.writeError(w, r, apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Binding").GroupKind(), info.Name, fieldErrs("target.name", "", "name or generateName is required")))
 		return
 	}
-	_, err = st.Update(r.Context(), info.Namespace, info.Name, func(current runtime.Object) (runtime.Object, error) {
+	_, err := st.Update(r.Context(), info.Namespace, info.Name, func(current runtime.Object) (runtime.Object, error) {
 		pod := current.(*corev1.Pod)
 		if binding.UID != "" && binding.UID != pod.UID {
 			return nil, apierrors.NewConflict(st.Res.GroupResource(), info.Name, fmt.Errorf("precondition failed: UID in precondition: %v, UID in object meta: %v", binding.UID, pod.UID))
@@ -220,26 +210,11 @@ func contentType(r *http.Request) string {
 // handleFinalize replaces a namespace's spec.finalizers (namespaces/finalize), the last
 // step of namespace deletion.
 func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo) {
-	out, err := s.negotiateOutput(r)
-	if err != nil {
-		s.writeError(w, r, err)
+	req, ok := s.readWrite(w, r, "update", st.Res.GVK(), st.Res.New())
+	if !ok {
 		return
 	}
-	params, err := parseWriteParams(r, "update")
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	obj, err := s.decodeObject(w, r, body, st.Res.GVK(), st.Res.New(), params.FieldValidation)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	out, params, obj := req.out, req.params, req.obj
 	want := obj.(*corev1.Namespace)
 	res, err := st.Update(r.Context(), "", info.Name, func(current runtime.Object) (runtime.Object, error) {
 		ns := current.(*corev1.Namespace)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,13 @@ func newEnv(t *testing.T, c *framework.Cluster, ns string) *env {
 	t.Helper()
 	e := &env{c: c, ns: ns}
 	wantOut(t, e.kubectl(t, "", nil, "create", "namespace", ns), "namespace/"+ns+" created\n")
+	// As in Kubernetes, every namespace soon holds the default ServiceAccount and the
+	// kube-root-ca.crt ConfigMap; wait for them so outputs that list everything are stable.
+	framework.Eventually(t, 30*time.Second, "namespace defaults in "+ns, func() bool {
+		_, errSA := c.Client.CoreV1().ServiceAccounts(ns).Get(context.Background(), "default", metav1.GetOptions{})
+		_, errCM := c.Client.CoreV1().ConfigMaps(ns).Get(context.Background(), "kube-root-ca.crt", metav1.GetOptions{})
+		return errSA == nil && errCM == nil
+	})
 	return e
 }
 

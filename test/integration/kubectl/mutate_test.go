@@ -21,8 +21,8 @@ func testLabelAnnotate(t *testing.T, e *env) {
 	wantOut(t, e.run(t, "get", "cm", "la", "-o", "jsonpath={.metadata.labels}"), `{"a":"c"}`)
 	wantOut(t, e.run(t, "label", "cm", "la", "a-"), "configmap/la unlabeled\n")
 	wantOut(t, e.run(t, "label", "cm", "la", "a-"), "label \"a\" not found.\nconfigmap/la not labeled\n")
-	wantOut(t, e.run(t, "label", "cm", "--all", "tier=x", "k=v"), "configmap/la labeled\nconfigmap/lb labeled\n")
-	wantOut(t, e.run(t, "label", "cm", "-l", "tier=x", "tier-"), "configmap/la unlabeled\nconfigmap/lb unlabeled\n")
+	wantOut(t, e.run(t, "label", "cm", "--all", "tier=x", "k=v"), "configmap/kube-root-ca.crt labeled\nconfigmap/la labeled\nconfigmap/lb labeled\n")
+	wantOut(t, e.run(t, "label", "cm", "-l", "tier=x", "tier-"), "configmap/kube-root-ca.crt unlabeled\nconfigmap/la unlabeled\nconfigmap/lb unlabeled\n")
 	wantOut(t, e.run(t, "get", "cm", "lb", "-o", "jsonpath={.metadata.labels}"), `{"k":"v"}`)
 	// A stale --resource-version is a precondition the server enforces (409).
 	wantErr(t, e.run(t, "label", "cm", "la", "z=1", "--resource-version=1"),
