@@ -70,6 +70,8 @@ func usage(w io.Writer) {
 Usage:
   berth server [flags]    run the API server, controllers and (unless --disable-agent) a node agent
   berth kubectl [args]    run kubectl against the local cluster (<data-dir>/admin.kubeconfig)
+  berth agent --server URL --token-file F
+                          run this machine as a node: containerd, CNI and pods
   berth agent --simulated-nodes N --server URL --token-file F
                           run N simulated nodes against a server (scale and failure tests)
   berth image import|ls   load image archives into / list images of the node's containerd
