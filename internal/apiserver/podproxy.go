@@ -90,6 +90,9 @@ func (s *Server) servePodStream(w http.ResponseWriter, r *http.Request, st *regi
 			r.Header.Del(k)
 		}
 	}
+	// Upgrade requests carry no body. Without this, the request is forwarded with a
+	// chunked empty body whose last chunk the runtime's SPDY server would read as frames.
+	r.Body, r.ContentLength, r.TransferEncoding = http.NoBody, 0, nil
 	h := proxy.NewUpgradeAwareHandler(loc, s.cfg.NodeTransport, false, true, proxyResponder{s})
 	h.UseLocationHost = true
 	h.RejectForwardingRedirects = true

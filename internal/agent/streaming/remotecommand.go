@@ -108,6 +108,9 @@ func (s *Server) proxyRemoteCommand(w http.ResponseWriter, r *http.Request, loc 
 
 // passThrough proxies an upgrade request as it is to the runtime's streaming server.
 func (s *Server) passThrough(w http.ResponseWriter, r *http.Request, upstream *url.URL) {
+	// Upgrade requests carry no body; forwarding one (even an empty chunked one) would put
+	// its bytes in front of the SPDY frames the runtime reads after the upgrade.
+	r.Body, r.ContentLength, r.TransferEncoding = http.NoBody, 0, nil
 	transport := &http.Transport{DialContext: s.cfg.Dial}
 	h := proxy.NewUpgradeAwareHandler(upstream, transport, false, true, errorResponder{s})
 	h.UseLocationHost = true
