@@ -160,7 +160,7 @@ func testLogErrors(t *testing.T, c *framework.Cluster) {
 	ctx := context.Background()
 	never := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "never", Namespace: "default"},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "missing:1", ImagePullPolicy: corev1.PullNever}}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "missing:1", ImagePullPolicy: corev1.PullNever}}},
 	}
 	if _, err := c.Client.CoreV1().Pods("default").Create(ctx, never, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
