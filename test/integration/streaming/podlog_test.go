@@ -203,4 +203,3 @@ func TestPodStreamsAreForAdminsOnly(t *testing.T) {
 		t.Errorf("logs of a pod on a node without an endpoint: %v", err)
 	}
 }
-
