@@ -30,14 +30,14 @@ func TestSuiteExternalEtcd(t *testing.T) {
 	}
 	endpoint := startExternalEtcd(t)
 	t.Run("InformerWatchList", func(t *testing.T) {
-		testInformerWatchList(t, framework.StartCluster(t, framework.Options{EtcdEndpoints: []string{endpoint}}), 2000)
+		testInformerWatchList(t, framework.StartCluster(t, framework.Options{EtcdEndpoints: []string{endpoint}, APIOnly: true}), 2000)
 	})
 	for _, sc := range suite() {
 		if !sc.representative {
 			continue
 		}
 		t.Run(sc.name, func(t *testing.T) {
-			sc.run(t, framework.StartCluster(t, framework.Options{EtcdEndpoints: []string{endpoint}}))
+			sc.run(t, framework.StartCluster(t, framework.Options{EtcdEndpoints: []string{endpoint}, APIOnly: true}))
 		})
 	}
 }

@@ -56,7 +56,7 @@ func suite() []suiteCase {
 func TestSuiteEmbeddedEtcd(t *testing.T) {
 	for _, sc := range suite() {
 		t.Run(sc.name, func(t *testing.T) {
-			sc.run(t, framework.StartCluster(t, framework.Options{}))
+			sc.run(t, framework.StartCluster(t, framework.Options{APIOnly: true}))
 		})
 	}
 }

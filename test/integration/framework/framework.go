@@ -45,6 +45,9 @@ type Options struct {
 	Log bool
 	// Controllers tunes the control loops (e.g. a short NodeMonitorGracePeriod).
 	Controllers controller.Options
+	// APIOnly runs no controllers and no scheduler: nothing but the test writes objects
+	// (e.g. no kube-root-ca.crt appears in new namespaces).
+	APIOnly bool
 }
 
 // StartCluster starts a server on a free loopback port and stops it in t.Cleanup.
@@ -68,6 +71,7 @@ func StartCluster(t testing.TB, opts Options) *Cluster {
 	srv, err := server.Start(ctx, server.Config{
 		DataDir: dir, Listen: "127.0.0.1:0", DisableAgent: true,
 		EtcdEndpoints: opts.EtcdEndpoints, Log: logger, Controllers: opts.Controllers,
+		DisableControllers: opts.APIOnly,
 	})
 	if err != nil {
 		cancel()
