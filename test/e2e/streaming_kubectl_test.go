@@ -293,6 +293,8 @@ func testAttach(t *testing.T, c *framework.Cluster, env []string) {
 	a := startKubectl(t, c, env, "attach", "-i", "streamer", "-c", "echoer")
 	// kubectl says how to detach; the container echoes what comes in.
 	deadline := time.Now().Add(30 * time.Second)
+	resend := time.NewTicker(200 * time.Millisecond) // resend until the attach is up
+	defer resend.Stop()
 	for !strings.Contains(a.output(), "got ping") {
 		if time.Now().After(deadline) {
 			t.Fatalf("attach -i: no echo: %q", a.output())
@@ -300,7 +302,7 @@ func testAttach(t *testing.T, c *framework.Cluster, env []string) {
 		if _, err := a.stdin.Write([]byte("ping\n")); err != nil {
 			t.Fatalf("attach stdin: %v (%q)", err, a.output())
 		}
-		time.Sleep(200 * time.Millisecond) // resend until the attach is up (polling with a deadline)
+		<-resend.C
 	}
 	a.stop()
 	// Attach without stdin shows the container's output.

@@ -143,11 +143,13 @@ func (b *syncBuffer) String() string {
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+		<-tick.C
 	}
 }
 
@@ -223,12 +225,14 @@ func TestReadLogsFollowEndsWithContext(t *testing.T) {
 	// The reader may open the file after a line is appended (and so skip it with tail
 	// 0): append until one shows.
 	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
 	for out.String() == "" {
 		if time.Now().After(deadline) {
 			t.Fatal("no line after tail 0")
 		}
 		appendTo(t, path, criLine(1, "stdout", "F", "y"))
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
+		<-tick.C
 	}
 	if got := strings.ReplaceAll(out.String(), "y\n", ""); got != "" {
 		t.Fatalf("unexpected output %q", out.String())
