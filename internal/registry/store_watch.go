@@ -80,6 +80,7 @@ func (s *Store) Watch(ctx context.Context, ns string, opts WatchOptions) (watch.
 		}
 		return nil, s.storageError(err, "")
 	}
+	w.prefix = s.Res.KeyPrefix(ns)
 	go w.run(ctx, s, stream, opts, initialObjs, rev)
 	return w, nil
 }
@@ -91,7 +92,16 @@ func tooOld(rev int64) error {
 	}}
 }
 
+// failedStream is a stream that could not be reopened.
+type failedStream struct{ err error }
+
+func (f *failedStream) Events() <-chan *objEvent { return nil }
+func (f *failedStream) Err() error               { return f.err }
+func (f *failedStream) Stop()                    {}
+
 type storeWatch struct {
+	// prefix is the storage prefix watched (to resume after a cache restart).
+	prefix string
 	ch     chan watch.Event
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -119,7 +129,7 @@ func (w *storeWatch) send(ctx context.Context, ev watch.Event) bool {
 func (w *storeWatch) run(ctx context.Context, s *Store, stream eventStream, opts WatchOptions, initial []runtime.Object, rev int64) {
 	defer close(w.done)
 	defer close(w.ch)
-	defer stream.Stop()
+	defer func() { stream.Stop() }()
 	for _, obj := range initial {
 		if !w.send(ctx, watch.Event{Type: watch.Added, Object: obj}) {
 			return
@@ -136,6 +146,17 @@ func (w *storeWatch) run(ctx context.Context, s *Store, stream eventStream, opts
 			return
 		case ev, ok := <-stream.Events():
 			if !ok {
+				if errors.Is(stream.Err(), errCacheRestarted) && ctx.Err() == nil {
+					// The shared cache restarted under this watch: carry on from storage
+					// after the last revision delivered.
+					next, err := s.openStream(ctx, w.prefix, rev, opts.AllowBookmarks)
+					if err == nil {
+						stream.Stop()
+						stream = next
+						continue
+					}
+					stream = &failedStream{err: err}
+				}
 				if err := stream.Err(); err != nil && ctx.Err() == nil {
 					var status error = s.storageError(err, "")
 					if errors.Is(err, storage.ErrCompacted) {

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -88,6 +89,7 @@ func (c *watchCache) reset() {
 	c.head, c.size = 0, 0
 	clear(c.ring)
 	for sub := range c.subs {
+		sub.lost = true
 		sub.closeLocked()
 	}
 	clear(c.subs)
@@ -140,7 +142,12 @@ type cacheStream struct {
 	closed bool
 	// overflowed is set when the watcher fell too far behind and was cut off.
 	overflowed bool
+	// lost is set when the cache itself restarted: the watch may resume from storage.
+	lost bool
 }
+
+// errCacheRestarted ends streams whose cache restarted; the watch resumes elsewhere.
+var errCacheRestarted = errors.New("watch cache restarted")
 
 func (cs *cacheStream) deliverLocked(ev *objEvent) {
 	if cs.closed {
@@ -174,8 +181,16 @@ func (cs *cacheStream) closeLocked() {
 
 func (cs *cacheStream) Events() <-chan *objEvent { return cs.ch }
 
-// Err is nil: a cut-off stream just ends and the client resumes.
-func (cs *cacheStream) Err() error { return nil }
+// Err is nil for a cut-off stream (the client resumes) and errCacheRestarted when the
+// cache restarted (the server resumes the watch from storage).
+func (cs *cacheStream) Err() error {
+	cs.c.mu.Lock()
+	defer cs.c.mu.Unlock()
+	if cs.lost {
+		return errCacheRestarted
+	}
+	return nil
+}
 
 func (cs *cacheStream) Stop() {
 	cs.c.mu.Lock()

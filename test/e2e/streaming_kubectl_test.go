@@ -113,10 +113,27 @@ func testLogs(t *testing.T, c *framework.Cluster) {
 	if out := mustKubectl(t, c, nil, "", "logs", "streamer", "-c", "logger", "--limit-bytes=4"); out != "line" {
 		t.Errorf("--limit-bytes=4 printed %q", out)
 	}
-	all := mustKubectl(t, c, nil, "", "logs", "streamer", "-c", "logger")
+	// --since=2s can leave lines out only once the log is older than that: wait until its
+	// first line is 4 s old, then compare with a full read taken afterwards.
+	first := time.Now()
+	deadline := time.Now().Add(20 * time.Second)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		stamped := mustKubectl(t, c, nil, "", "logs", "streamer", "-c", "logger", "--timestamps", "--limit-bytes=64")
+		ts, _, _ := strings.Cut(stamped, " ")
+		if when, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+			first = when
+		}
+		if time.Since(first) > 4*time.Second || time.Now().After(deadline) {
+			break
+		}
+		<-tick.C
+	}
 	recent := mustKubectl(t, c, nil, "", "logs", "streamer", "-c", "logger", "--since=2s")
+	all := mustKubectl(t, c, nil, "", "logs", "streamer", "-c", "logger")
 	if recent == "" || len(recent) >= len(all) || !strings.HasPrefix(all, "line 0\nerr 0\n") {
-		t.Errorf("--since=2s printed %d bytes of %d", len(recent), len(all))
+		t.Errorf("--since=2s printed %d bytes of %d (first line at %s)", len(recent), len(all), first.Format(time.RFC3339Nano))
 	}
 	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	if out := mustKubectl(t, c, nil, "", "logs", "streamer", "-c", "logger", "--since-time="+future); out != "" {
