@@ -1,34 +1,19 @@
 package etcd_test
 
 import (
-	"bytes"
-	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"sync"
 	"testing"
-	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/berth/berth/internal/storage"
 	"github.com/berth/berth/internal/storage/etcd"
+	"github.com/berth/berth/internal/storage/etcd/etcdtest"
 	"github.com/berth/berth/internal/storage/storagetest"
 )
-
-// externalEtcd is the etcd binary of the Debian package etcd-server.
-const externalEtcd = "/usr/bin/etcd"
 
 // TestConformanceExternal runs the suite through NewClient against a separate etcd process,
 // the way `berth server --etcd-endpoints` talks to a cluster it does not own.
 func TestConformanceExternal(t *testing.T) {
-	if _, err := os.Stat(externalEtcd); err != nil {
-		t.Skipf("no external etcd at %s (apt-get install etcd-server): %v", externalEtcd, err)
-	}
-	endpoint := startExternalEtcd(t)
+	etcdtest.SkipWithoutBinary(t)
+	endpoint := etcdtest.StartExternal(t)
 	client, err := etcd.NewClient([]string{endpoint}, "", "", "")
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
@@ -40,92 +25,4 @@ func TestConformanceExternal(t *testing.T) {
 		t.Cleanup(func() { _ = store.Close() })
 		return store
 	})
-}
-
-// startExternalEtcd runs the etcd binary on free loopback ports with a temporary data dir
-// and returns its client URL once it answers; t.Cleanup kills it.
-func startExternalEtcd(t *testing.T) string {
-	t.Helper()
-	clientURL := "http://" + freeLoopbackAddr(t)
-	peerURL := "http://" + freeLoopbackAddr(t)
-	var output lockedBuffer
-	cmd := exec.Command(externalEtcd,
-		"--name", "berth-test",
-		"--data-dir", t.TempDir(),
-		"--listen-client-urls", clientURL,
-		"--advertise-client-urls", clientURL,
-		"--listen-peer-urls", peerURL,
-		"--initial-advertise-peer-urls", peerURL,
-		"--initial-cluster", "berth-test="+peerURL,
-		"--heartbeat-interval", "10",
-		"--election-timeout", "100",
-		"--logger", "zap",
-		"--log-level", "error",
-	)
-	cmd.Stdout, cmd.Stderr = &output, &output
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", externalEtcd, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("etcd output:\n%s", output.String())
-		}
-	})
-
-	client, err := clientv3.New(clientv3.Config{Endpoints: []string{clientURL}, DialTimeout: time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatalf("client: %v", err)
-	}
-	defer client.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		_, err := client.Get(ctx, "/health-probe")
-		cancel()
-		if err == nil {
-			return clientURL
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("etcd exited before serving: %v\n%s", err, output.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("etcd not serving after 30s: %v\n%s", err, output.String())
-		}
-	}
-}
-
-// freeLoopbackAddr returns a loopback address whose port was free a moment ago. The etcd
-// binary cannot take port 0 and report it back, so a small race with other processes
-// remains; it shows up as etcd exiting with "address already in use".
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	defer listener.Close()
-	return fmt.Sprint(listener.Addr())
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
