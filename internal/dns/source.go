@@ -2,6 +2,7 @@ package dns
 
 import (
 	"fmt"
+	"net/netip"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -46,13 +47,7 @@ func NewInformerSource(factory informers.SharedInformerFactory) (*InformerSource
 			if !ok {
 				return nil, nil
 			}
-			var ips []string
-			for _, ip := range svc.Spec.ClusterIPs {
-				if ip != "" && ip != corev1.ClusterIPNone {
-					ips = append(ips, ip)
-				}
-			}
-			return ips, nil
+			return serviceIPs(svc), nil
 		},
 		indexByNamespace: cache.MetaNamespaceIndexFunc,
 	}); err != nil {
@@ -76,11 +71,7 @@ func NewInformerSource(factory informers.SharedInformerFactory) (*InformerSource
 			if !ok {
 				return nil, nil
 			}
-			var addrs []string
-			for _, ep := range s.Endpoints {
-				addrs = append(addrs, ep.Addresses...)
-			}
-			return addrs, nil
+			return sliceAddresses(s), nil
 		},
 	}); err != nil {
 		return nil, fmt.Errorf("endpointslice indexers: %w", err)
@@ -145,4 +136,30 @@ func (s *InformerSource) EndpointSlicesByAddress(ip string) []*discoveryv1.Endpo
 		out = append(out, o.(*discoveryv1.EndpointSlice))
 	}
 	return out
+}
+
+// serviceIPs are the cluster IPs of svc in canonical form (the keys of reverse lookups).
+func serviceIPs(svc *corev1.Service) []string {
+	var ips []string
+	for _, ip := range svc.Spec.ClusterIPs {
+		if addr, err := netip.ParseAddr(ip); err == nil {
+			ips = append(ips, addr.String())
+		}
+	}
+	return ips
+}
+
+// sliceAddresses are the endpoint addresses of a slice in canonical form, once each.
+func sliceAddresses(s *discoveryv1.EndpointSlice) []string {
+	var addrs []string
+	seen := map[string]bool{}
+	for _, ep := range s.Endpoints {
+		for _, a := range ep.Addresses {
+			if addr, err := netip.ParseAddr(a); err == nil && !seen[addr.String()] {
+				seen[addr.String()] = true
+				addrs = append(addrs, addr.String())
+			}
+		}
+	}
+	return addrs
 }

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+
+	berthdns "github.com/berth/berth/internal/dns"
+)
+
+// runServer is the subprocess: it serves DNS on loopback over the generated cluster, says
+// "ready <addr>", and answers each "stats" line on in with "stats <mallocs> <cpu ns>"
+// until in ends.
+func runServer(o options, in io.Reader, out io.Writer) error {
+	// Pin twice: a thread the runtime starts while the first pass runs is caught by the second.
+	for range 2 {
+		if err := pinProcess([]int{o.serverCPU}); err != nil {
+			return fmt.Errorf("pin server: %w", err)
+		}
+	}
+	c := newCluster(o)
+	src := berthdns.NewMemorySource(c.services, c.slices)
+	// Forwarded names are not measured; the upstream is a closed port.
+	srv, err := berthdns.NewServer(src, berthdns.Config{Listen: "127.0.0.1:0", Upstreams: []string{"127.0.0.1:9"}})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	c = nil
+	runtime.GC()
+	fmt.Fprintf(out, "ready %s\n", srv.Addr)
+	lines := bufio.NewScanner(in)
+	for lines.Scan() {
+		if lines.Text() != "stats" {
+			return fmt.Errorf("unknown command %q", lines.Text())
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		var ru unix.Rusage
+		if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+			return err
+		}
+		cpu := ru.Utime.Nano() + ru.Stime.Nano()
+		fmt.Fprintf(out, "stats %d %d\n", ms.Mallocs, cpu)
+	}
+	return lines.Err()
+}
