@@ -39,8 +39,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"sigs.k8s.io/knftables"
 
+	"github.com/berth/berth/internal/netns"
 	"github.com/berth/berth/internal/proxy"
-	"github.com/berth/berth/internal/proxy/netns"
 	"github.com/berth/berth/internal/proxy/proxytest"
 )
 

@@ -3,7 +3,8 @@
 // (app:0.3.2 → app:0.3.3 canary) can tell which pod and which version served them.
 //
 // It listens on :8080 unless -listen or $LISTEN says otherwise (e.g. ":80").
-// GET /healthz answers "ok"; GET /version answers the version alone.
+// GET /healthz answers "ok"; GET /version answers the version alone; GET /client
+// answers the client's address as the app sees it (to show there is no NAT between pods).
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -30,6 +32,13 @@ func main() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/version", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, version) })
+	mux.HandleFunc("/client", func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		fmt.Fprintln(w, host)
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "app %s on %s\n", version, hostname)
 	})

@@ -41,6 +41,7 @@ type Agent struct {
 	loop       *pods.Loop
 	netReady   bool
 	nodeIP     string
+	network    *clusterNetwork
 }
 
 // New checks cfg; Run does the work.
@@ -110,7 +111,20 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if a.nodeIP == "" {
 		a.nodeIP = detectNodeIP(host)
 	}
-	streamLn, streamPort, err := streaming.Listen(a.cfg.StreamingPort)
+	// The streaming endpoint listens where the node's address is: in the node's own
+	// namespace when it has a routable one (e2e nodes on a shared link), else in the
+	// agent's (whose loopback the API server shares).
+	var streamLn net.Listener
+	var streamPort int32
+	listenHost := host
+	if ip := net.ParseIP(a.nodeIP); ip == nil || ip.IsLoopback() {
+		listenHost = cni.Host{}
+	}
+	err = listenHost.Do(func() error {
+		var err error
+		streamLn, streamPort, err = streaming.Listen(a.cfg.StreamingPort)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -149,12 +163,17 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			}
 		}
 	}()
-	// Deferred last, so it runs first: the loops stop before anything they use.
+	// Deferred last, so it runs first: the loops stop before anything they use, and
+	// what they set up is undone after they stopped.
 	var wg sync.WaitGroup
+	var undo []func() error
 	runCtx, cancel := context.WithCancel(ctx)
 	defer func() {
 		cancel()
 		wg.Wait()
+		for i := len(undo) - 1; i >= 0; i-- {
+			err = errors.Join(err, undo[i]())
+		}
 	}()
 	wg.Add(1)
 	go func() {
@@ -176,6 +195,11 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if err := a.setUpNetwork(host, podCIDR); err != nil {
 		return err
 	}
+	stopNetwork, err := a.startClusterNetwork(runCtx, &wg, client, host, podCIDR)
+	if err != nil {
+		return err
+	}
+	undo = append(undo, stopNetwork)
 	nd.Refresh()
 
 	cgroups, err := pods.NewCgroups(a.cfg.CgroupRoot)

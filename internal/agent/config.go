@@ -43,7 +43,11 @@ type Options struct {
 	Labels map[string]string
 	// MaxPods is the node's pod capacity (default 110).
 	MaxPods int
-	// ClusterDNS and ClusterDomain configure ClusterFirst pods (10.43.0.10, cluster.local).
+	// ClusterCIDR is the pod network of the whole cluster (10.42.0.0/16): pod traffic
+	// leaving it is masqueraded, other nodes' parts of it are routed to them.
+	ClusterCIDR string
+	// ClusterDNS and ClusterDomain configure ClusterFirst pods (10.43.0.10, cluster.local);
+	// the agent serves the cluster DNS on the first ClusterDNS address, inside the node.
 	ClusterDNS    []string
 	ClusterDomain string
 	// LeaveRunning leaves containerd (and so the pods) running when the agent stops, for
@@ -84,6 +88,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.CgroupRoot == "" {
 		c.CgroupRoot = "/berth"
+	}
+	if c.ClusterCIDR == "" {
+		c.ClusterCIDR = "10.42.0.0/16"
 	}
 	if len(c.ClusterDNS) == 0 {
 		c.ClusterDNS = []string{"10.43.0.10"}

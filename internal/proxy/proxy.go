@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -36,6 +37,12 @@ type Config struct {
 	// NFT is the proxy's table (family ip, table TableName): NewNFTables for a real
 	// one, knftables.NewFake(knftables.IPv4Family, TableName) in tests. Nil: NewNFTables("").
 	NFT knftables.Interface
+	// LocalServiceIPs are ClusterIPs the node answers itself (the cluster DNS, served
+	// by the agent on a local address): Services with them get no rules at all.
+	LocalServiceIPs []string
+	// KeepRules leaves the table in place when Run returns (for an agent that stops
+	// with its pods left running, for the next agent to adopt).
+	KeepRules bool
 	// MinSyncPeriod is the least time between two syncs, so that a burst of changes
 	// coalesces into one transaction (default 100 ms).
 	MinSyncPeriod time.Duration
@@ -177,7 +184,11 @@ func (p *Proxy) Run(ctx context.Context) (err error) {
 	if !cache.WaitForCacheSync(ctx.Done(), p.synced...) {
 		return nil
 	}
-	defer func() { err = errors.Join(err, p.deleteTable()) }()
+	defer func() {
+		if !p.cfg.KeepRules {
+			err = errors.Join(err, p.deleteTable())
+		}
+	}()
 
 	backoff := 100 * time.Millisecond
 	for {
@@ -311,8 +322,8 @@ func (p *Proxy) desired(key string) *serviceRules {
 		return nil
 	}
 	svc, err := p.services.Services(ns).Get(name)
-	if err != nil {
-		svc = nil // deleted (or never there): no rules
+	if err != nil || slices.Contains(p.cfg.LocalServiceIPs, svc.Spec.ClusterIP) {
+		svc = nil // deleted (or never there), or answered locally: no rules
 	}
 	objs, _ := p.slices.ByIndex(slicesByService, key)
 	eps := make([]*discoveryv1.EndpointSlice, 0, len(objs))

@@ -206,6 +206,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	if err := registry.EnsureKubernetesService(ctx, services, alloc.NthIP(1).String(), int32(apiPort)); err != nil {
 		return nil, err
 	}
+	if err := registry.EnsureDNSService(ctx, services, alloc.NthIP(10).String()); err != nil {
+		// An older cluster may have given the address to a Service of its own.
+		s.log.Error("cluster DNS service not created; pods' DNS address may belong to another Service", "err", err)
+	}
 	spec, err := newOpenAPI(resources, scheme)
 	if err != nil {
 		return nil, err
@@ -298,8 +302,12 @@ func (s *Server) startControllers() error {
 // other agent, with its own node credential obtained with the node token. A failing
 // agent (no containerd on this machine, say) is logged; the API keeps serving.
 func (s *Server) startAgent(b *pki.Bundle) error {
+	opts := s.cfg.Agent
+	if opts.ClusterCIDR == "" {
+		opts.ClusterCIDR = s.cfg.Controllers.ClusterCIDR
+	}
 	a, err := agent.New(agent.Config{
-		Server: s.URL, Token: b.NodeToken, CAPEM: b.CAPEM, DataDir: s.cfg.DataDir, Options: s.cfg.Agent,
+		Server: s.URL, Token: b.NodeToken, CAPEM: b.CAPEM, DataDir: s.cfg.DataDir, Options: opts,
 	})
 	if err != nil {
 		return err

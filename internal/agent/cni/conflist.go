@@ -40,8 +40,10 @@ func (n Network) withDefaults() Network {
 }
 
 // Conflist renders the CNI configuration list: bridge (pod gateway on the bridge,
-// masquerade of traffic leaving the pod CIDR, hairpin so a pod reaches itself through a
-// service) with host-local IPAM over the pod CIDR, then portmap for hostPorts.
+// hairpin so a pod reaches itself through a service) with host-local IPAM over the pod
+// CIDR, then portmap for hostPorts. The bridge plugin does not masquerade: its rule
+// would hide pods from pods on other nodes; package podnet masquerades only traffic
+// that leaves the cluster network.
 func (n Network) Conflist() ([]byte, error) {
 	n = n.withDefaults()
 	prefix, err := netip.ParsePrefix(n.PodCIDR)
@@ -56,7 +58,7 @@ func (n Network) Conflist() ([]byte, error) {
 		defaultRoute = "::/0"
 	}
 	bridge := map[string]any{
-		"type": "bridge", "bridge": n.Bridge, "isGateway": true, "ipMasq": true, "hairpinMode": true,
+		"type": "bridge", "bridge": n.Bridge, "isGateway": true, "ipMasq": false, "hairpinMode": true,
 		"ipam": map[string]any{
 			"type":    "host-local",
 			"ranges":  [][]map[string]string{{{"subnet": prefix.Masked().String()}}},

@@ -6,10 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 
-	"golang.org/x/sys/unix"
+	"github.com/berth/berth/internal/netns"
 )
 
 const ipForwardPath = "/proc/sys/net/ipv4/ip_forward"
@@ -93,20 +92,5 @@ func (h Host) Do(fn func() error) error {
 	if h.NetNS == "" {
 		return fn()
 	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		fd, err := unix.Open(h.NetNS, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- fmt.Errorf("open netns %s: %w", h.NetNS, err)
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("enter netns %s: %w", h.NetNS, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
+	return netns.Do(h.NetNS, fn)
 }

@@ -19,7 +19,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/berth/berth/internal/proxy/netns"
+	"github.com/berth/berth/internal/netns"
 )
 
 // Options shape a Lab; zero values take the defaults noted.

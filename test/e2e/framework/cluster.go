@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -32,8 +33,14 @@ type Cluster struct {
 	Kubeconfig string
 	// Node is the agent's node: Name, NetNS, DataDir, CgroupParent (the agent's cgroup
 	// root) and a CRI client to the agent's containerd.
-	Node   *Node
-	listen string
+	Node *Node
+	// Nodes are all the nodes: Nodes[0] is Node, the others run agents of their own in
+	// this process (ClusterOptions.Nodes).
+	Nodes []*Node
+	// Link is the network the nodes share (nil for a cluster of one node).
+	Link    *Link
+	workers []*worker
+	listen  string
 	// Opts may be changed between Stop/Start (or StopAgent/StartAgent).
 	Opts  ClusterOptions
 	agent *exec.Cmd
@@ -51,6 +58,16 @@ type ClusterOptions struct {
 	// ExternalAgent runs the node agent as its own process (`berth agent`, the binary
 	// from AgentBinary) instead of inside the server: agent restarts and its RSS.
 	ExternalAgent bool
+	// Nodes is how many nodes the cluster has (default 1). With two or more, every node
+	// gets an eth0 on a shared Link and its address there as InternalIP.
+	Nodes int
+}
+
+// worker is a node whose agent runs in this process beside the server's.
+type worker struct {
+	node   *Node
+	cancel context.CancelFunc
+	done   chan error
 }
 
 var klogQuiet sync.Once
@@ -78,18 +95,102 @@ func StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 		c.log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	hostForward := readIPForward(t)
+	c.Nodes = []*Node{n}
 	t.Cleanup(func() { c.cleanup(t, hostForward) })
 	run(t, "ip", "netns", "add", n.Name)
 	run(t, "ip", "-n", n.Name, "link", "set", "lo", "up")
+	if opts.Nodes > 1 {
+		c.Link = newLink(t, id)
+		n.IP = c.Link.attach(t, n)
+	}
 
 	c.Start(t)
 	if n.CRI, err = cri.New(n.socket(), cri.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, ref := range opts.Images {
-		n.Import(t, Image(t, ref))
+	for i := 1; i < opts.Nodes; i++ {
+		c.startWorker(t, i)
+	}
+	for _, n := range c.Nodes {
+		for _, ref := range opts.Images {
+			n.Import(t, Image(t, ref))
+		}
 	}
 	return c
+}
+
+// startWorker makes node i (its namespace on the link, a data dir, cgroups) and runs
+// an agent for it in this process, joining with the node token; it waits until the
+// node is Ready.
+func (c *Cluster) startWorker(t testing.TB, i int) {
+	t.Helper()
+	dataDir, err := os.MkdirTemp("", "bc-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := randomID()
+	n := &Node{Name: fmt.Sprintf("berth-e2e-%s-%d", id, i), DataDir: dataDir, CgroupParent: "/berth-e2e-" + id, Bridge: "cni0"}
+	n.NetNS = "/run/netns/" + n.Name
+	w := &worker{node: n, done: make(chan error, 1)}
+	c.workers = append(c.workers, w)
+	c.Nodes = append(c.Nodes, n)
+	run(t, "ip", "netns", "add", n.Name)
+	run(t, "ip", "-n", n.Name, "link", "set", "lo", "up")
+	n.IP = c.Link.attach(t, n)
+	token, err := os.ReadFile(filepath.Join(c.Node.DataDir, "node-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.New(agent.Config{
+		Server: c.Server.URL, Token: strings.TrimSpace(string(token)), CAPEM: c.Server.Loopback.CAData, DataDir: dataDir,
+		Options: agent.Options{
+			NodeName: n.Name, NetNS: n.NetNS, CgroupRoot: n.CgroupParent, ContainerdStopTimeout: 5 * time.Second,
+			Log: c.log.With("node", n.Name), StreamingPort: -1,
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	go func() { w.done <- a.Run(ctx) }()
+	select {
+	case <-a.Ready():
+	case err := <-w.done:
+		w.done <- err
+		t.Fatalf("agent of %s stopped: %v\n%s", n.Name, err, tail(filepath.Join(dataDir, "containerd", "containerd.log"), 20))
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("agent of %s not ready after 2 minutes", n.Name)
+	}
+	if n.CRI, err = cri.New(n.socket(), cri.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	c.waitReady(t, n.Name)
+}
+
+// NodeNamed is the cluster's node of that name (nil if none).
+func (c *Cluster) NodeNamed(name string) *Node {
+	for _, n := range c.Nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// StopWorkers stops the in-process agents of the nodes after the first, each as a
+// clean stop would (their containerd and pods stop too).
+func (c *Cluster) StopWorkers(t testing.TB) {
+	for _, w := range c.workers {
+		if w.cancel == nil {
+			continue
+		}
+		w.cancel()
+		w.cancel = nil
+		if err := <-w.done; err != nil {
+			t.Errorf("agent of %s: %v", w.node.Name, err)
+		}
+	}
 }
 
 // Start starts the server (again, on the same address and data dir after Stop) and waits
@@ -129,17 +230,20 @@ func (c *Cluster) Start(t testing.TB) {
 			t.Fatalf("agent not ready after 2 minutes\n%s", tail(filepath.Join(c.Node.DataDir, "containerd", "containerd.log"), 20))
 		}
 	}
-	c.waitNodeReady(t)
+	c.waitReady(t, c.Node.Name)
 }
 
-// waitNodeReady waits for the Node's Ready condition.
-func (c *Cluster) waitNodeReady(t testing.TB) {
+// waitReady waits for the Node's Ready condition.
+func (c *Cluster) waitReady(t testing.TB, name string) {
 	t.Helper()
 	ctx := context.Background()
-	Eventually(t, time.Minute, "node "+c.Node.Name+" Ready", func() (bool, error) {
-		node, err := c.Client.CoreV1().Nodes().Get(ctx, c.Node.Name, metav1.GetOptions{})
+	Eventually(t, time.Minute, "node "+name+" Ready", func() (bool, error) {
+		node, err := c.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
+		}
+		if n := c.NodeNamed(name); n != nil {
+			n.PodCIDR = node.Spec.PodCIDR
 		}
 		for _, cond := range node.Status.Conditions {
 			if cond.Type == corev1.NodeReady {
@@ -171,31 +275,34 @@ func (c *Cluster) Reboot(t testing.TB) {
 	killLeftovers(t, filepath.Join(c.Node.DataDir, "containerd"), c.Node.CgroupParent)
 }
 
-// cleanup removes the node's pods over CRI, stops the server, then removes whatever is
-// left: processes, mounts, cgroups, the network namespace, the data dir.
+// cleanup removes the nodes' pods over CRI, stops the server and the other agents,
+// then removes whatever is left: processes, mounts, cgroups, the network namespaces, the
+// data dirs.
 func (c *Cluster) cleanup(t testing.TB, hostForward string) {
-	n := c.Node
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	// The agent would recreate sandboxes of pods the API still has: stop it first, then
-	// remove the sandboxes through a containerd of our own (CNI DEL frees the IPs and
-	// libcni's cache entries under /var/lib/cni on the host).
+	// An agent would recreate sandboxes of pods the API still has: stop them first,
+	// then remove the sandboxes through a containerd of our own (CNI DEL frees the IPs
+	// and libcni's cache entries under /var/lib/cni on the host).
+	c.StopWorkers(t)
 	c.Stop(t)
-	if n.CRI != nil {
-		n.CRI.Close()
-	}
-	c.removeSandboxes(ctx, t)
-	killPIDFile(t, filepath.Join(n.DataDir, "containerd", "containerd.pid"))
-	killLeftovers(t, n.DataDir, n.CgroupParent)
-	unmountUnder(t, n.DataDir)
-	removeCgroups(t, n.CgroupParent)
-	if _, err := os.Stat(n.NetNS); err == nil {
-		if out, err := exec.Command("ip", "netns", "delete", n.Name).CombinedOutput(); err != nil {
-			t.Errorf("cleanup: ip netns delete %s: %v: %s", n.Name, err, out)
+	for _, n := range c.Nodes {
+		if n.CRI != nil {
+			n.CRI.Close()
 		}
-	}
-	if err := os.RemoveAll(n.DataDir); err != nil {
-		t.Errorf("cleanup: remove %s: %v", n.DataDir, err)
+		removeAgentSandboxes(ctx, t, n)
+		killPIDFile(t, filepath.Join(n.DataDir, "containerd", "containerd.pid"))
+		killLeftovers(t, n.DataDir, n.CgroupParent)
+		unmountUnder(t, n.DataDir)
+		removeCgroups(t, n.CgroupParent)
+		if _, err := os.Stat(n.NetNS); err == nil {
+			if out, err := exec.Command("ip", "netns", "delete", n.Name).CombinedOutput(); err != nil {
+				t.Errorf("cleanup: ip netns delete %s: %v: %s", n.Name, err, out)
+			}
+		}
+		if err := os.RemoveAll(n.DataDir); err != nil {
+			t.Errorf("cleanup: remove %s: %v", n.DataDir, err)
+		}
 	}
 	if now := readIPForward(t); now != hostForward {
 		t.Errorf("cleanup: host ip_forward changed from %s to %s; restoring", hostForward, now)
@@ -203,10 +310,9 @@ func (c *Cluster) cleanup(t testing.TB, hostForward string) {
 	}
 }
 
-// removeSandboxes starts (or adopts) the node's containerd with the agent's CNI config
-// and removes every sandbox.
-func (c *Cluster) removeSandboxes(ctx context.Context, t testing.TB) {
-	n := c.Node
+// removeAgentSandboxes starts (or adopts) the node's containerd with its agent's CNI
+// config and removes every sandbox.
+func removeAgentSandboxes(ctx context.Context, t testing.TB, n *Node) {
 	cd, err := containerd.New(containerd.Options{
 		DataDir: n.DataDir, NetNS: n.NetNS, CNIConfDir: filepath.Join(n.DataDir, "agent", "cni", "net.d"),
 		StopTimeout: 5 * time.Second,

@@ -13,19 +13,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth/berth/internal/agent/containerd"
 	"github.com/berth/berth/internal/agent/cri"
 	"github.com/berth/berth/internal/images"
 	"github.com/berth/berth/internal/images/testimages"
+	"github.com/berth/berth/internal/netns"
 )
 
 // Node is one e2e node: containerd in its own network namespace.
@@ -36,8 +35,10 @@ type Node struct {
 	CgroupParent string // pods' cgroups go below it, in every hierarchy
 	PodCIDR      string
 	Bridge       string
-	Containerd   *containerd.Containerd
-	CRI          *cri.Client
+	// IP is the node's address on the cluster's Link (empty without one).
+	IP         string
+	Containerd *containerd.Containerd
+	CRI        *cri.Client
 	// Started says how containerd's start went (Ready is the start-to-ready time).
 	Started containerd.StartResult
 }
@@ -173,24 +174,7 @@ func (n *Node) containerdPaths() containerd.Paths {
 
 // Do runs fn on an OS thread inside the node's network namespace (e.g. to dial a pod IP).
 // The thread is discarded afterwards.
-func (n *Node) Do(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
-		fd, err := unix.Open(n.NetNS, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
+func (n *Node) Do(fn func() error) error { return netns.Do(n.NetNS, fn) }
 
 // HTTPClient is an HTTP client whose connections are dialed inside the node's network
 // namespace (as a process on the node would); net/http dials from arbitrary threads, so

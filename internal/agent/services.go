@@ -1,0 +1,115 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/berth/berth/internal/agent/cni"
+	"github.com/berth/berth/internal/agent/podnet"
+	"github.com/berth/berth/internal/dns"
+	"github.com/berth/berth/internal/proxy"
+)
+
+// clusterNetwork is the node's part of the cluster network beyond the pod bridge:
+// routes to other nodes' pods and masquerade (podnet), the service proxy, and the
+// cluster DNS answering on the DNS service IP inside the node.
+type clusterNetwork struct {
+	podnet *podnet.Network
+	proxy  *proxy.Proxy
+	dns    *dns.Server
+}
+
+// startClusterNetwork sets up podnet, binds the DNS server and starts every loop under
+// ctx (waited for through wg). The returned stop undoes what was set up, unless the
+// agent leaves its pods running for the next one.
+func (a *Agent) startClusterNetwork(ctx context.Context, wg *sync.WaitGroup, client kubernetes.Interface,
+	host cni.Host, podCIDR string) (stop func() error, err error) {
+	factory := informers.NewSharedInformerFactory(client, 0)
+	nodes := factory.Core().V1().Nodes().Informer()
+	n := &clusterNetwork{}
+	if n.podnet, err = podnet.New(podnet.Config{
+		NodeName: a.cfg.NodeName, NetNS: a.cfg.NetNS, ClusterCIDR: a.cfg.ClusterCIDR, PodCIDR: podCIDR,
+		LocalIPs: a.cfg.ClusterDNS, Nodes: nodes, Log: a.cfg.Log,
+	}); err != nil {
+		return nil, err
+	}
+	nft, err := proxy.NewNFTables(a.cfg.NetNS)
+	if err != nil {
+		return nil, err
+	}
+	if n.proxy, err = proxy.New(proxy.Config{
+		NodeName: a.cfg.NodeName, NodeIPs: []string{a.nodeIP}, ClusterCIDR: a.cfg.ClusterCIDR,
+		Informers: factory, NFT: nft, LocalServiceIPs: a.cfg.ClusterDNS, KeepRules: a.cfg.LeaveRunning,
+		Log: a.cfg.Log,
+	}); err != nil {
+		return nil, err
+	}
+	src, err := dns.NewInformerSource(factory)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.podnet.Setup(ctx); err != nil {
+		return nil, err
+	}
+	stop = func() error {
+		if a.cfg.LeaveRunning {
+			return nil
+		}
+		return n.podnet.Close()
+	}
+	// The DNS sockets are made inside the node's namespace, on the address podnet put
+	// there; serving them needs no further namespace switches.
+	err = host.Do(func() error {
+		var err error
+		n.dns, err = dns.NewServer(src, dns.Config{
+			Listen: net.JoinHostPort(a.cfg.ClusterDNS[0], "53"), Domain: a.cfg.ClusterDomain, Log: a.cfg.Log,
+		})
+		return err
+	})
+	if err != nil {
+		// Something else holds port 53 there: services still work, names do not.
+		a.log.Error("cluster DNS not served", "err", err)
+		n.dns = nil
+	}
+	factory.Start(ctx.Done())
+	run := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				a.log.Error(name+" stopped", "err", err)
+			}
+		}()
+	}
+	run("pod network", n.podnet.Run)
+	run("service proxy", n.proxy.Run)
+	if n.dns != nil {
+		run("cluster DNS", n.dns.Serve)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		factory.Shutdown()
+	}()
+	a.mu.Lock()
+	a.network = n
+	a.mu.Unlock()
+	return stop, nil
+}
+
+// ProxyReady is closed once the service proxy has written its rules (nil before the
+// agent started it).
+func (a *Agent) ProxyReady() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.network == nil {
+		return nil
+	}
+	return a.network.proxy.Ready()
+}
