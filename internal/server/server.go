@@ -90,6 +90,8 @@ type Server struct {
 	agent     *agent.Agent
 	stopAgent context.CancelFunc
 	agentDone chan struct{}
+	// dnsIP is the cluster DNS service's address (the tenth of the service range).
+	dnsIP string
 	// Loopback is an admin client config for in-process API clients.
 	Loopback *rest.Config
 	// URL is the HTTPS address clients use.
@@ -206,7 +208,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	if err := registry.EnsureKubernetesService(ctx, services, alloc.NthIP(1).String(), int32(apiPort)); err != nil {
 		return nil, err
 	}
-	if err := registry.EnsureDNSService(ctx, services, alloc.NthIP(10).String()); err != nil {
+	s.dnsIP = alloc.NthIP(10).String()
+	if err := registry.EnsureDNSService(ctx, services, s.dnsIP); err != nil {
 		// An older cluster may have given the address to a Service of its own.
 		s.log.Error("cluster DNS service not created; pods' DNS address may belong to another Service", "err", err)
 	}
@@ -305,6 +308,9 @@ func (s *Server) startAgent(b *pki.Bundle) error {
 	opts := s.cfg.Agent
 	if opts.ClusterCIDR == "" {
 		opts.ClusterCIDR = s.cfg.Controllers.ClusterCIDR
+	}
+	if len(opts.ClusterDNS) == 0 {
+		opts.ClusterDNS = []string{s.dnsIP}
 	}
 	a, err := agent.New(agent.Config{
 		Server: s.URL, Token: b.NodeToken, CAPEM: b.CAPEM, DataDir: s.cfg.DataDir, Options: opts,
