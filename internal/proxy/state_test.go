@@ -13,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"sigs.k8s.io/knftables"
+
+	"github.com/berth/berth/internal/proxy/nftlink"
 )
 
 // table is a fake table driven by a tableState, as Proxy.sync drives them; with real,
@@ -372,4 +374,10 @@ func randomChanges(t *testing.T, real knftables.Interface, steps int) {
 	}
 	tb.gc()
 	tb.checkConsistent("end")
+	// Only the full sync needs nft; every incremental one went over netlink.
+	if nl, ok := real.(*nftlink.Table); ok {
+		if st := nl.Stats(); st.Exec != 1 || st.Netlink == 0 {
+			t.Fatalf("transactions: %+v, want 1 through nft (the full sync) and the rest over netlink", st)
+		}
+	}
 }

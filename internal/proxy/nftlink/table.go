@@ -1,0 +1,266 @@
+package nftlink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+	"sigs.k8s.io/knftables"
+)
+
+// Table is a knftables.Interface for one table of the ip family. Run sends a
+// transaction over netlink when it can translate every operation in it, and otherwise
+// hands it to exec (the nft binary); the List and Check methods always use exec.
+type Table struct {
+	exec  knftables.Interface
+	netns string
+	name  string
+
+	mu sync.Mutex // one transaction at a time, like knftables' own
+	// types are the key and data types of the table's sets and maps, learned from the
+	// transactions that created them (element operations need them to encode keys);
+	// a set not known here sends its transaction to nft.
+	types map[string]setType
+	stats Stats
+}
+
+// Stats counts the transactions Run sent each way.
+type Stats struct {
+	// Netlink transactions went straight to the kernel; Exec ones through nft.
+	Netlink, Exec int
+}
+
+// New returns the table named table in the network namespace at netnsPath (the
+// caller's own when empty); exec must be a knftables.Interface for the same table and
+// namespace (it runs what netlink here does not).
+func New(exec knftables.Interface, netnsPath, table string) *Table {
+	return &Table{
+		exec: exec, netns: netnsPath, name: table, types: map[string]setType{},
+	}
+}
+
+// Stats says how many transactions went each way so far.
+func (t *Table) Stats() Stats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.stats
+}
+
+func (t *Table) NewTransaction() *knftables.Transaction { return t.exec.NewTransaction() }
+
+// Run applies tx atomically, over netlink if it can (see the package comment).
+func (t *Table) Run(ctx context.Context, tx *knftables.Transaction) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	text := tx.String()
+	b, err := t.translate(text)
+	if err != nil {
+		t.stats.Exec++
+		if err := t.exec.Run(ctx, tx); err != nil {
+			// What the kernel holds is not known any more: learn it again.
+			clear(t.types)
+			return err
+		}
+		t.learn(text)
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err = t.send(b)
+	if errors.Is(err, errNotSent) {
+		// Nothing was applied: nft may still manage (a batch too big for the socket, say).
+		t.stats.Exec++
+		if err := t.exec.Run(ctx, tx); err != nil {
+			clear(t.types)
+			return err
+		}
+		t.learn(text)
+		return nil
+	}
+	t.stats.Netlink++
+	if err != nil {
+		clear(t.types)
+		return fmt.Errorf("nftables transaction over netlink: %w", err)
+	}
+	for name := range b.removed {
+		delete(t.types, name)
+	}
+	for name, typ := range b.added {
+		t.types[name] = typ
+	}
+	return nil
+}
+
+// send runs the batch in the table's network namespace.
+func (t *Table) send(b *batch) error {
+	if t.netns == "" {
+		return b.send(0)
+	}
+	fd, err := unix.Open(t.netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("%w: open netns %s: %v", errNotSent, t.netns, err)
+	}
+	defer unix.Close(fd)
+	return b.send(fd)
+}
+
+var errUnsupported = errors.New("not translated to netlink")
+
+// translate turns the text of a transaction (one nft command a line, as knftables
+// writes it) into a netlink batch, or fails if any line is outside what it knows:
+// regular chains (add, flush, delete), named sets of the key types in keyTypes (add,
+// delete), elements of known sets and verdict maps (add, delete), rules parseRule
+// knows (add).
+func (t *Table) translate(text string) (*batch, error) {
+	if strings.ContainsAny(text, "\"#") { // comments, or a transaction with an error
+		return nil, errUnsupported
+	}
+	b := newBatch(t.name)
+	for _, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		if err := t.translateLine(b, strings.Fields(line)); err != nil {
+			return nil, fmt.Errorf("%w: %q: %v", errUnsupported, line, err)
+		}
+	}
+	return b, nil
+}
+
+func (t *Table) translateLine(b *batch, f []string) error {
+	// verb object family table name …
+	if len(f) < 5 || f[2] != "ip" || f[3] != t.name {
+		return errors.New("not an operation on this table")
+	}
+	verb, object, name, rest := f[0], f[1], f[4], f[5:]
+	switch {
+	case object == "chain" && len(rest) == 0:
+		switch verb {
+		case "add":
+			return b.addChain(name)
+		case "flush":
+			return b.flushChain(name)
+		case "delete":
+			return b.delChain(name)
+		}
+		return errors.New("unsupported verb")
+	case object == "set" && verb == "add":
+		spec, err := parseSetSpec(rest)
+		if err != nil {
+			return err
+		}
+		if len(spec.typ.key) > 1 {
+			return errors.New("concatenated set keys are left to nft")
+		}
+		def, err := spec.def(name)
+		if err != nil {
+			return err
+		}
+		if _, err := b.addSet(def); err != nil {
+			return err
+		}
+		b.added[name] = spec.typ
+		delete(b.removed, name)
+	case (object == "set" || object == "map") && verb == "delete" && len(rest) == 0:
+		if err := b.delSet(name); err != nil {
+			return err
+		}
+		delete(b.added, name)
+		b.removed[name] = true
+	case object == "element" && (verb == "add" || verb == "delete"):
+		return t.element(b, verb, name, rest)
+	case object == "rule" && verb == "add" && len(rest) > 0 && rest[0] != "index" && rest[0] != "handle":
+		exprs, err := parseRule(strings.Join(rest, " "), b)
+		if err != nil {
+			return err
+		}
+		return b.addRule(name, exprs)
+	default:
+		return errors.New("unsupported operation")
+	}
+	return nil
+}
+
+// element adds or deletes one element: { K1 . K2 … [: VERDICT] }.
+func (t *Table) element(b *batch, verb, name string, f []string) error {
+	typ, ok := b.added[name]
+	if !ok && !b.removed[name] {
+		typ, ok = t.types[name]
+	}
+	if !ok {
+		return errors.New("type of the set is not known")
+	}
+	if len(f) < 3 || f[0] != "{" || f[len(f)-1] != "}" {
+		return errors.New("element syntax")
+	}
+	body := strings.Join(f[1:len(f)-1], " ")
+	keyText, value, hasValue := strings.Cut(body, " : ")
+	key, err := typ.encodeKey(strings.Split(keyText, " . "))
+	if err != nil {
+		return err
+	}
+	elem := element{key: key}
+	switch {
+	case verb == "delete" && !hasValue:
+		return b.elements(false, name, 0, []element{elem})
+	case verb == "add" && hasValue == (typ.data == "verdict"):
+		if hasValue {
+			if elem.verdict, err = parseVerdict(value); err != nil {
+				return err
+			}
+		}
+		return b.elements(true, name, 0, []element{elem})
+	}
+	return errors.New("element does not fit its set")
+}
+
+// learn records the types of the sets and maps a transaction that nft ran created
+// (and forgets them all when it deleted the table).
+func (t *Table) learn(text string) {
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || f[2] != "ip" || f[3] != t.name {
+			continue
+		}
+		switch {
+		case f[0] == "delete" && f[1] == "table":
+			clear(t.types)
+		case len(f) >= 5 && f[0] == "delete" && (f[1] == "set" || f[1] == "map"):
+			delete(t.types, f[4])
+		case len(f) >= 8 && f[0] == "add" && (f[1] == "set" || f[1] == "map") && f[5] == "{" && f[6] == "type":
+			typeText, _, _ := strings.Cut(strings.Join(f[7:], " "), " ;")
+			if typ, err := parseSetType(typeText); err == nil {
+				t.types[f[4]] = typ
+			} else {
+				delete(t.types, f[4])
+			}
+		}
+	}
+}
+
+func (t *Table) Check(ctx context.Context, tx *knftables.Transaction) error {
+	return t.exec.Check(ctx, tx)
+}
+
+func (t *Table) ListAll(ctx context.Context) (map[string][]string, error) {
+	return t.exec.ListAll(ctx)
+}
+
+func (t *Table) List(ctx context.Context, objectType string) ([]string, error) {
+	return t.exec.List(ctx, objectType)
+}
+
+func (t *Table) ListRules(ctx context.Context, chain string) ([]*knftables.Rule, error) {
+	return t.exec.ListRules(ctx, chain)
+}
+
+func (t *Table) ListElements(ctx context.Context, objectType, name string) ([]*knftables.Element, error) {
+	return t.exec.ListElements(ctx, objectType, name)
+}
+
+func (t *Table) ListCounters(ctx context.Context) ([]*knftables.Counter, error) {
+	return t.exec.ListCounters(ctx)
+}
+
+var _ knftables.Interface = (*Table)(nil)
