@@ -13,6 +13,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -207,6 +208,10 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return err
 	}
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: a.cfg.NodeName})
+	nodeRef := &corev1.ObjectReference{Kind: "Node", Name: a.cfg.NodeName, UID: types.UID(a.cfg.NodeName)}
+	if err := a.startImageGC(runCtx, &wg, runtime, cd, recorder, nodeRef); err != nil {
+		return err
+	}
 	seams, err := a.seams(runCtx, &wg, client, runtime, host, nd.Allocatable, recorder)
 	if err != nil {
 		return err

@@ -65,11 +65,20 @@ type Options struct {
 	// API server, reported as daemonEndpoints.kubeletEndpoint (0: 10250; negative: any
 	// free port).
 	StreamingPort int
+	// ImageGC tunes image garbage collection (zero values: the kubelet's defaults,
+	// 85 % / 80 % of the image filesystem, images kept for 2 min, a pass every 5 min).
+	ImageGC ImageGCOptions
 	// RelistPeriod (default 1 s) and HeartbeatInterval (default 10 s) tune the loops.
 	RelistPeriod, HeartbeatInterval time.Duration
 	// ContainerdStopTimeout bounds containerd's graceful stop (default 10 s).
 	ContainerdStopTimeout time.Duration
 	Log                   *slog.Logger
+}
+
+// ImageGCOptions tune image garbage collection.
+type ImageGCOptions struct {
+	HighThresholdPercent, LowThresholdPercent int
+	MinAge, Period                            time.Duration
 }
 
 func (c Config) withDefaults() (Config, error) {

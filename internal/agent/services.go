@@ -6,10 +6,16 @@ import (
 	"net"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/berth/berth/internal/agent/cni"
+	"github.com/berth/berth/internal/agent/containerd"
+	"github.com/berth/berth/internal/agent/cri"
+	"github.com/berth/berth/internal/agent/imagegc"
+	"github.com/berth/berth/internal/agent/node"
 	"github.com/berth/berth/internal/agent/podnet"
 	"github.com/berth/berth/internal/dns"
 	"github.com/berth/berth/internal/proxy"
@@ -101,6 +107,35 @@ func (a *Agent) startClusterNetwork(ctx context.Context, wg *sync.WaitGroup, cli
 	a.network = n
 	a.mu.Unlock()
 	return stop, nil
+}
+
+// startImageGC removes unused images when containerd's filesystem fills up, under ctx
+// (waited for through wg).
+func (a *Agent) startImageGC(ctx context.Context, wg *sync.WaitGroup, runtime *cri.Client, cd *containerd.Containerd,
+	recorder record.EventRecorder, nodeRef *corev1.ObjectReference) error {
+	root := cd.Paths().Root
+	gc, err := imagegc.New(imagegc.Config{
+		Runtime: runtime,
+		Usage: func() (uint64, uint64, error) {
+			fs, err := node.Machine{}.Filesystem(root)
+			return fs.Capacity - fs.Available, fs.Capacity, err
+		},
+		HighThresholdPercent: a.cfg.ImageGC.HighThresholdPercent, LowThresholdPercent: a.cfg.ImageGC.LowThresholdPercent,
+		MinAge: a.cfg.ImageGC.MinAge, Period: a.cfg.ImageGC.Period, Pinned: []string{cd.SandboxImage()},
+		OnFailure: func(err error) {
+			recorder.Event(nodeRef, corev1.EventTypeWarning, "ImageGCFailed", err.Error())
+		},
+		Log: a.cfg.Log,
+	})
+	if err != nil {
+		return err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = gc.Run(ctx)
+	}()
+	return nil
 }
 
 // ProxyReady is closed once the service proxy has written its rules (nil before the

@@ -58,6 +58,8 @@ type ClusterOptions struct {
 	// ExternalAgent runs the node agent as its own process (`berth agent`, the binary
 	// from AgentBinary) instead of inside the server: agent restarts and its RSS.
 	ExternalAgent bool
+	// Agent, if set, adjusts every node agent's options.
+	Agent func(*agent.Options)
 	// Nodes is how many nodes the cluster has (default 1). With two or more, every node
 	// gets an eth0 on a shared Link and its address there as InternalIP.
 	Nodes int
@@ -137,16 +139,20 @@ func (c *Cluster) startWorker(t testing.TB, i int) {
 	run(t, "ip", "netns", "add", n.Name)
 	run(t, "ip", "-n", n.Name, "link", "set", "lo", "up")
 	n.IP = c.Link.attach(t, n)
+	opts := agent.Options{
+		NodeName: n.Name, NetNS: n.NetNS, CgroupRoot: n.CgroupParent, ContainerdStopTimeout: 5 * time.Second,
+		Log: c.log.With("node", n.Name), StreamingPort: -1,
+	}
+	if c.Opts.Agent != nil {
+		c.Opts.Agent(&opts)
+	}
 	token, err := os.ReadFile(filepath.Join(c.Node.DataDir, "node-token"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	a, err := agent.New(agent.Config{
 		Server: c.Server.URL, Token: strings.TrimSpace(string(token)), CAPEM: c.Server.Loopback.CAData, DataDir: dataDir,
-		Options: agent.Options{
-			NodeName: n.Name, NetNS: n.NetNS, CgroupRoot: n.CgroupParent, ContainerdStopTimeout: 5 * time.Second,
-			Log: c.log.With("node", n.Name), StreamingPort: -1,
-		},
+		Options: opts,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -199,13 +205,16 @@ func (c *Cluster) Start(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	opts := agent.Options{
+		NodeName: c.Node.Name, NetNS: c.Node.NetNS, CgroupRoot: c.Node.CgroupParent,
+		LeaveRunning: c.Opts.LeaveRunning, ContainerdStopTimeout: 5 * time.Second, Log: c.log,
+		StreamingPort: -1, // any free port: e2e nodes share the host's network namespace for it
+	}
+	if c.Opts.Agent != nil {
+		c.Opts.Agent(&opts)
+	}
 	srv, err := server.Start(ctx, server.Config{
-		DataDir: c.Node.DataDir, Listen: c.listen, Log: c.log, DisableAgent: c.Opts.ExternalAgent,
-		Agent: agent.Options{
-			NodeName: c.Node.Name, NetNS: c.Node.NetNS, CgroupRoot: c.Node.CgroupParent,
-			LeaveRunning: c.Opts.LeaveRunning, ContainerdStopTimeout: 5 * time.Second, Log: c.log,
-			StreamingPort: -1, // any free port: e2e nodes share the host's network namespace for it
-		},
+		DataDir: c.Node.DataDir, Listen: c.listen, Log: c.log, DisableAgent: c.Opts.ExternalAgent, Agent: opts,
 	})
 	if err != nil {
 		t.Fatalf("start server: %v", err)
