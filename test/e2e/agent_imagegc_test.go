@@ -26,7 +26,7 @@ func TestAgentImageGarbageCollection(t *testing.T) {
 	ctx := t.Context()
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "keeps-its-image", Namespace: "default"},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:0.3.2", ImagePullPolicy: corev1.PullNever}}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:0.3.2", ImagePullPolicy: corev1.PullNever}}},
 	}
 	if _, err := c.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
