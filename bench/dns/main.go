@@ -34,6 +34,7 @@ type options struct {
 	duration, warmup    time.Duration
 	clients, window     int
 	serverCPU           int
+	cpuProfile          string
 }
 
 func main() {
@@ -47,6 +48,7 @@ func main() {
 	flag.IntVar(&o.clients, "clients", 8, "concurrent UDP clients")
 	flag.IntVar(&o.window, "window", 8, "queries each client keeps in flight")
 	flag.IntVar(&o.serverCPU, "cpu", -1, "CPU the server is pinned to (default: the last one)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write the server's CPU profile (all kinds) to this file")
 	flag.Parse()
 	if o.serverCPU < 0 {
 		o.serverCPU = runtime.NumCPU() - 1
@@ -69,7 +71,7 @@ func run(ctx context.Context, o options) error {
 	}
 	cmd := exec.CommandContext(ctx, exe, "-serve",
 		"-services", strconv.Itoa(o.services), "-endpoints", strconv.Itoa(o.endpoints),
-		"-headless-every", strconv.Itoa(o.headlessEvery), "-cpu", strconv.Itoa(o.serverCPU))
+		"-headless-every", strconv.Itoa(o.headlessEvery), "-cpu", strconv.Itoa(o.serverCPU), "-cpuprofile", o.cpuProfile)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()

@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"runtime/pprof"
 
 	"golang.org/x/sys/unix"
 
@@ -38,6 +40,17 @@ func runServer(o options, in io.Reader, out io.Writer) error {
 	}()
 	c = nil
 	runtime.GC()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	fmt.Fprintf(out, "ready %s\n", srv.Addr)
 	lines := bufio.NewScanner(in)
 	for lines.Scan() {

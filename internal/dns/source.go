@@ -3,9 +3,11 @@ package dns
 import (
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 )
@@ -24,6 +26,13 @@ type Source interface {
 	NamespaceHasServices(namespace string) bool
 }
 
+// Versioned is a Source that can tell when it changes: Version returns a number that
+// differs after every change to what the Source returns. The server keeps ready answers
+// only for Versioned sources, and only while the version stays the same.
+type Versioned interface {
+	Version() uint64
+}
+
 const (
 	indexByServiceName = "byServiceName"
 	indexByClusterIP   = "byClusterIP"
@@ -35,6 +44,8 @@ const (
 type InformerSource struct {
 	services cache.SharedIndexInformer
 	slices   cache.SharedIndexInformer
+	version  atomic.Uint64
+	handlers []cache.ResourceEventHandlerRegistration
 }
 
 // NewInformerSource asks factory for service and endpointslice informers; start the
@@ -76,13 +87,43 @@ func NewInformerSource(factory informers.SharedInformerFactory) (*InformerSource
 	}); err != nil {
 		return nil, fmt.Errorf("endpointslice indexers: %w", err)
 	}
-	return &InformerSource{services: services, slices: slices}, nil
+	src := &InformerSource{services: services, slices: slices}
+	// The informers call handlers after their stores change, so a version read before
+	// an answer is computed is never newer than the data the answer comes from.
+	changed := cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { src.version.Add(1) },
+		UpdateFunc: func(oldObj, newObj any) {
+			o, okOld := oldObj.(metav1.Object)
+			n, okNew := newObj.(metav1.Object)
+			if okOld && okNew && o.GetResourceVersion() == n.GetResourceVersion() {
+				return // a resync: nothing changed
+			}
+			src.version.Add(1)
+		},
+		DeleteFunc: func(any) { src.version.Add(1) },
+	}
+	for _, inf := range []cache.SharedIndexInformer{services, slices} {
+		reg, err := inf.AddEventHandler(changed)
+		if err != nil {
+			return nil, fmt.Errorf("event handler: %w", err)
+		}
+		src.handlers = append(src.handlers, reg)
+	}
+	return src, nil
 }
 
 // HasSynced reports whether both caches are filled.
 func (s *InformerSource) HasSynced() bool {
+	for _, reg := range s.handlers {
+		if !reg.HasSynced() {
+			return false
+		}
+	}
 	return s.services.HasSynced() && s.slices.HasSynced()
 }
+
+// Version implements Versioned.
+func (s *InformerSource) Version() uint64 { return s.version.Load() }
 
 // Service implements Source.
 func (s *InformerSource) Service(namespace, name string) (*corev1.Service, bool) {
