@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
 )
 
 // load is a set of UDP clients, each keeping window queries in flight.
@@ -66,7 +67,8 @@ func (l *load) run(ctx context.Context, d time.Duration) (loadResult, error) {
 }
 
 // client sends a window of queries, reads the answers (or gives up on the rest after a
-// short wait: UDP may drop under load), and repeats until ctx ends.
+// short wait: UDP may drop under load), and repeats until ctx ends. It sends and reads
+// in batches (sendmmsg/recvmmsg) so that one client core can keep the server's busy.
 func (l *load) client(ctx context.Context, id int) (loadResult, error) {
 	raddr, err := net.ResolveUDPAddr("udp", l.addr)
 	if err != nil {
@@ -77,27 +79,37 @@ func (l *load) client(ctx context.Context, id int) (loadResult, error) {
 		return loadResult{}, err
 	}
 	defer conn.Close()
+	pc := ipv4.NewPacketConn(conn)
 	var res loadResult
-	buf := make([]byte, 65535)
-	out := make([]byte, 512)
+	out := make([]ipv4.Message, l.window)
+	in := make([]ipv4.Message, l.window)
+	for i := range l.window {
+		out[i].Buffers = [][]byte{make([]byte, 0, 512)}
+		in[i].Buffers = [][]byte{make([]byte, 65535)}
+	}
 	next := id * 7919 // clients start at different names
 	var qid uint16
 	for ctx.Err() == nil {
-		for range l.window {
+		for i := range out {
 			q := l.queries[next%len(l.queries)]
 			next++
 			qid++
-			out = append(out[:0], q...)
-			binary.BigEndian.PutUint16(out, qid)
-			if _, err := conn.Write(out); err != nil {
+			b := append(out[i].Buffers[0][:0], q...)
+			binary.BigEndian.PutUint16(b, qid)
+			out[i].Buffers[0] = b
+		}
+		for sent := 0; sent < len(out); {
+			n, err := pc.WriteBatch(out[sent:], 0)
+			if err != nil {
 				return res, err
 			}
+			sent += n
 		}
 		if err := conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
 			return res, err
 		}
-		for got := 0; got < l.window; got++ {
-			n, err := conn.Read(buf)
+		for got := 0; got < l.window; {
+			n, err := pc.ReadBatch(in[:l.window-got], 0)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				res.lost += l.window - got
 				break
@@ -105,8 +117,11 @@ func (l *load) client(ctx context.Context, id int) (loadResult, error) {
 			if err != nil {
 				return res, err
 			}
-			res.answered++
-			l.check(&res, buf[:n])
+			for _, m := range in[:n] {
+				l.check(&res, m.Buffers[0][:m.N])
+			}
+			res.answered += n
+			got += n
 		}
 	}
 	return res, nil

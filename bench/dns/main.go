@@ -90,9 +90,13 @@ func run(ctx context.Context, o options) error {
 		_ = cmd.Wait()
 	}()
 	srv := &serverConn{in: stdin, out: bufio.NewScanner(stdout)}
-	addr, err := srv.readLine("ready")
+	line, err := srv.readLine("ready")
 	if err != nil {
 		return fmt.Errorf("server start: %w", err)
+	}
+	addrs := strings.Fields(line) // with the answer cache, without
+	if len(addrs) != 2 {
+		return fmt.Errorf("server said ready %q", line)
 	}
 
 	clientCPUs := otherCPUs(o.serverCPU)
@@ -104,9 +108,14 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("berth cluster DNS, one core: %d services (every %dth headless), %d endpoints; server on CPU %d, %d clients × %d in flight on CPUs %v, %s per kind\n",
 		o.services, o.headlessEvery, o.endpoints, o.serverCPU, o.clients, o.window, clientCPUs, o.duration)
 	fmt.Printf("load before: %s\n", loadavg())
-	fmt.Printf("%-12s %10s %8s %14s %12s %8s\n", "query", "answered/s", "srv CPU", "q/s per core", "allocs/q", "lost")
+	fmt.Printf("%-22s %10s %8s %14s %12s %8s\n", "query", "answered/s", "srv CPU", "q/s per core", "allocs/q", "lost")
 	c := newCluster(o)
-	for _, kind := range c.kinds() {
+	for i, kind := range append(c.kinds(), c.kinds()...) {
+		addr := addrs[0]
+		if i >= len(c.kinds()) {
+			addr = addrs[1]
+			kind.name += ", no cache"
+		}
 		load := newLoad(addr, kind, o.clients, o.window)
 		if _, err := load.run(ctx, o.warmup); err != nil {
 			return fmt.Errorf("%s warmup: %w", kind.name, err)
@@ -125,7 +134,7 @@ func run(ctx context.Context, o options) error {
 		}
 		cpu := time.Duration(after.cpuNanos - before.cpuNanos)
 		qps := float64(res.answered) / res.elapsed.Seconds()
-		fmt.Printf("%-12s %10.0f %7.0f%% %14.0f %12.1f %8d\n", kind.name, qps,
+		fmt.Printf("%-22s %10.0f %7.0f%% %14.0f %12.1f %8d\n", kind.name, qps,
 			100*cpu.Seconds()/res.elapsed.Seconds(),
 			float64(res.answered)/cpu.Seconds(),
 			float64(after.mallocs-before.mallocs)/float64(res.answered), res.lost)

@@ -8,6 +8,8 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -26,18 +28,24 @@ func runServer(o options, in io.Reader, out io.Writer) error {
 	}
 	c := newCluster(o)
 	src := berthdns.NewMemorySource(c.services, c.slices)
-	// Forwarded names are not measured; the upstream is a closed port.
-	srv, err := berthdns.NewServer(src, berthdns.Config{Listen: "127.0.0.1:0", Upstreams: []string{"127.0.0.1:9"}})
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
+	var wg sync.WaitGroup
 	defer func() {
 		cancel()
-		<-done
+		wg.Wait()
 	}()
+	// One server as configured, one without the answer cache (every answer made
+	// afresh, as after each change of a Service or EndpointSlice). Forwarded names are
+	// not measured; the upstream is a closed port.
+	var addrs []string
+	for _, cacheSize := range []int{0, -1} {
+		srv, err := berthdns.NewServer(src, berthdns.Config{Listen: "127.0.0.1:0", Upstreams: []string{"127.0.0.1:9"}, CacheSize: cacheSize})
+		if err != nil {
+			return err
+		}
+		wg.Go(func() { _ = srv.Serve(ctx) })
+		addrs = append(addrs, srv.Addr)
+	}
 	c = nil
 	runtime.GC()
 	if o.cpuProfile != "" {
@@ -51,7 +59,7 @@ func runServer(o options, in io.Reader, out io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	fmt.Fprintf(out, "ready %s\n", srv.Addr)
+	fmt.Fprintf(out, "ready %s\n", strings.Join(addrs, " "))
 	lines := bufio.NewScanner(in)
 	for lines.Scan() {
 		if lines.Text() != "stats" {

@@ -12,14 +12,17 @@ import (
 // indexes are rebuilt on every change, so it suits small change rates only.
 type MemorySource struct {
 	mu       sync.RWMutex
-	services map[string]*corev1.Service            // ns/name
-	slices   map[string]*discoveryv1.EndpointSlice // ns/name of the slice
+	services map[objectName]*corev1.Service
+	slices   map[objectName]*discoveryv1.EndpointSlice
 	index    memoryIndex
 	version  atomic.Uint64
 }
 
+// objectName is a namespace and name: a map key that needs no string built to look up.
+type objectName struct{ namespace, name string }
+
 type memoryIndex struct {
-	slicesByService map[string][]*discoveryv1.EndpointSlice
+	slicesByService map[objectName][]*discoveryv1.EndpointSlice
 	servicesByIP    map[string][]*corev1.Service
 	slicesByAddress map[string][]*discoveryv1.EndpointSlice
 	namespaces      map[string]bool
@@ -27,12 +30,12 @@ type memoryIndex struct {
 
 // NewMemorySource holds services and slices.
 func NewMemorySource(services []*corev1.Service, slices []*discoveryv1.EndpointSlice) *MemorySource {
-	m := &MemorySource{services: map[string]*corev1.Service{}, slices: map[string]*discoveryv1.EndpointSlice{}}
+	m := &MemorySource{services: map[objectName]*corev1.Service{}, slices: map[objectName]*discoveryv1.EndpointSlice{}}
 	for _, svc := range services {
-		m.services[svc.Namespace+"/"+svc.Name] = svc
+		m.services[objectName{svc.Namespace, svc.Name}] = svc
 	}
 	for _, sl := range slices {
-		m.slices[sl.Namespace+"/"+sl.Name] = sl
+		m.slices[objectName{sl.Namespace, sl.Name}] = sl
 	}
 	m.reindex()
 	return m
@@ -42,7 +45,7 @@ func NewMemorySource(services []*corev1.Service, slices []*discoveryv1.EndpointS
 func (m *MemorySource) SetService(svc *corev1.Service) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.services[svc.Namespace+"/"+svc.Name] = svc
+	m.services[objectName{svc.Namespace, svc.Name}] = svc
 	m.reindex()
 }
 
@@ -50,7 +53,7 @@ func (m *MemorySource) SetService(svc *corev1.Service) {
 func (m *MemorySource) DeleteService(namespace, name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.services, namespace+"/"+name)
+	delete(m.services, objectName{namespace, name})
 	m.reindex()
 }
 
@@ -58,7 +61,7 @@ func (m *MemorySource) DeleteService(namespace, name string) {
 func (m *MemorySource) SetEndpointSlice(slice *discoveryv1.EndpointSlice) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.slices[slice.Namespace+"/"+slice.Name] = slice
+	m.slices[objectName{slice.Namespace, slice.Name}] = slice
 	m.reindex()
 }
 
@@ -66,14 +69,14 @@ func (m *MemorySource) SetEndpointSlice(slice *discoveryv1.EndpointSlice) {
 func (m *MemorySource) DeleteEndpointSlice(namespace, name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.slices, namespace+"/"+name)
+	delete(m.slices, objectName{namespace, name})
 	m.reindex()
 }
 
 // reindex rebuilds the lookup maps; m.mu is held (or m is not yet shared).
 func (m *MemorySource) reindex() {
 	idx := memoryIndex{
-		slicesByService: map[string][]*discoveryv1.EndpointSlice{},
+		slicesByService: map[objectName][]*discoveryv1.EndpointSlice{},
 		servicesByIP:    map[string][]*corev1.Service{},
 		slicesByAddress: map[string][]*discoveryv1.EndpointSlice{},
 		namespaces:      map[string]bool{},
@@ -86,7 +89,7 @@ func (m *MemorySource) reindex() {
 	}
 	for _, sl := range m.slices {
 		if name := sl.Labels[discoveryv1.LabelServiceName]; name != "" {
-			key := sl.Namespace + "/" + name
+			key := objectName{sl.Namespace, name}
 			idx.slicesByService[key] = append(idx.slicesByService[key], sl)
 		}
 		for _, addr := range sliceAddresses(sl) {
@@ -104,7 +107,7 @@ func (m *MemorySource) Version() uint64 { return m.version.Load() }
 func (m *MemorySource) Service(namespace, name string) (*corev1.Service, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	svc, ok := m.services[namespace+"/"+name]
+	svc, ok := m.services[objectName{namespace, name}]
 	return svc, ok
 }
 
@@ -112,7 +115,7 @@ func (m *MemorySource) Service(namespace, name string) (*corev1.Service, bool) {
 func (m *MemorySource) EndpointSlices(namespace, service string) []*discoveryv1.EndpointSlice {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.index.slicesByService[namespace+"/"+service]
+	return m.index.slicesByService[objectName{namespace, service}]
 }
 
 // ServicesByIP implements Source.

@@ -63,9 +63,10 @@ func (r *Resolver) Resolve(q dns.Question) Answer {
 		return Answer{}
 	}
 	rel := strings.TrimSuffix(strings.TrimSuffix(name, r.zone), ".")
-	var labels []string
-	if rel != "" {
-		labels = strings.Split(rel, ".")
+	var buf [maxLabels]string
+	labels, ok := splitLabels(rel, &buf)
+	if !ok {
+		return r.nxdomain() // deeper than any cluster name
 	}
 	// Read labels right to left: [..., svc|pod].
 	n := len(labels)
@@ -90,6 +91,31 @@ func (r *Resolver) Resolve(q dns.Question) Answer {
 		return r.noData()
 	}
 	return r.nxdomain()
+}
+
+// maxLabels is the depth of the deepest cluster name below the zone:
+// _port._proto.service.namespace.svc.
+const maxLabels = 5
+
+// splitLabels splits a relative name into buf without allocating; ok is false when it
+// has more than maxLabels labels.
+func splitLabels(rel string, buf *[maxLabels]string) (labels []string, ok bool) {
+	if rel == "" {
+		return buf[:0], true
+	}
+	n := 0
+	for {
+		if n == maxLabels {
+			return nil, false
+		}
+		dot := strings.IndexByte(rel, '.')
+		if dot < 0 {
+			buf[n] = rel
+			return buf[:n+1], true
+		}
+		buf[n], rel = rel[:dot], rel[dot+1:]
+		n++
+	}
 }
 
 func (r *Resolver) apex(q dns.Question) Answer {

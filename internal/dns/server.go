@@ -104,7 +104,7 @@ func NewServer(src Source, cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		resolver:      NewResolver(src, cfg.Domain),
-		upstreams:     upstreams,
+		upstreams:     withoutAddr(upstreams, pc.LocalAddr().String()),
 		log:           cfg.Log,
 		udpClient:     &dns.Client{Net: "udp", Timeout: cfg.UpstreamTimeout},
 		tcpClient:     &dns.Client{Net: "tcp", Timeout: cfg.UpstreamTimeout},
@@ -124,6 +124,19 @@ func NewServer(src Source, cfg Config) (*Server, error) {
 	}
 	s.tcp = &dns.Server{Listener: ln, Handler: s}
 	return s, nil
+}
+
+// withoutAddr drops self from upstreams: a node whose resolv.conf names the cluster
+// DNS address would otherwise have the server forward to itself until it runs out of
+// slots.
+func withoutAddr(upstreams []string, self string) []string {
+	var out []string
+	for _, up := range upstreams {
+		if up != self {
+			out = append(out, up)
+		}
+	}
+	return out
 }
 
 // listen binds UDP and TCP on one port. When the port is the kernel's choice (0), the

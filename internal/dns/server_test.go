@@ -468,3 +468,14 @@ func TestServerConcurrent(t *testing.T) {
 	})
 	wg.Wait()
 }
+
+func TestServerDoesNotForwardToItself(t *testing.T) {
+	self := closedPort(t)
+	srv := startServer(t, testSource(), Config{Listen: self, Upstreams: []string{self}})
+	if len(srv.upstreams) != 0 {
+		t.Fatalf("upstreams %v include the server", srv.upstreams)
+	}
+	if resp := exchange(t, "udp", srv.Addr, question("example.org.", dns.TypeA)); resp.Rcode != dns.RcodeServerFailure {
+		t.Errorf("rcode %s, want SERVFAIL", dns.RcodeToString[resp.Rcode])
+	}
+}

@@ -31,7 +31,6 @@ func (r *Resolver) service(q dns.Question, labels []string) Answer {
 	if !ok {
 		return r.nxdomain()
 	}
-	svcFQDN := svcName + "." + ns + ".svc." + r.zone
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		if n != 2 {
 			return r.nxdomain() // an ExternalName service has no endpoints or ports
@@ -40,12 +39,12 @@ func (r *Resolver) service(q dns.Question, labels []string) Answer {
 	}
 	switch n {
 	case 2:
-		return r.serviceRecords(q, svc, svcFQDN)
+		return r.serviceRecords(q, svc)
 	case 3:
 		return r.endpointRecords(q, svc, labels[0])
 	}
 	if strings.HasPrefix(labels[0], "_") && strings.HasPrefix(labels[1], "_") {
-		return r.portRecords(q, svc, svcFQDN, labels[0][1:], labels[1][1:])
+		return r.portRecords(q, svc, labels[0][1:], labels[1][1:])
 	}
 	return r.nxdomain()
 }
@@ -69,8 +68,16 @@ func published(svc *corev1.Service, ep *discoveryv1.Endpoint) bool {
 // endpointAddress is one published address of a service's endpoints.
 type endpointAddress struct {
 	addr  netip.Addr
-	label string // the DNS label naming it under the service
+	ep    *discoveryv1.Endpoint
 	slice *discoveryv1.EndpointSlice
+}
+
+// label is the DNS label naming the address under its service.
+func (e endpointAddress) label() string { return endpointLabel(e.ep, e.addr) }
+
+// serviceFQDN is the name of svc, the target of its SRV records.
+func (r *Resolver) serviceFQDN(svc *corev1.Service) string {
+	return svc.Name + "." + svc.Namespace + ".svc." + r.zone
 }
 
 // endpointAddresses lists the published addresses of a service's endpoints, each once
@@ -104,7 +111,7 @@ func (r *Resolver) endpointAddresses(svc *corev1.Service) []endpointAddress {
 				} else if containsAddr(out, addr) {
 					continue
 				}
-				out = append(out, endpointAddress{addr: addr, label: endpointLabel(ep, addr), slice: slice})
+				out = append(out, endpointAddress{addr: addr, ep: ep, slice: slice})
 			}
 		}
 	}
@@ -138,7 +145,7 @@ func dashed(addr netip.Addr) string {
 
 // serviceRecords answers <svc>.<ns>.svc.<zone>: the cluster IPs, or for a headless
 // service the published endpoint addresses; SRV lists every port.
-func (r *Resolver) serviceRecords(q dns.Question, svc *corev1.Service, fqdn string) Answer {
+func (r *Resolver) serviceRecords(q dns.Question, svc *corev1.Service) Answer {
 	var eps []endpointAddress
 	if isHeadless(svc) {
 		eps = r.endpointAddresses(svc)
@@ -150,6 +157,7 @@ func (r *Resolver) serviceRecords(q dns.Question, svc *corev1.Service, fqdn stri
 	case dns.TypeA, dns.TypeAAAA, dns.TypeANY:
 	case dns.TypeSRV:
 		var ans Answer
+		fqdn := r.serviceFQDN(svc)
 		for _, p := range svc.Spec.Ports {
 			ans = r.appendSRV(ans, q.Name, svc, fqdn, p, eps)
 		}
@@ -157,47 +165,80 @@ func (r *Resolver) serviceRecords(q dns.Question, svc *corev1.Service, fqdn stri
 	default:
 		return r.noData()
 	}
-	var rrs []dns.RR
 	if isHeadless(svc) {
-		for _, ep := range eps {
-			if rr := r.addressRR(q.Name, ep.addr, q.Qtype); rr != nil {
-				rrs = append(rrs, rr)
-			}
-		}
-	} else {
-		for _, ip := range svc.Spec.ClusterIPs {
-			if rr := r.textAddressRR(q.Name, ip, q.Qtype); rr != nil {
-				rrs = append(rrs, rr)
-			}
+		return r.addresses(r.addressRecords(q.Name, len(eps), func(i int) netip.Addr { return eps[i].addr }, q.Qtype))
+	}
+	ips := svc.Spec.ClusterIPs
+	return r.addresses(r.addressRecords(q.Name, len(ips), func(i int) netip.Addr {
+		addr, _ := netip.ParseAddr(ips[i]) // the zero Addr, which has no record, if it does not parse
+		return addr.Unmap()
+	}, q.Qtype))
+}
+
+// addressRecords makes the A or AAAA records (as qtype asks) of n addresses, with a
+// few allocations for all of them: headless services can have hundreds.
+func (r *Resolver) addressRecords(name string, n int, addr func(int) netip.Addr, qtype uint16) []dns.RR {
+	wantA := qtype == dns.TypeA || qtype == dns.TypeANY
+	wantAAAA := qtype == dns.TypeAAAA || qtype == dns.TypeANY
+	var v4, v6 int
+	for i := range n {
+		switch a := addr(i); {
+		case a.Is4() && wantA:
+			v4++
+		case a.Is6() && wantAAAA:
+			v6++
 		}
 	}
-	return r.addresses(rrs)
+	if v4+v6 == 0 {
+		return nil
+	}
+	rrs := make([]dns.RR, 0, v4+v6)
+	as, ip4 := make([]dns.A, v4), make([]byte, 4*v4)
+	aaaas, ip6 := make([]dns.AAAA, v6), make([]byte, 16*v6)
+	for i := range n {
+		switch a := addr(i); {
+		case a.Is4() && wantA:
+			b := a.As4()
+			ip := ip4[:4:4]
+			ip4 = ip4[4:]
+			copy(ip, b[:])
+			rr := &as[0]
+			as = as[1:]
+			rr.Hdr, rr.A = r.hdr(name, dns.TypeA), ip
+			rrs = append(rrs, rr)
+		case a.Is6() && wantAAAA:
+			b := a.As16()
+			ip := ip6[:16:16]
+			ip6 = ip6[16:]
+			copy(ip, b[:])
+			rr := &aaaas[0]
+			aaaas = aaaas[1:]
+			rr.Hdr, rr.AAAA = r.hdr(name, dns.TypeAAAA), ip
+			rrs = append(rrs, rr)
+		}
+	}
+	return rrs
 }
 
 // endpointRecords answers <endpoint>.<svc>.<ns>.svc.<zone>, where endpoint is a
 // hostname (hostname/subdomain pods) or a dashed address. CoreDNS answers these for
 // services with a cluster IP too, and so do we.
 func (r *Resolver) endpointRecords(q dns.Question, svc *corev1.Service, label string) Answer {
-	found := false
-	var rrs []dns.RR
+	var named []netip.Addr
 	for _, ep := range r.endpointAddresses(svc) {
-		if ep.label != label {
-			continue
-		}
-		found = true
-		if rr := r.addressRR(q.Name, ep.addr, q.Qtype); rr != nil {
-			rrs = append(rrs, rr)
+		if ep.label() == label {
+			named = append(named, ep.addr)
 		}
 	}
-	if !found {
+	if len(named) == 0 {
 		return r.nxdomain()
 	}
-	return r.addresses(rrs)
+	return r.addresses(r.addressRecords(q.Name, len(named), func(i int) netip.Addr { return named[i] }, q.Qtype))
 }
 
 // portRecords answers _<port>._<proto>.<svc>.<ns>.svc.<zone>, which exists when the
 // service has a port of that name and protocol.
-func (r *Resolver) portRecords(q dns.Question, svc *corev1.Service, fqdn, portName, proto string) Answer {
+func (r *Resolver) portRecords(q dns.Question, svc *corev1.Service, portName, proto string) Answer {
 	var eps []endpointAddress
 	if isHeadless(svc) {
 		if eps = r.endpointAddresses(svc); len(eps) == 0 {
@@ -212,7 +253,7 @@ func (r *Resolver) portRecords(q dns.Question, svc *corev1.Service, fqdn, portNa
 		}
 		exists = true
 		if q.Qtype == dns.TypeSRV || q.Qtype == dns.TypeANY {
-			ans = r.appendSRV(ans, q.Name, svc, fqdn, p, eps)
+			ans = r.appendSRV(ans, q.Name, svc, r.serviceFQDN(svc), p, eps)
 		}
 	}
 	if !exists {
@@ -238,7 +279,7 @@ func (r *Resolver) appendSRV(ans Answer, qname string, svc *corev1.Service, fqdn
 			if sp.Port == nil || !samePortName(sp.Name, p.Name) || !sameProtocol(sp.Protocol, p.Protocol) {
 				continue
 			}
-			target := ep.label + "." + fqdn
+			target := ep.label() + "." + fqdn
 			ans.Answer = append(ans.Answer, &dns.SRV{Hdr: r.hdr(qname, dns.TypeSRV), Port: uint16(*sp.Port), Target: target})
 			ans.Extra = appendUnique(ans.Extra, r.addressRR(target, ep.addr, dns.TypeANY))
 		}
