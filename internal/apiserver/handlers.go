@@ -251,7 +251,7 @@ func (s *Server) decodeObject(w http.ResponseWriter, r *http.Request, body []byt
 	if len(body) == 0 {
 		return nil, apierrors.NewBadRequest("the request body is empty")
 	}
-	if holdsQuantities(into) && hugeExponent.Match(body) {
+	if holdsQuantities(into) && hasHugeExponent(body) {
 		return nil, apierrors.NewBadRequest("quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' with an exponent of at most 5 digits")
 	}
 	obj, actual, err := dec.Decode(body, &gvk, into)

@@ -118,7 +118,7 @@ func unsupportedPatchType(ct string) error {
 // decodeApply reads an apply configuration (YAML or JSON) into an unstructured object
 // checked against the resource's kind and the URL.
 func (s *Server) decodeApply(body []byte, st *registry.Store, info requestInfo, validation string) (runtime.Object, error) {
-	if holdsQuantities(st.Res.New()) && hugeExponent.Match(body) {
+	if holdsQuantities(st.Res.New()) && hasHugeExponent(body) {
 		return nil, apierrors.NewBadRequest("quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' with an exponent of at most 5 digits")
 	}
 	jsonBody, err := yaml.YAMLToJSONStrict(body)
