@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -32,7 +31,7 @@ type Controller struct {
 	name         string
 	kind         workloadKind
 	client       kubernetes.Interface
-	pods         corelisters.PodLister
+	pods         podIndex
 	podsSynced   cache.InformerSynced
 	recorder     record.EventRecorder
 	log          *slog.Logger
@@ -62,7 +61,7 @@ func newController(cc *controller.Context, name string, kind workloadKind) (*Con
 		name:     name,
 		kind:     kind,
 		client:   cc.Client,
-		pods:     pods.Lister(),
+		pods:     podIndex{pods.Informer().GetIndexer()},
 		recorder: cc.Recorder(name + "-controller"),
 		log:      cc.Log.With("controller", name),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
@@ -78,6 +77,9 @@ func newController(cc *controller.Context, name string, kind workloadKind) (*Con
 		return nil, err
 	}
 	podInformer := pods.Informer()
+	if err := addPodIndex(podInformer); err != nil {
+		return nil, err
+	}
 	if _, err := podInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.addPod,
 		UpdateFunc: c.updatePod,

@@ -38,18 +38,19 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		c.log.Error("invalid selector", "key", key, "err", err)
 		return nil
 	}
-	// All pods of the namespace: owned pods that no longer match must be seen to be released.
-	allPods, err := c.pods.Pods(namespace).List(labels.Everything())
+	// The pods it controls (those that no longer match must be seen to be released) and
+	// the orphans it may adopt; pods of other controllers are none of its business.
+	candidates, err := c.pods.candidates(namespace, rs.UID)
 	if err != nil {
 		return err
 	}
-	active, err := c.claimPods(ctx, rs, selector, filterActive(allPods))
+	active, err := c.claimPods(ctx, rs, selector, filterActive(candidates))
 	if err != nil {
 		return err
 	}
 	var terminating []*corev1.Pod
 	if c.kind.hasTerminatingField() {
-		terminating = terminatingOwnedBy(allPods, rs.UID, selector)
+		terminating = terminatingOwnedBy(candidates, rs.UID, selector)
 	}
 
 	var manageErr error
@@ -188,12 +189,10 @@ func (c *Controller) relatedPods(rs *appsv1.ReplicaSet) []*corev1.Pod {
 			}
 		}
 	}
-	pods, _ := c.pods.Pods(rs.Namespace).List(labels.Everything())
 	var out []*corev1.Pod
-	for _, p := range pods {
-		if ref := metav1.GetControllerOfNoCopy(p); ref != nil && owners[ref.UID] {
-			out = append(out, p)
-		}
+	for uid := range owners {
+		pods, _ := c.pods.controlledBy(rs.Namespace, uid)
+		out = append(out, filterActive(pods)...)
 	}
 	return out
 }
