@@ -52,7 +52,8 @@ func buildStatus(in statusInput) corev1.PodStatus {
 	status.InitContainerStatuses = nil
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
-		status.InitContainerStatuses = append(status.InitContainerStatuses, in.containerStatus(c, "PodInitializing", currentID, true))
+		// A sidecar reports started/ready from its probes, as an app container does.
+		status.InitContainerStatuses = append(status.InitContainerStatuses, in.containerStatus(c, "PodInitializing", currentID, !isSidecar(c)))
 	}
 	status.ContainerStatuses = nil
 	appWaiting := "ContainerCreating"
@@ -99,6 +100,11 @@ func buildStatus(in statusInput) corev1.PodStatus {
 		// Terminated containers are never ready.
 		for i := range status.ContainerStatuses {
 			status.ContainerStatuses[i].Ready = false
+		}
+		for i := range status.InitContainerStatuses {
+			if isSidecar(&pod.Spec.InitContainers[i]) {
+				status.InitContainerStatuses[i].Ready = false
+			}
 		}
 	}
 	return status
@@ -220,8 +226,10 @@ func podPhase(pod *corev1.Pod, status corev1.PodStatus, initDone, terminating bo
 		policy = corev1.RestartPolicyNever
 	}
 	if !initDone {
-		for _, cs := range status.InitContainerStatuses {
-			if t := cs.State.Terminated; t != nil && t.ExitCode != 0 && policy == corev1.RestartPolicyNever {
+		for i, cs := range status.InitContainerStatuses {
+			// A sidecar that exits is restarted: it does not fail the pod.
+			if t := cs.State.Terminated; t != nil && t.ExitCode != 0 && policy == corev1.RestartPolicyNever &&
+				!isSidecar(&pod.Spec.InitContainers[i]) {
 				return corev1.PodFailed
 			}
 		}
@@ -275,14 +283,24 @@ func podConditions(pod *corev1.Pod, status corev1.PodStatus, sandboxReady, initD
 	}
 	terminal := status.Phase == corev1.PodSucceeded || status.Phase == corev1.PodFailed
 
-	var initPending []string
-	for _, cs := range status.InitContainerStatuses {
+	var initPending, unready []string
+	for i, cs := range status.InitContainerStatuses {
+		if isSidecar(&pod.Spec.InitContainers[i]) {
+			// A sidecar has done its init part once it runs and started; it counts
+			// for readiness like an app container.
+			if cs.State.Running == nil || cs.Started == nil || !*cs.Started {
+				initPending = append(initPending, cs.Name)
+			}
+			if !cs.Ready {
+				unready = append(unready, cs.Name)
+			}
+			continue
+		}
 		if t := cs.State.Terminated; t == nil || t.ExitCode != 0 {
 			initPending = append(initPending, cs.Name)
 		}
 	}
 	initialized := initDone || len(initPending) == 0
-	var unready []string
 	for _, cs := range status.ContainerStatuses {
 		if !cs.Ready {
 			unready = append(unready, cs.Name)

@@ -160,15 +160,33 @@ func (r *podRun) again(after time.Duration) {
 }
 
 // syncInit runs the init containers in order, one at a time; it reports whether all of
-// them succeeded in the current sandbox (or app containers already run there).
+// them are done in the current sandbox (or app containers already run there). A sidecar
+// (an init container with restartPolicy Always) is done once it has started (its
+// startup probe passed) and is kept running for the pod's life, restarted whenever it
+// exits, whatever the pod's restart policy.
 func (r *podRun) syncInit() bool {
+	appsStarted := false
 	for i := range r.pod.Spec.Containers {
 		if len(r.state.instances(r.pod.Spec.Containers[i].Name, r.sandbox.id)) > 0 {
-			return true
+			appsStarted = true
+			break
 		}
+	}
+	if hasSidecars(r.pod) {
+		// Startup results of sidecars that run now decide whether init goes on.
+		r.l.updateProber(r.pod, r.state)
 	}
 	for i := range r.pod.Spec.InitContainers {
 		c := &r.pod.Spec.InitContainers[i]
+		if isSidecar(c) {
+			if !r.syncSidecar(c) && !appsStarted {
+				return false
+			}
+			continue
+		}
+		if appsStarted {
+			continue
+		}
 		inst := r.state.instances(c.Name, r.sandbox.id)
 		if len(inst) == 0 {
 			r.start(c, true)
@@ -191,6 +209,52 @@ func (r *podRun) syncInit() bool {
 	return true
 }
 
+// syncSidecar keeps a sidecar running and reports whether it runs and has started.
+func (r *podRun) syncSidecar(c *corev1.Container) bool {
+	inst := r.state.instances(c.Name, r.sandbox.id)
+	if len(inst) == 0 {
+		r.start(c, true)
+		return false
+	}
+	latest := inst[0]
+	switch {
+	case latest.running():
+		if r.restartIfChanged(c, latest) {
+			return false
+		}
+		return r.l.prober.Result(r.pod.UID, c.Name, runningOf(latest)).Started
+	case latest.exited():
+		r.restartAfterCrash(c, latest, true)
+	case latest.state == runtimeapi.ContainerState_CONTAINER_CREATED:
+		r.startCreated(c, latest)
+	}
+	return false
+}
+
+// restartIfChanged stops a running container whose spec changed or whose liveness
+// failed (the next sync starts it again); it reports whether it did.
+func (r *podRun) restartIfChanged(c *corev1.Container, latest *containerInfo) bool {
+	reason := ""
+	if latest.hash != containerHash(c) {
+		reason = fmt.Sprintf("Container %s definition changed, will be restarted", c.Name)
+	} else if res := r.l.prober.Result(r.pod.UID, c.Name, runningOf(latest)); res.LivenessFailed {
+		reason = fmt.Sprintf("Container %s failed liveness probe, will be restarted", c.Name)
+		if res.Message != "" {
+			reason = res.Message
+		}
+	}
+	if reason == "" {
+		return false
+	}
+	r.l.event(r.pod, corev1.EventTypeNormal, "Killing", reason)
+	if err := r.l.stopContainer(r.ctx, r.pod, c, latest.id, gracePeriod(r.pod)); err != nil {
+		r.err = err
+	}
+	r.acted = true
+	r.again(0)
+	return true
+}
+
 // syncApps starts app containers that do not run and should, restarts those whose spec
 // changed or whose liveness failed, and applies the restart policy to exited ones.
 func (r *podRun) syncApps() {
@@ -204,23 +268,7 @@ func (r *podRun) syncApps() {
 		latest := inst[0]
 		switch {
 		case latest.running():
-			reason := ""
-			if latest.hash != containerHash(c) {
-				reason = fmt.Sprintf("Container %s definition changed, will be restarted", c.Name)
-			} else if res := r.l.prober.Result(r.pod.UID, c.Name, runningOf(latest)); res.LivenessFailed {
-				reason = fmt.Sprintf("Container %s failed liveness probe, will be restarted", c.Name)
-				if res.Message != "" {
-					reason = res.Message
-				}
-			}
-			if reason != "" {
-				r.l.event(r.pod, corev1.EventTypeNormal, "Killing", reason)
-				if err := r.l.stopContainer(r.ctx, r.pod, c, latest.id, gracePeriod(r.pod)); err != nil {
-					r.err = err
-				}
-				r.acted = true
-				r.again(0)
-			}
+			r.restartIfChanged(c, latest)
 		case latest.exited():
 			if shouldRestart(r.pod.Spec.RestartPolicy, latest.exitCode) {
 				r.restartAfterCrash(c, latest, false)
@@ -229,6 +277,20 @@ func (r *podRun) syncApps() {
 			r.startCreated(c, latest)
 		}
 	}
+}
+
+// isSidecar says whether c is a sidecar: an init container with restartPolicy Always.
+func isSidecar(c *corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+}
+
+func hasSidecars(pod *corev1.Pod) bool {
+	for i := range pod.Spec.InitContainers {
+		if isSidecar(&pod.Spec.InitContainers[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 func shouldRestart(policy corev1.RestartPolicy, exitCode int32) bool {
@@ -370,14 +432,23 @@ func runningOf(c *containerInfo) RunningContainer {
 	return RunningContainer{ID: c.id, Name: c.name, StartedAt: c.startedAt, Attempt: uint32(c.restartCount)}
 }
 
-// updateProber tells the prober which app containers run in the current sandbox.
+// updateProber tells the prober which app containers and sidecars run in the current
+// sandbox.
 func (l *Loop) updateProber(pod *corev1.Pod, state podState) {
 	running := map[string]RunningContainer{}
 	if sb := state.current(); sb != nil {
-		for _, c := range pod.Spec.Containers {
+		add := func(c *corev1.Container) {
 			if inst := state.instances(c.Name, sb.id); len(inst) > 0 && inst[0].running() {
 				running[c.Name] = runningOf(inst[0])
 			}
+		}
+		for i := range pod.Spec.InitContainers {
+			if isSidecar(&pod.Spec.InitContainers[i]) {
+				add(&pod.Spec.InitContainers[i])
+			}
+		}
+		for i := range pod.Spec.Containers {
+			add(&pod.Spec.Containers[i])
 		}
 	}
 	l.prober.Update(pod, running)
@@ -413,9 +484,17 @@ func initDoneIn(pod *corev1.Pod, state podState) bool {
 			return true
 		}
 	}
-	for _, c := range pod.Spec.InitContainers {
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
 		inst := state.instances(c.Name, sb.id)
-		if len(inst) == 0 || !inst[0].exited() || inst[0].exitCode != 0 {
+		switch {
+		case len(inst) == 0:
+			return false
+		case isSidecar(c):
+			if !inst[0].running() {
+				return false
+			}
+		case !inst[0].exited() || inst[0].exitCode != 0:
 			return false
 		}
 	}

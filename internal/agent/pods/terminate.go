@@ -67,22 +67,31 @@ func (l *Loop) removeOrphan(ctx context.Context, uid string, state podState) err
 }
 
 // killPod stops every container that is not exited yet — all at once, so they share
-// one grace period — then every ready sandbox. pod may be nil (orphans: no hooks, no
-// events).
+// one grace period, except that sidecars stop only after the other containers, with
+// what is left of it (at least minGracePeriod) — then every ready sandbox. pod may be
+// nil (orphans: no hooks, no events, no sidecar ordering).
 func (l *Loop) killPod(ctx context.Context, pod *corev1.Pod, state podState, grace time.Duration) error {
-	var wg sync.WaitGroup
+	start := l.clock.Now()
 	errs := make([]error, len(state.containers))
-	for i, c := range state.containers {
-		if c.exited() {
-			continue
+	stop := func(sidecars bool, grace time.Duration) {
+		var wg sync.WaitGroup
+		for i, c := range state.containers {
+			spec := specContainer(pod, c.name)
+			if c.exited() || (spec != nil && isSidecar(spec)) != sidecars {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = l.stopContainer(ctx, pod, spec, c.id, grace)
+			}()
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = l.stopContainer(ctx, pod, specContainer(pod, c.name), c.id, grace)
-		}()
+		wg.Wait()
 	}
-	wg.Wait()
+	stop(false, grace)
+	if pod != nil && hasSidecars(pod) {
+		stop(true, max(grace-l.clock.Since(start), minGracePeriod))
+	}
 	for _, sb := range state.sandboxes {
 		if sb.ready {
 			if err := l.runtime.StopPodSandbox(ctx, sb.id); err != nil && !isNotFound(err) {

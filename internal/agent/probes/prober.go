@@ -87,8 +87,17 @@ func (p *Prober) Update(pod *corev1.Pod, running map[string]pods.RunningContaine
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	want := map[workerKey]bool{}
+	// Sidecars (init containers with restartPolicy Always) are probed like app containers.
+	containers := make([]*corev1.Container, 0, len(pod.Spec.InitContainers)+len(pod.Spec.Containers))
+	for i := range pod.Spec.InitContainers {
+		if c := &pod.Spec.InitContainers[i]; c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			containers = append(containers, c)
+		}
+	}
 	for i := range pod.Spec.Containers {
-		c := &pod.Spec.Containers[i]
+		containers = append(containers, &pod.Spec.Containers[i])
+	}
+	for _, c := range containers {
 		rc, ok := running[c.Name]
 		if !ok {
 			continue
