@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -106,44 +107,118 @@ func NewContext(cfg *rest.Config, log *slog.Logger, opts Options) (*Context, err
 // informers in their constructors, so the factory starts them.
 type Builder func(cc *Context) ([]Runnable, error)
 
+// Leader election timing (kube-controller-manager's defaults): a Lease not renewed for
+// LeaseDuration may be taken over; the leader gives up (and stops its loops) when it has
+// not renewed within RenewDeadline; candidates and the leader retry every RetryPeriod.
+const (
+	LeaseDuration = 15 * time.Second
+	RenewDeadline = 10 * time.Second
+	RetryPeriod   = 2 * time.Second
+)
+
 // RunLeaderElected runs the loops while this process holds the Lease kube-system/<lock>.
 // Each term gets fresh informers and controllers; losing the lease stops them, and the
-// process campaigns again until ctx ends.
+// process campaigns again until ctx ends. When ctx ends it returns once the loops have
+// stopped, and only then releases the lease, so a standby takes over at once without
+// ever running alongside them.
 func RunLeaderElected(ctx context.Context, cc *Context, lock, identity string, build Builder) error {
 	for ctx.Err() == nil {
-		rl := &resourcelock.LeaseLock{
-			LeaseMeta:  metav1.ObjectMeta{Namespace: metav1.NamespaceSystem, Name: lock},
-			Client:     cc.Client.CoordinationV1(),
-			LockConfig: resourcelock.ResourceLockConfig{Identity: identity},
+		if err := campaign(ctx, cc, lock, identity, build); err != nil {
+			return err
 		}
-		le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-			Lock:            rl,
-			LeaseDuration:   15 * time.Second,
-			RenewDeadline:   10 * time.Second,
-			RetryPeriod:     2 * time.Second,
-			ReleaseOnCancel: true,
-			Name:            lock,
-			Callbacks: leaderelection.LeaderCallbacks{
-				OnStartedLeading: func(ctx context.Context) {
-					cc.Log.Info("leading", "lock", lock, "identity", identity)
-					term := *cc
-					term.Informers = informers.NewSharedInformerFactory(cc.Client, 0)
-					loops, err := build(&term)
-					if err != nil {
-						cc.Log.Error("build controllers", "err", err)
-						return
-					}
-					runAll(ctx, &term, loops)
-				},
-				OnStoppedLeading: func() { cc.Log.Info("stopped leading", "lock", lock, "identity", identity) },
-			},
-		})
-		if err != nil {
-			return fmt.Errorf("leader election: %w", err)
-		}
-		le.Run(ctx)
 	}
 	return nil
+}
+
+// campaign waits to lead, runs one term until the lease is lost or ctx ends, and returns
+// when every loop of the term has stopped, releasing the lease if this process still
+// holds it.
+func campaign(ctx context.Context, cc *Context, lock, identity string, build Builder) error {
+	rl := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: metav1.NamespaceSystem, Name: lock},
+		Client:     cc.Client.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: identity},
+	}
+	// client-go starts OnStartedLeading in a goroutine of its own and does not wait for
+	// it; term tracks it, and once closed is set no new term starts.
+	var (
+		mu     sync.Mutex
+		closed bool
+		term   sync.WaitGroup
+	)
+	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock:          rl,
+		LeaseDuration: LeaseDuration,
+		RenewDeadline: RenewDeadline,
+		RetryPeriod:   RetryPeriod,
+		// client-go would release as soon as ctx ends, while the loops are still
+		// stopping; release (below) waits for them.
+		ReleaseOnCancel: false,
+		Name:            lock,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(ctx context.Context) {
+				mu.Lock()
+				if closed {
+					mu.Unlock()
+					return
+				}
+				term.Add(1)
+				mu.Unlock()
+				defer term.Done()
+				cc.Log.Info("leading", "lock", lock, "identity", identity)
+				t := *cc
+				t.Informers = informers.NewSharedInformerFactory(cc.Client, 0)
+				loops, err := build(&t)
+				if err != nil {
+					cc.Log.Error("build controllers", "err", err)
+					return
+				}
+				runAll(ctx, &t, loops)
+			},
+			OnStoppedLeading: func() { cc.Log.Info("stopped leading", "lock", lock, "identity", identity) },
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("leader election: %w", err)
+	}
+	le.Run(ctx) // returns when ctx ends or the lease is lost; the term's ctx is then done
+	mu.Lock()
+	closed = true
+	mu.Unlock()
+	term.Wait()
+	if ctx.Err() != nil {
+		release(context.WithoutCancel(ctx), cc.Log, rl, identity)
+	}
+	return nil
+}
+
+// release gives up the lease if identity still holds it, as client-go's ReleaseOnCancel
+// does: holder cleared, valid for 1 s, so a candidate takes it at its next retry.
+func release(ctx context.Context, log *slog.Logger, rl *resourcelock.LeaseLock, identity string) {
+	ctx, cancel := context.WithTimeout(ctx, RenewDeadline)
+	defer cancel()
+	for ctx.Err() == nil {
+		rec, _, err := rl.Get(ctx)
+		if err != nil {
+			log.Warn("release lease: get", "lock", rl.Describe(), "err", err)
+			return
+		}
+		if rec.HolderIdentity != identity {
+			return
+		}
+		now := metav1.NewTime(time.Now())
+		err = rl.Update(ctx, resourcelock.LeaderElectionRecord{
+			LeaderTransitions: rec.LeaderTransitions, LeaseDurationSeconds: 1, RenewTime: now, AcquireTime: now,
+		})
+		if err == nil {
+			log.Info("released lease", "lock", rl.Describe(), "identity", identity)
+			return
+		}
+		if !apierrors.IsConflict(err) {
+			log.Warn("release lease", "lock", rl.Describe(), "err", err)
+			return
+		}
+	}
 }
 
 // runAll starts the shared informers and every loop, and waits for all of them.

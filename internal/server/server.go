@@ -288,8 +288,9 @@ func (s *Server) startControllers() error {
 	if err != nil {
 		return err
 	}
+	// The identity names the server (host and API address), so the Lease shows who leads.
 	host, _ := os.Hostname()
-	identity := host + "_" + string(uuid.NewUUID())
+	identity := host + "_" + s.listener.Addr().String() + "_" + string(uuid.NewUUID())
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopLoops, s.loopsDone = cancel, make(chan struct{})
 	go func() {
