@@ -7,9 +7,10 @@
 //     the same node, with the largest N present (goal: ratio ≤ 1.1).
 //
 // As root it runs everything in a lab of network namespaces (internal/proxy/proxytest)
-// with the kernel's nftables (the nft binary, through knftables); each sync's CPU time
-// in nft (user+sys of the child processes) is reported beside its wall time, which
-// depends on the machine's load. -null times only the proxy's own work (rules, diff,
+// with the kernel's nftables, through proxy.NewNFTables (the full sync runs the nft
+// binary, incremental ones go over netlink; "tx nl/nft" counts each kind); each sync's
+// CPU time in nft (user+sys of the child processes) is reported beside its wall time,
+// which depends on the machine's load. -null times only the proxy's own work (rules, diff,
 // transaction) against a table that accepts every transaction and keeps nothing (no
 // root, no latency figures).
 //
@@ -41,6 +42,7 @@ import (
 
 	"github.com/berth/berth/internal/netns"
 	"github.com/berth/berth/internal/proxy"
+	"github.com/berth/berth/internal/proxy/nftlink"
 	"github.com/berth/berth/internal/proxy/proxytest"
 )
 
@@ -91,6 +93,10 @@ type syncFigures struct {
 	// NftCPUP50Ms is the CPU time (user+sys) of the nft processes of one sync.
 	NftCPUP50Ms  float64 `json:"one_service_sync_nft_cpu_p50_ms"`
 	FullNftCPUMs float64 `json:"full_sync_nft_cpu_ms"`
+	// NetlinkTx and NftTx count the transactions sent over netlink and run by nft
+	// (kernel table only).
+	NetlinkTx int `json:"netlink_transactions,omitempty"`
+	NftTx     int `json:"nft_transactions,omitempty"`
 }
 
 type latencyFigures struct {
@@ -113,10 +119,10 @@ type result struct {
 
 func (r *result) print() {
 	fmt.Printf("proxy sync (%s table)\n", r.Table)
-	fmt.Printf("%-9s %13s %13s %9s %13s %13s %13s %15s %9s\n", "services", "full sync ms", "full nft CPU", "full ops", "1-svc p50 ms", "1-svc p90 ms", "1-svc max ms", "1-svc nft CPU", "1-svc ops")
+	fmt.Printf("%-9s %13s %13s %9s %13s %13s %13s %15s %9s %12s\n", "services", "full sync ms", "full nft CPU", "full ops", "1-svc p50 ms", "1-svc p90 ms", "1-svc max ms", "1-svc nft CPU", "1-svc ops", "tx nl/nft")
 	for _, s := range r.Syncs {
-		fmt.Printf("%-9d %13.1f %13.1f %9d %13.2f %13.2f %13.2f %15.2f %9d\n", s.Services, s.FullSyncMs, s.FullNftCPUMs, s.FullOperations,
-			s.ChangeP50Ms, s.ChangeP90Ms, s.ChangeMaxMs, s.NftCPUP50Ms, s.ChangeOps)
+		fmt.Printf("%-9d %13.1f %13.1f %9d %13.2f %13.2f %13.2f %15.2f %9d %12s\n", s.Services, s.FullSyncMs, s.FullNftCPUMs, s.FullOperations,
+			s.ChangeP50Ms, s.ChangeP90Ms, s.ChangeMaxMs, s.NftCPUP50Ms, s.ChangeOps, fmt.Sprintf("%d/%d", s.NetlinkTx, s.NftTx))
 	}
 	if len(r.Latency) > 0 {
 		fmt.Printf("\nrequest latency, pod → pod on one node (%d services in the table)\n", r.Syncs[len(r.Syncs)-1].Services)
@@ -255,6 +261,9 @@ func measureSyncs(ctx context.Context, lab *proxytest.Lab, n, changes int, withW
 		took = append(took, r.Duration)
 		cpu = append(cpu, childCPU()-cpu0)
 		fig.ChangeOps = max(fig.ChangeOps, r.Operations)
+	}
+	if st, ok := nft.(interface{ Stats() nftlink.Stats }); ok {
+		fig.NetlinkTx, fig.NftTx = st.Stats().Netlink, st.Stats().Exec
 	}
 	slices.Sort(took)
 	slices.Sort(cpu)

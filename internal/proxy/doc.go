@@ -21,12 +21,16 @@
 // when Run returns after its context ends.
 //
 // Cost: the proxy's own work for one changed Service is O(that Service) (≈0.1 ms,
-// flat from 1 000 to 10 000 Services; bench/proxy -null). But the nft binary (1.0.6
-// here) dumps every chain of the namespace into its cache before any transaction that
-// adds a rule or element, so each sync also costs CPU in proportion to the table
-// (≈20 ms at 1 000 Services, ≈340 ms at 10 000). Writing incremental transactions over
-// netlink (github.com/google/nftables, already in the module graph through knftables)
-// would remove that; see bench/proxy.
+// flat from 1 000 to 10 000 Services; bench/proxy -null). NewNFTables' table sends
+// incremental transactions to the kernel over netlink (package nftlink) rather than
+// through the nft binary, which (1.0.6 here) dumps every chain of the namespace into
+// its cache before any transaction that adds a rule or element: that cost ≈28 ms per
+// one-Service sync at 1 000 Services and ≈210 ms at 10 000. What remains in
+// proportion to the table is the kernel's own check at commit: when a transaction adds
+// a jump, goto, NAT or verdict-map element, nf_tables walks every chain reachable from
+// the base chains, through every element of the verdict maps (nft_table_validate),
+// ≈1.5 ms at 1 000 Services and ≈50 ms at 10 000 on this machine. The full rebuild
+// still runs nft.
 //
 // The node must route the service CIDR (a default route does) and, for pods on one
 // bridge, pass bridged traffic through netfilter (net.bridge.bridge-nf-call-iptables=1).

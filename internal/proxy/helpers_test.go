@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
@@ -245,6 +246,9 @@ func realTable(t *testing.T) knftables.Interface {
 	nft, err := NewNFTables("/run/netns/" + name)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c, ok := nft.(io.Closer); ok {
+		t.Cleanup(func() { c.Close() }) // before the namespace is deleted (cleanups run last first)
 	}
 	return nft
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -36,6 +37,7 @@ type Config struct {
 	Client    kubernetes.Interface
 	// NFT is the proxy's table (family ip, table TableName): NewNFTables for a real
 	// one, knftables.NewFake(knftables.IPv4Family, TableName) in tests. Nil: NewNFTables("").
+	// If it is an io.Closer, Run closes it when it returns.
 	NFT knftables.Interface
 	// LocalServiceIPs are ClusterIPs the node answers itself (the cluster DNS, served
 	// by the agent on a local address): Services with them get no rules at all.
@@ -187,6 +189,10 @@ func (p *Proxy) Run(ctx context.Context) (err error) {
 	defer func() {
 		if !p.cfg.KeepRules {
 			err = errors.Join(err, p.deleteTable())
+		}
+		// NewNFTables' table keeps a netlink socket open between syncs.
+		if c, ok := p.cfg.NFT.(io.Closer); ok {
+			err = errors.Join(err, c.Close())
 		}
 	}()
 

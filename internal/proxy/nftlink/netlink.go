@@ -199,15 +199,16 @@ var errNotSent = errors.New("batch not sent")
 // within the sendmsg call, so the answer is normally there at once.
 const ackTimeout = 10 * time.Second
 
-// send runs the batch as one nf_tables transaction in the network namespace with
-// netnsFD (0: the caller's own) and returns the first error the kernel reported.
-func (b *batch) send(netnsFD int) error {
-	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netnsFD})
-	if err != nil {
-		return fmt.Errorf("%w: dial netlink: %v", errNotSent, err)
-	}
-	defer conn.Close()
+// kernelError is an error nf_tables reported for a message of a batch (which it then
+// aborted); any other error of send leaves the connection in an unknown state.
+type kernelError struct{ err error }
 
+func (e *kernelError) Error() string { return e.err.Error() }
+func (e *kernelError) Unwrap() error { return e.err }
+
+// send runs the batch as one nf_tables transaction on conn and returns the first error
+// the kernel reported (as a *kernelError).
+func (b *batch) send(conn *netlink.Conn) error {
 	msgs := make([]netlink.Message, 0, len(b.msgs)+2)
 	msgs = append(msgs, netlink.Message{
 		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_MSG_BATCH_BEGIN), Flags: netlink.Request},
@@ -250,7 +251,7 @@ func (b *batch) send(netnsFD int) error {
 			}
 			// An error the kernel reported for a message of the batch.
 			if batchErr == nil {
-				batchErr = err
+				batchErr = &kernelError{err}
 			}
 			continue
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 	"sigs.k8s.io/knftables"
 )
@@ -20,6 +21,10 @@ type Table struct {
 	name  string
 
 	mu sync.Mutex // one transaction at a time, like knftables' own
+	// conn is kept open between transactions: closing a netlink socket of nf_tables
+	// waits for the previous transaction's deferred cleanup (an RCU grace period,
+	// several ms), which would otherwise be part of every sync.
+	conn *netlink.Conn
 	// types are the key and data types of the table's sets and maps, learned from the
 	// transactions that created them (element operations need them to encode keys);
 	// a set not known here sends its transaction to nft.
@@ -95,17 +100,54 @@ func (t *Table) Run(ctx context.Context, tx *knftables.Transaction) error {
 	return nil
 }
 
-// send runs the batch in the table's network namespace.
+// send runs the batch on the table's connection, dialled in its network namespace
+// when there is none; after anything but an error the kernel reported for the batch,
+// the connection is closed (the next transaction dials again).
 func (t *Table) send(b *batch) error {
-	if t.netns == "" {
-		return b.send(0)
+	if t.conn == nil {
+		conn, err := t.dial()
+		if err != nil {
+			return fmt.Errorf("%w: %v", errNotSent, err)
+		}
+		t.conn = conn
 	}
-	fd, err := unix.Open(t.netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	err := b.send(t.conn)
+	var kerr *kernelError
+	if err != nil && !errors.As(err, &kerr) {
+		t.conn.Close()
+		t.conn = nil
+	}
+	return err
+}
+
+func (t *Table) dial() (*netlink.Conn, error) {
+	cfg := &netlink.Config{}
+	if t.netns != "" {
+		fd, err := unix.Open(t.netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("open netns %s: %w", t.netns, err)
+		}
+		defer unix.Close(fd)
+		cfg.NetNS = fd
+	}
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, cfg)
 	if err != nil {
-		return fmt.Errorf("%w: open netns %s: %v", errNotSent, t.netns, err)
+		return nil, fmt.Errorf("dial netlink: %w", err)
 	}
-	defer unix.Close(fd)
-	return b.send(fd)
+	return conn, nil
+}
+
+// Close closes the netlink connection (which keeps the network namespace alive). The
+// Table stays usable: a later transaction dials again.
+func (t *Table) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.conn == nil {
+		return nil
+	}
+	err := t.conn.Close()
+	t.conn = nil
+	return err
 }
 
 var errUnsupported = errors.New("not translated to netlink")

@@ -71,6 +71,11 @@ func newTwins(t *testing.T) *twins {
 	}
 	tw := &twins{t: t, ns: ns, viaExec: viaExec, table: New(exec, ns, netlinkTable)}
 	tw.netlink = tw.table
+	t.Cleanup(func() {
+		if err := tw.table.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	return tw
 }
 
