@@ -28,12 +28,16 @@ type watchCache struct {
 	rev   int64
 	ready bool
 	subs  map[*cacheStream]struct{}
+	// latest indexes the ring by key: the newest put of each key still in the ring.
+	// Updates start from it instead of reading storage (see Store.Update).
+	latest map[string]*objEvent
 }
 
 // StartWatchCache serves this store's watches from one shared storage watch until ctx
 // ends. capacity is how many recent events are kept for resuming watches.
 func (s *Store) StartWatchCache(ctx context.Context, capacity int) {
-	c := &watchCache{s: s, capacity: capacity, ring: make([]*objEvent, capacity), subs: map[*cacheStream]struct{}{}}
+	c := &watchCache{s: s, capacity: capacity, ring: make([]*objEvent, capacity), subs: map[*cacheStream]struct{}{},
+		latest: map[string]*objEvent{}}
 	s.cache = c
 	go c.run(ctx)
 }
@@ -88,6 +92,7 @@ func (c *watchCache) reset() {
 	c.ready = false
 	c.head, c.size = 0, 0
 	clear(c.ring)
+	clear(c.latest)
 	for sub := range c.subs {
 		sub.lost = true
 		sub.closeLocked()
@@ -104,17 +109,35 @@ func (c *watchCache) append(ev *objEvent) {
 	if ev.typ != storage.EventProgress {
 		if c.size == c.capacity {
 			// The oldest event leaves: resuming before it needs storage.
-			c.since = c.ring[c.head].rev
+			oldest := c.ring[c.head]
+			c.since = oldest.rev
+			if c.latest[oldest.key] == oldest {
+				delete(c.latest, oldest.key)
+			}
 			c.ring[c.head] = nil
 			c.head = (c.head + 1) % c.capacity
 			c.size--
 		}
 		c.ring[(c.head+c.size)%c.capacity] = ev
 		c.size++
+		if ev.typ == storage.EventPut {
+			c.latest[ev.key] = ev
+		} else {
+			delete(c.latest, ev.key)
+		}
 	}
 	for sub := range c.subs {
 		sub.deliverLocked(ev)
 	}
+}
+
+// get returns the newest state of key the cache has seen, when a put of it is still in
+// the ring. It may lag storage: callers must write conditionally on its revision.
+func (c *watchCache) get(key string) (*objEvent, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ev, ok := c.latest[key]
+	return ev, ok && c.ready
 }
 
 // subscribe returns a stream of changes under prefix after rev, or false when the cache
