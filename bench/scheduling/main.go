@@ -7,7 +7,12 @@
 //
 // Nodes come from `berth agent --simulated-nodes` when -agent is set, otherwise from a
 // minimal in-process simulator (Node objects + a status writer that turns bound pods
-// Running, as a kubelet's status manager would).
+// Running, as a kubelet's status manager would; -status-workers 0 leaves them Pending and
+// measures scheduling alone). It also prints storage writes per pod.
+//
+// To see where the time goes, -cpuprofile/-memprofile run the server inside the bench
+// process and profile the measured phase; the bench's own goroutines carry the label
+// side=bench, so `go tool pprof -tagignore side=bench` shows the server alone.
 package main
 
 import (
@@ -21,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,8 +50,8 @@ import (
 
 type options struct {
 	nodes, pods, creators, statusWorkers int
-	replicaSet, agent                    bool
-	berth, dataDir                       string
+	replicaSet, agent, inProcess         bool
+	berth, dataDir, cpuProfile, memProf  string
 	timeout                              time.Duration
 }
 
@@ -54,13 +60,17 @@ func main() {
 	flag.IntVar(&o.nodes, "nodes", 1000, "simulated nodes")
 	flag.IntVar(&o.pods, "pods", 10000, "pods to schedule")
 	flag.IntVar(&o.creators, "creators", 32, "concurrent pod creators (direct mode)")
-	flag.IntVar(&o.statusWorkers, "status-workers", 32, "in-process simulator: concurrent status writers")
+	flag.IntVar(&o.statusWorkers, "status-workers", 32, "in-process simulator: concurrent status writers (0: pods stay Pending; the run ends when all are bound)")
 	flag.BoolVar(&o.replicaSet, "replicaset", false, "create the pods through one ReplicaSet instead of directly")
 	flag.BoolVar(&o.agent, "agent", false, "run `berth agent --simulated-nodes` instead of the in-process simulator")
 	flag.StringVar(&o.berth, "berth", "", "berth binary (default: build ./cmd/berth into a temp dir)")
 	flag.StringVar(&o.dataDir, "data-dir", "", "server data dir (default: a temp dir, removed afterwards)")
+	flag.BoolVar(&o.inProcess, "in-process", false, "run the server in this process (RSS and CPU then include the bench's own)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phase to this file (implies -in-process)")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after")
+	flag.StringVar(&o.memProf, "memprofile", "", "write an allocation profile of the measured phase to this file (implies -in-process)")
 	flag.Parse()
+	o.inProcess = o.inProcess || o.cpuProfile != "" || o.memProf != ""
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 	res, err := run(ctx, o)
@@ -83,6 +93,7 @@ type result struct {
 	ServerRSSMiB           float64 `json:"server_rss_mib"`
 	ServerPeakRSSMiB       float64 `json:"server_peak_rss_mib"`
 	ServerCPUSeconds       float64 `json:"server_cpu_seconds"`
+	WritesPerPod           float64 `json:"storage_writes_per_pod"`
 	MaxPodsPerNode, Spread int
 }
 
@@ -94,6 +105,7 @@ func (r result) print() {
 	fmt.Printf("%-34s p50 %.1f ms, p99 %.1f ms\n", "scheduling latency (seen→bound)", r.P50LatencyMs, r.P99LatencyMs)
 	fmt.Printf("%-34s %.0f MiB now, %.0f MiB peak, %.1f CPU-s\n", "server RSS", r.ServerRSSMiB, r.ServerPeakRSSMiB, r.ServerCPUSeconds)
 	fmt.Printf("%-34s max %d, max-min %d\n", "pods per node", r.MaxPodsPerNode, r.Spread)
+	fmt.Printf("%-34s %.2f\n", "storage writes per pod", r.WritesPerPod)
 	b, _ := json.Marshal(r)
 	fmt.Println(string(b))
 }
@@ -113,7 +125,7 @@ func run(ctx context.Context, o options) (result, error) {
 		dir = tmp
 	}
 	bin := o.berth
-	if bin == "" {
+	if bin == "" && (o.agent || !o.inProcess) {
 		bin = filepath.Join(dir, "berth")
 		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/berth")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -121,11 +133,20 @@ func run(ctx context.Context, o options) (result, error) {
 			return res, fmt.Errorf("build berth: %w", err)
 		}
 	}
-	server, cfg, err := startServer(ctx, bin, filepath.Join(dir, "data"))
+	start := startServer
+	if o.inProcess {
+		start = startInProcess
+	}
+	server, cfg, err := start(ctx, bin, filepath.Join(dir, "data"))
 	if err != nil {
 		return res, err
 	}
-	defer stop(server)
+	defer server.stop()
+	if o.inProcess {
+		// Everything the bench starts from here on carries this label, so a profile can
+		// tell the bench's own work from the server's (pprof -tagignore side=bench).
+		pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("side", "bench")))
+	}
 	client := kubernetes.NewForConfigOrDie(cfg)
 
 	simCtx, stopSim := context.WithCancel(ctx)
@@ -150,7 +171,7 @@ func run(ctx context.Context, o options) (result, error) {
 		return res, err
 	}
 
-	track := newTracker(o.pods)
+	track := newTracker(o.pods, !o.agent && o.statusWorkers == 0)
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace("bench"))
 	inf := factory.Core().V1().Pods().Informer()
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -167,7 +188,21 @@ func run(ctx context.Context, o options) (result, error) {
 		return res, ctx.Err()
 	}
 
-	start := time.Now()
+	if o.cpuProfile != "" {
+		stopProfile, err := profileCPU(o.cpuProfile)
+		if err != nil {
+			return res, err
+		}
+		defer stopProfile()
+	}
+	if o.memProf != "" {
+		defer writeAllocs(o.memProf)
+	}
+	revBefore, err := currentRevision(ctx, client)
+	if err != nil {
+		return res, err
+	}
+	begin := time.Now()
 	if o.replicaSet {
 		err = createReplicaSet(ctx, client, o.pods)
 	} else {
@@ -176,24 +211,37 @@ func run(ctx context.Context, o options) (result, error) {
 	if err != nil {
 		return res, err
 	}
-	res.CreateSeconds = time.Since(start).Seconds()
+	res.CreateSeconds = time.Since(begin).Seconds()
 	if err := track.wait(ctx); err != nil {
 		return res, fmt.Errorf("%w (bound %d, running %d of %d)", err, track.bound.Load(), track.running.Load(), o.pods)
 	}
-	res.BoundSeconds = track.lastBound().Sub(start).Seconds()
-	res.RunningSeconds = track.lastRunning().Sub(start).Seconds()
+	res.BoundSeconds = track.lastBound().Sub(begin).Seconds()
+	if !track.boundOnly {
+		res.RunningSeconds = track.lastRunning().Sub(begin).Seconds()
+	}
+	if revAfter, err := currentRevision(ctx, client); err == nil {
+		res.WritesPerPod = float64(revAfter-revBefore) / float64(o.pods)
+	}
 	res.BoundPerSec = float64(o.pods) / res.BoundSeconds
-	res.RunningPerSec = float64(o.pods) / res.RunningSeconds
+	if res.RunningSeconds > 0 {
+		res.RunningPerSec = float64(o.pods) / res.RunningSeconds
+	}
 	lat := track.latencies()
 	res.P50LatencyMs = percentile(lat, 0.50)
 	res.P99LatencyMs = percentile(lat, 0.99)
 	res.MaxPodsPerNode, res.Spread = track.perNode()
-	res.ServerRSSMiB, res.ServerPeakRSSMiB = rss(server.Process.Pid)
-	res.ServerCPUSeconds = cpuSeconds(server.Process.Pid)
+	res.ServerRSSMiB, res.ServerPeakRSSMiB = rss(server.pid)
+	res.ServerCPUSeconds = cpuSeconds(server.pid)
 	return res, nil
 }
 
-func startServer(ctx context.Context, bin, dataDir string) (*exec.Cmd, *rest.Config, error) {
+// serverHandle is a running server: its process (for RSS and CPU) and how to stop it.
+type serverHandle struct {
+	pid  int
+	stop func()
+}
+
+func startServer(ctx context.Context, bin, dataDir string) (*serverHandle, *rest.Config, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, nil, err
@@ -215,7 +263,7 @@ func startServer(ctx context.Context, bin, dataDir string) (*exec.Cmd, *rest.Con
 			cfg.QPS, cfg.Burst = 10000, 20000
 			if _, err := kubernetes.NewForConfigOrDie(cfg).Discovery().ServerVersion(); err == nil {
 				tick.Stop()
-				return cmd, cfg, nil
+				return &serverHandle{pid: cmd.Process.Pid, stop: func() { stop(cmd) }}, cfg, nil
 			}
 		}
 		if time.Now().After(deadline) {
@@ -271,6 +319,16 @@ func registerNodes(ctx context.Context, client kubernetes.Interface, n int) erro
 		}
 		return nil
 	})
+}
+
+// currentRevision is the storage revision: the resourceVersion of a consistent list.
+// Revisions count writes, so two of them tell how many writes happened in between.
+func currentRevision(ctx context.Context, client kubernetes.Interface) (int64, error) {
+	list, err := client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{Limit: 1})
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(list.ResourceVersion, 10, 64)
 }
 
 func waitNodes(ctx context.Context, client kubernetes.Interface, n int) error {
@@ -394,6 +452,7 @@ func parallel(ctx context.Context, n, workers int, f func(context.Context, int) 
 type tracker struct {
 	mu             sync.Mutex
 	want           int
+	boundOnly      bool // done when all are bound (nobody makes them Running)
 	seen, boundAt  map[types.UID]time.Time
 	runningAt      map[types.UID]time.Time
 	nodeOf         map[types.UID]string
@@ -401,8 +460,8 @@ type tracker struct {
 	done           chan struct{}
 }
 
-func newTracker(want int) *tracker {
-	return &tracker{want: want, seen: map[types.UID]time.Time{}, boundAt: map[types.UID]time.Time{},
+func newTracker(want int, boundOnly bool) *tracker {
+	return &tracker{want: want, boundOnly: boundOnly, seen: map[types.UID]time.Time{}, boundAt: map[types.UID]time.Time{},
 		runningAt: map[types.UID]time.Time{}, nodeOf: map[types.UID]string{}, done: make(chan struct{})}
 }
 
@@ -416,7 +475,9 @@ func (t *tracker) observe(pod *corev1.Pod) {
 	if _, ok := t.boundAt[pod.UID]; !ok && pod.Spec.NodeName != "" {
 		t.boundAt[pod.UID] = now
 		t.nodeOf[pod.UID] = pod.Spec.NodeName
-		t.bound.Add(1)
+		if t.bound.Add(1) == int64(t.want) && t.boundOnly {
+			close(t.done)
+		}
 	}
 	if _, ok := t.runningAt[pod.UID]; !ok && pod.Status.Phase == corev1.PodRunning {
 		t.runningAt[pod.UID] = now
