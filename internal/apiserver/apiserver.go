@@ -42,6 +42,9 @@ type Config struct {
 	TypeConverter func() (managedfields.TypeConverter, error)
 	// IssueNodeCert signs node credentials for joining agents; nil disables joining.
 	IssueNodeCert NodeCertIssuer
+	// IssueNodeServingCert signs nodes' streaming endpoint certificates; nil: nodes
+	// serve self-signed ones.
+	IssueNodeServingCert NodeServingCertIssuer
 	// NodeTransport reaches nodes' streaming endpoints (pods/log, exec, attach,
 	// portforward) with the API server's client certificate; nil answers 503.
 	NodeTransport *http.Transport
@@ -170,6 +173,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/api", s.serveLegacyVersions)
 	mux.HandleFunc("/apis", s.serveGroupList)
 	mux.HandleFunc(NodeCredentialPath, s.serveNodeCredential)
+	mux.HandleFunc(NodeServingCertPath, s.serveNodeServingCert)
 	mux.HandleFunc("/api/", s.serveAPI)
 	mux.HandleFunc("/apis/", s.serveAPI)
 	if s.cfg.OpenAPI != nil {

@@ -46,14 +46,15 @@ func hasGroup(u User, g string) bool {
 // nodeName returns the node a node credential is bound to ("" for the shared bootstrap
 // credential, which acts for any node).
 func nodeName(u User) string {
-	return strings.TrimPrefix(u.Name, NodeUserPrefix)
+	name, ok := strings.CutPrefix(u.Name, NodeUserPrefix)
+	if !ok {
+		return ""
+	}
+	return name
 }
 
 func (s *Server) nodeMay(ctx context.Context, u User, info requestInfo) bool {
-	own := ""
-	if strings.HasPrefix(u.Name, NodeUserPrefix) {
-		own = nodeName(u)
-	}
+	own := nodeName(u)
 	read := info.Verb == "get" || info.Verb == "list" || info.Verb == "watch"
 	res := info.Resource
 	if info.Subresource != "" {

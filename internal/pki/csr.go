@@ -8,22 +8,16 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 )
 
 // SignCSR issues a client certificate for the public key of a PEM certificate request,
 // with the subject the caller decides (never the one in the request).
 func SignCSR(ca *x509.Certificate, caKey crypto.Signer, csrPEM []byte, user string, groups []string, now time.Time) ([]byte, error) {
-	block, _ := pem.Decode(csrPEM)
-	if block == nil || block.Type != "CERTIFICATE REQUEST" {
-		return nil, errors.New("expected a PEM CERTIFICATE REQUEST")
-	}
-	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	csr, err := parseCSR(csrPEM)
 	if err != nil {
-		return nil, fmt.Errorf("parse certificate request: %w", err)
-	}
-	if err := csr.CheckSignature(); err != nil {
-		return nil, fmt.Errorf("certificate request signature: %w", err)
+		return nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
@@ -38,6 +32,22 @@ func SignCSR(ca *x509.Certificate, caKey crypto.Signer, csrPEM []byte, user stri
 		return nil, fmt.Errorf("sign certificate for %s: %w", user, err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
+}
+
+// parseCSR decodes a PEM certificate request and checks its signature.
+func parseCSR(csrPEM []byte) (*x509.CertificateRequest, error) {
+	block, _ := pem.Decode(csrPEM)
+	if block == nil || block.Type != "CERTIFICATE REQUEST" {
+		return nil, errors.New("expected a PEM CERTIFICATE REQUEST")
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("parse certificate request: %w", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("certificate request signature: %w", err)
+	}
+	return csr, nil
 }
 
 // NewCSR makes a key and a certificate request for it (the agent side of joining).
@@ -56,4 +66,32 @@ func NewCSR(commonName string) (csrPEM, keyPEM []byte, err error) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
+}
+
+// SignServingCSR signs a node's request for the certificate of its streaming endpoint:
+// a server certificate for system:node:<name> valid for exactly ips and dnsNames (which
+// the signer takes from the Node object, never from the request).
+func SignServingCSR(ca *x509.Certificate, caKey crypto.Signer, csrPEM []byte, user string, ips []net.IP, dnsNames []string, now time.Time) ([]byte, error) {
+	csr, err := parseCSR(csrPEM)
+	if err != nil {
+		return nil, err
+	}
+	if len(ips) == 0 && len(dnsNames) == 0 {
+		return nil, errors.New("no addresses to certify")
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: user, Organization: []string{"system:nodes"}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(leafValidity),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  ips,
+		DNSNames:     dnsNames,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, csr.PublicKey, caKey)
+	if err != nil {
+		return nil, fmt.Errorf("sign serving certificate for %s: %w", user, err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }

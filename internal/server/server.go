@@ -229,6 +229,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 			cert, err := pki.SignCSR(bundle.CA, bundle.CAKey, csrPEM, apiserver.NodeUserPrefix+node, []string{apiserver.GroupNodes}, time.Now())
 			return cert, bundle.CAPEM, err
 		},
+		IssueNodeServingCert: func(csrPEM []byte, node string, ips []net.IP, dnsNames []string) ([]byte, []byte, error) {
+			cert, err := pki.SignServingCSR(bundle.CA, bundle.CAKey, csrPEM, apiserver.NodeUserPrefix+node, ips, dnsNames, time.Now())
+			return cert, bundle.CAPEM, err
+		},
 		OpenAPI:       spec,
 		NodeTransport: nodes,
 		TypeConverter: spec.TypeConverter,

@@ -75,6 +75,18 @@ func TestServicesAcrossNodes(t *testing.T) {
 		}
 	})
 
+	t.Run("logs of a pod on the other node come through its verified streaming endpoint", func(t *testing.T) {
+		for _, p := range foo {
+			if p.Spec.NodeName == node1.Name {
+				if out := logsOf(t, c, p.Name, "app"); !strings.Contains(out, "app 0.3.2 listening") {
+					t.Errorf("logs of %s on %s: %q", p.Name, node1.Name, out)
+				}
+				return
+			}
+		}
+		t.Fatal("no foo pod on the second node")
+	})
+
 	t.Run("every endpoint answers through the ClusterIP from each node", func(t *testing.T) {
 		want := podNames(foo)
 		for _, n := range c.Nodes {

@@ -3,7 +3,10 @@ package auth_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -121,6 +124,65 @@ func TestNodeCredentials(t *testing.T) {
 		err = n2.CoreV1().Pods("default").Delete(ctx, "someone-elses", metav1.DeleteOptions{})
 		if !apierrors.IsForbidden(err) {
 			t.Fatalf("delete a pod not on the node: want 403, got %v", err)
+		}
+	})
+	t.Run("a node gets a serving certificate for its own addresses only", func(t *testing.T) {
+		n, err := c.Client.CoreV1().Nodes().Get(ctx, "n2", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "192.0.2.12"}, {Type: corev1.NodeHostName, Address: "n2"}}
+		if _, err := c.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		servingCSR, _, err := pki.NewCSR("anything")
+		if err != nil {
+			t.Fatal(err)
+		}
+		post := func(hc *http.Client, body []byte) (int, []byte) {
+			req, _ := http.NewRequest(http.MethodPost, c.Config.Host+apiserver.NodeServingCertPath, bytes.NewReader(body))
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			out, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, out
+		}
+		n2HTTP, err := rest.HTTPClientFor(&rest.Config{Host: c.Config.Host, TLSClientConfig: rest.TLSClientConfig{CAData: c.Config.CAData, CertData: cred.Certificate, KeyData: keyPEM}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, body := post(n2HTTP, servingCSR)
+		if code != http.StatusCreated {
+			t.Fatalf("serving cert: %d %s", code, body)
+		}
+		var got apiserver.NodeCredentialResponse
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatal(err)
+		}
+		block, _ := pem.Decode(got.Certificate)
+		leaf, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if leaf.Subject.CommonName != "system:node:n2" || len(leaf.IPAddresses) != 1 || leaf.IPAddresses[0].String() != "192.0.2.12" ||
+			len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != "n2" || leaf.ExtKeyUsage[0] != x509.ExtKeyUsageServerAuth {
+			t.Errorf("serving cert %s for %v %v (%v); want system:node:n2 for 192.0.2.12 and n2, server auth", leaf.Subject.CommonName, leaf.IPAddresses, leaf.DNSNames, leaf.ExtKeyUsage)
+		}
+		if code, body := post(n2HTTP, []byte("not a csr")); code != http.StatusBadRequest {
+			t.Errorf("garbage request: %d %s; want 400", code, body)
+		}
+		// The bootstrap token is no node's identity.
+		req, _ := http.NewRequest(http.MethodPost, c.Config.Host+apiserver.NodeServingCertPath, bytes.NewReader(servingCSR))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("serving cert with the bootstrap token: %d; want 403", resp.StatusCode)
 		}
 	})
 	t.Run("joining needs the token", func(t *testing.T) {

@@ -2,6 +2,7 @@ package streaming
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,7 +72,28 @@ func startFakeNode(t *testing.T, caFile string) *fakeNode {
 		n.mu.Unlock()
 		mux.ServeHTTP(w, r)
 	}))
-	n.srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+	// The node serves a certificate from the cluster CA, as agents get theirs.
+	caKeyPEM, err := os.ReadFile(filepath.Join(filepath.Dir(caFile), "ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := tls.X509KeyPair(caPEM, caKeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csrPEM, keyPEM, err := pki.NewCSR("n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, err := pki.SignServingCSR(ca.Leaf, ca.PrivateKey.(crypto.Signer), csrPEM, "system:node:n1", []net.IP{net.IPv4(127, 0, 0, 1)}, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	serving, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool, Certificates: []tls.Certificate{serving}}
 	n.srv.StartTLS()
 	t.Cleanup(n.srv.Close)
 	return n
