@@ -222,6 +222,55 @@ func TestFailedTransactionChangesNothing(t *testing.T) {
 	}
 }
 
+// A batch larger than a socket's default send buffer still goes in one transaction.
+func TestLargeBatch(t *testing.T) {
+	tw := newTwins(t)
+	tw.run("setup", setup)
+	const n = 6000 // ≈100 bytes each: past the 200 KiB default
+	tx := tw.table.NewTransaction()
+	for i := range n {
+		tx.Add(&knftables.Element{Map: "ips", Key: []string{fmt.Sprintf("10.43.%d.%d", i/250, i%250+1), "tcp", "80"}, Value: []string{"goto c1"}})
+	}
+	if err := tw.table.Run(context.Background(), tx); err != nil {
+		t.Fatal(err)
+	}
+	if st := tw.table.Stats(); st.Netlink != 1 {
+		t.Fatalf("transactions: %+v, want the large one over netlink", st)
+	}
+	els, err := tw.table.ListElements(context.Background(), "map", "ips")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(els) != n {
+		t.Fatalf("map holds %d elements, want %d", len(els), n)
+	}
+}
+
+// A batch with more failures than the socket can queue answers still fails, and the
+// next transaction works (on a fresh connection).
+func TestManyFailures(t *testing.T) {
+	tw := newTwins(t)
+	tw.run("setup", setup)
+	tx := tw.table.NewTransaction()
+	for i := range 6000 {
+		tx.Delete(&knftables.Element{Map: "ips", Key: []string{fmt.Sprintf("10.43.%d.%d", i/250, i%250+1), "tcp", "80"}})
+	}
+	err := tw.table.Run(context.Background(), tx)
+	if err == nil {
+		t.Fatal("deleting 6000 missing elements succeeded")
+	}
+	t.Logf("error: %v", err)
+	tw.run("setup again", setup) // the failure made the Table forget the maps' types
+	tx = tw.table.NewTransaction()
+	tx.Add(&knftables.Element{Map: "ips", Key: []string{"10.43.0.1", "tcp", "80"}, Value: []string{"goto c1"}})
+	if err := tw.table.Run(context.Background(), tx); err != nil {
+		t.Fatal(err)
+	}
+	if st := tw.table.Stats(); st.Netlink != 2 {
+		t.Fatalf("transactions: %+v, want both over netlink", st)
+	}
+}
+
 func testNetNS(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
