@@ -61,42 +61,32 @@ func (t *Table) Run(ctx context.Context, tx *knftables.Transaction) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	text := tx.String()
-	b, err := t.translate(text)
-	if err != nil {
-		t.stats.Exec++
-		if err := t.exec.Run(ctx, tx); err != nil {
-			// What the kernel holds is not known any more: learn it again.
-			clear(t.types)
+	if b, err := t.translate(text); err == nil {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
-		t.learn(text)
-		return nil
+		if err := t.send(b); !errors.Is(err, errNotSent) {
+			t.stats.Netlink++
+			if err != nil {
+				clear(t.types) // the table's state is not known any more: learn it again
+				return fmt.Errorf("nftables transaction over netlink: %w", err)
+			}
+			for name := range b.removed {
+				delete(t.types, name)
+			}
+			for name, typ := range b.added {
+				t.types[name] = typ
+			}
+			return nil
+		}
+		// Nothing was applied: nft may still manage (a batch too big for the socket, say).
 	}
-	if err := ctx.Err(); err != nil {
+	t.stats.Exec++
+	if err := t.exec.Run(ctx, tx); err != nil {
+		clear(t.types)
 		return err
 	}
-	err = t.send(b)
-	if errors.Is(err, errNotSent) {
-		// Nothing was applied: nft may still manage (a batch too big for the socket, say).
-		t.stats.Exec++
-		if err := t.exec.Run(ctx, tx); err != nil {
-			clear(t.types)
-			return err
-		}
-		t.learn(text)
-		return nil
-	}
-	t.stats.Netlink++
-	if err != nil {
-		clear(t.types)
-		return fmt.Errorf("nftables transaction over netlink: %w", err)
-	}
-	for name := range b.removed {
-		delete(t.types, name)
-	}
-	for name, typ := range b.added {
-		t.types[name] = typ
-	}
+	t.learn(text)
 	return nil
 }
 
