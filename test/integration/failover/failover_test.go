@@ -37,12 +37,13 @@ const (
 )
 
 // TestLeaderFailover runs two servers on one external etcd with simulated nodes, then:
-//  1. scales a Deployment from 10 to 30 and at once kills (SIGKILL) the leading server:
-//     the standby takes over within the lease duration and the Deployment ends with
-//     exactly 30 pods, none duplicated (never more than 30 live at once), none lost;
-//  2. restarts the killed server as the standby, scales to 40 and at once stops
-//     (SIGTERM) the new leader: it releases the lease after its loops have stopped, the
-//     standby takes over at its next retry, and again there are exactly 40 pods.
+//  1. scales a Deployment from 10 to 30 and, as the first new pod appears, kills
+//     (SIGKILL) the leading server: the standby takes over within the lease duration
+//     and the Deployment ends with exactly 30 pods, none duplicated (never more than 30
+//     live at once), none lost;
+//  2. restarts the killed server as the standby, scales to 40 and, as the first new pod
+//     appears, stops (SIGTERM) the new leader: it releases the lease once its loops have
+//     stopped, the standby takes over at its next retry, and again there are exactly 40.
 func TestLeaderFailover(t *testing.T) {
 	etcdtest.SkipWithoutBinary(t)
 	klog.SetSlogLogger(slog.New(slog.DiscardHandler)) // client-go's reconnect noise
@@ -79,7 +80,9 @@ func TestLeaderFailover(t *testing.T) {
 	before := pods.counts().uids
 
 	// 1. SIGKILL the leader right after a scale-up.
+	// Kill at the first new pod, so that the leader dies in the middle of its creates.
 	scale(t, client, "web", 30)
+	pods.waitLive(10, 10*time.Second)
 	serverA.signal(t, syscall.SIGKILL)
 	killed := time.Now()
 	atKill := pods.counts().live
@@ -102,6 +105,7 @@ func TestLeaderFailover(t *testing.T) {
 	before = pods.counts().uids
 	pods.resetMax()
 	scale(t, client, "web", 40)
+	pods.waitLive(30, 10*time.Second)
 	serverB.signal(t, syscall.SIGTERM)
 	stopped := time.Now()
 	atStop := pods.counts().live

@@ -266,11 +266,12 @@ type podLog struct {
 	live    map[types.UID]bool
 	maxLive int
 	deleted int
+	changed chan struct{} // closed and replaced whenever live changes
 }
 
 func recordPods(t *testing.T, client kubernetes.Interface, namespace string) *podLog {
 	t.Helper()
-	l := &podLog{seen: map[types.UID]bool{}, live: map[types.UID]bool{}}
+	l := &podLog{seen: map[types.UID]bool{}, live: map[types.UID]bool{}, changed: make(chan struct{})}
 	lw := cache.NewListWatchFromClient(client.CoreV1().RESTClient(), "pods", namespace, fields.Everything())
 	l.inf = cache.NewSharedIndexInformer(lw, &corev1.Pod{}, 0, cache.Indexers{})
 	if _, err := l.inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -294,10 +295,36 @@ func (l *podLog) observe(obj any) {
 	l.seen[p.UID] = true
 	if p.DeletionTimestamp != nil {
 		delete(l.live, p.UID)
-		return
+	} else {
+		l.live[p.UID] = true
+		l.maxLive = max(l.maxLive, len(l.live))
 	}
-	l.live[p.UID] = true
-	l.maxLive = max(l.maxLive, len(l.live))
+	l.notify()
+}
+
+// notify wakes waitLive; l.mu is held.
+func (l *podLog) notify() {
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// waitLive waits until more than n pods are live and returns how many; after timeout it
+// returns the count as it is.
+func (l *podLog) waitLive(n int, timeout time.Duration) int {
+	deadline := time.After(timeout)
+	for {
+		l.mu.Lock()
+		live, changed := len(l.live), l.changed
+		l.mu.Unlock()
+		if live > n {
+			return live
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			return live
+		}
+	}
 }
 
 func (l *podLog) gone(obj any) {
@@ -312,6 +339,7 @@ func (l *podLog) gone(obj any) {
 	defer l.mu.Unlock()
 	delete(l.live, p.UID)
 	l.deleted++
+	l.notify()
 }
 
 type podCounts struct {
