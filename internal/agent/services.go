@@ -3,10 +3,12 @@ package agent
 import (
 	"context"
 	"errors"
+	"maps"
 	"net"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
@@ -35,7 +37,9 @@ type clusterNetwork struct {
 // agent leaves its pods running for the next one.
 func (a *Agent) startClusterNetwork(ctx context.Context, wg *sync.WaitGroup, client kubernetes.Interface,
 	host cni.Host, podCIDR string) (stop func() error, err error) {
-	factory := informers.NewSharedInformerFactory(client, 0)
+	// Every node keeps every Service, EndpointSlice and Node: keep only what the proxy,
+	// DNS and routes read.
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(slimForNetwork))
 	nodes := factory.Core().V1().Nodes().Informer()
 	n := &clusterNetwork{}
 	if n.podnet, err = podnet.New(podnet.Config{
@@ -136,6 +140,29 @@ func (a *Agent) startImageGC(ctx context.Context, wg *sync.WaitGroup, runtime *c
 		_ = gc.Run(ctx)
 	}()
 	return nil
+}
+
+// slimForNetwork drops what no network component of the node reads from cached objects:
+// managed fields and last-applied annotations everywhere, and of a Node all but its pod
+// CIDRs and addresses (its image list alone can be kilobytes).
+func slimForNetwork(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+		if a := m.GetAnnotations(); a[corev1.LastAppliedConfigAnnotation] != "" {
+			a = maps.Clone(a)
+			delete(a, corev1.LastAppliedConfigAnnotation)
+			m.SetAnnotations(a)
+		}
+	}
+	if n, ok := obj.(*corev1.Node); ok {
+		return &corev1.Node{
+			TypeMeta:   n.TypeMeta,
+			ObjectMeta: metav1.ObjectMeta{Name: n.Name, UID: n.UID, ResourceVersion: n.ResourceVersion, Labels: n.Labels},
+			Spec:       corev1.NodeSpec{PodCIDR: n.Spec.PodCIDR, PodCIDRs: n.Spec.PodCIDRs},
+			Status:     corev1.NodeStatus{Addresses: n.Status.Addresses},
+		}, nil
+	}
+	return obj, nil
 }
 
 // ProxyReady is closed once the service proxy has written its rules (nil before the
