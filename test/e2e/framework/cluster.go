@@ -20,7 +20,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/berth/berth/internal/agent"
-	"github.com/berth/berth/internal/agent/containerd"
+	"github.com/berth/berth/internal/agent/agenttest"
 	"github.com/berth/berth/internal/agent/cri"
 	"github.com/berth/berth/internal/server"
 )
@@ -315,36 +315,16 @@ func (c *Cluster) cleanup(t testing.TB, hostForward string) {
 	}
 	if now := readIPForward(t); now != hostForward {
 		t.Errorf("cleanup: host ip_forward changed from %s to %s; restoring", hostForward, now)
-		_ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte(hostForward), 0o644)
+		_ = agenttest.SetIPForward(hostForward)
 	}
 }
 
 // removeAgentSandboxes starts (or adopts) the node's containerd with its agent's CNI
 // config and removes every sandbox.
 func removeAgentSandboxes(ctx context.Context, t testing.TB, n *Node) {
-	cd, err := containerd.New(containerd.Options{
-		DataDir: n.DataDir, NetNS: n.NetNS, CNIConfDir: filepath.Join(n.DataDir, "agent", "cni", "net.d"),
-		StopTimeout: 5 * time.Second,
-	})
-	if err != nil {
+	if err := agenttest.RemoveAgentSandboxes(ctx, n.DataDir, n.NetNS); err != nil {
 		t.Errorf("cleanup: %v", err)
-		return
 	}
-	if _, err := cd.Start(ctx); err != nil {
-		t.Errorf("cleanup: start containerd: %v", err)
-		return
-	}
-	defer func() {
-		if err := cd.Stop(ctx); err != nil {
-			t.Errorf("cleanup: stop containerd: %v", err)
-		}
-	}()
-	if n.CRI, err = cri.New(cd.Paths().Socket, cri.Options{}); err != nil {
-		t.Errorf("cleanup: %v", err)
-		return
-	}
-	defer n.CRI.Close()
-	n.removeSandboxes(ctx, t)
 }
 
 // StartAgent starts `berth agent` for the node (ExternalAgent clusters) and waits until it

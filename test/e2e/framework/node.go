@@ -20,6 +20,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth/berth/internal/agent/agenttest"
 	"github.com/berth/berth/internal/agent/containerd"
 	"github.com/berth/berth/internal/agent/cri"
 	"github.com/berth/berth/internal/images"
@@ -60,17 +61,9 @@ func Require(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Skip("e2e: needs root (starts containerd, network namespaces, cgroups); run `sudo go test ./test/e2e/...`")
 	}
-	var missing []string
-	for _, bin := range []string{containerd.DefaultContainerd, containerd.DefaultCtr, containerd.DefaultRunc, "/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/portmap", "/usr/lib/cni/loopback", "/bin/busybox"} {
-		if _, err := os.Stat(bin); err != nil {
-			missing = append(missing, bin)
-		}
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		missing = append(missing, "ip")
-	}
+	missing := agenttest.Missing()
 	if len(missing) > 0 {
-		t.Skipf("e2e: missing %s; install the packages in hack/lib.sh (containerd runc containernetworking-plugins busybox-static iproute2 nftables)", strings.Join(missing, ", "))
+		t.Skipf("e2e: missing %s; %s", strings.Join(missing, ", "), agenttest.InstallHint)
 	}
 }
 
@@ -232,25 +225,13 @@ func (n *Node) Import(t testing.TB, built testimages.Built) []string {
 // the CRI shows built.
 func (n *Node) ImportArchive(t testing.TB, built testimages.Built, write func(io.Writer) error) []string {
 	t.Helper()
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(write(pw)) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := containerd.Import(ctx, "", n.socket(), pr)
-	pr.Close()
-	if err != nil {
-		t.Fatalf("import %s: %v", built.Ref, err)
-	}
-	// The CRI learns of imported images from events; wait until it sees this one.
-	id, err := images.ID(built.Image)
+	names, err := agenttest.ImportArchive(ctx, n.socket(), n.CRI, built, write)
 	if err != nil {
 		t.Fatal(err)
 	}
-	Eventually(t, 10*time.Second, "CRI sees "+built.Ref, func() (bool, error) {
-		st, err := n.CRI.ImageStatus(ctx, built.Ref)
-		return err == nil && st != nil && st.Id == id, err
-	})
-	return res.Images
+	return names
 }
 
 var (
@@ -309,51 +290,18 @@ func Image(t testing.TB, ref string) testimages.Built {
 // SandboxConfig is a pod sandbox config as the agent would send it: pod network, own PID
 // namespace per container, RuntimeDefault seccomp, a log dir and a cgroup parent.
 func (n *Node) SandboxConfig(name string) *runtimeapi.PodSandboxConfig {
-	uid := randomID()
-	logDir := filepath.Join(n.DataDir, "pods", uid)
-	return &runtimeapi.PodSandboxConfig{
-		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "e2e", Uid: uid},
-		Hostname:     name,
-		LogDirectory: logDir,
-		Labels:       map[string]string{"io.kubernetes.pod.name": name, "io.kubernetes.pod.namespace": "e2e", "io.kubernetes.pod.uid": uid},
-		Linux: &runtimeapi.LinuxPodSandboxConfig{
-			CgroupParent: n.CgroupParent + "/pod" + uid,
-			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
-				NamespaceOptions: podNamespaces(),
-				Seccomp:          &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault},
-			},
-		},
-	}
+	return agenttest.SandboxConfig(n.DataDir, n.CgroupParent, name, randomID())
 }
 
 // ContainerConfig is a container config for the sandbox (its log goes to
 // <LogDirectory>/<name>/0.log, whose directory it creates).
 func ContainerConfig(t testing.TB, sandbox *runtimeapi.PodSandboxConfig, name, image string, command ...string) *runtimeapi.ContainerConfig {
 	t.Helper()
-	if err := os.MkdirAll(filepath.Join(sandbox.LogDirectory, name), 0o755); err != nil {
+	cfg, err := agenttest.ContainerConfig(sandbox, name, image, command...)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return &runtimeapi.ContainerConfig{
-		Metadata: &runtimeapi.ContainerMetadata{Name: name},
-		Image:    &runtimeapi.ImageSpec{Image: image},
-		Command:  command,
-		LogPath:  filepath.Join(name, "0.log"),
-		Labels:   map[string]string{"io.kubernetes.container.name": name},
-		Linux: &runtimeapi.LinuxContainerConfig{
-			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
-				NamespaceOptions: podNamespaces(),
-				Seccomp:          &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault},
-			},
-		},
-	}
-}
-
-func podNamespaces() *runtimeapi.NamespaceOption {
-	return &runtimeapi.NamespaceOption{
-		Network: runtimeapi.NamespaceMode_POD,
-		Pid:     runtimeapi.NamespaceMode_CONTAINER,
-		Ipc:     runtimeapi.NamespaceMode_POD,
-	}
+	return cfg
 }
 
 func randomID() string {
