@@ -7,18 +7,24 @@ import (
 	"sync"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/ptr"
 )
 
 // Context is what controllers are built from. One Context serves every controller of a
@@ -119,8 +125,8 @@ const (
 // RunLeaderElected runs the loops while this process holds the Lease kube-system/<lock>.
 // Each term gets fresh informers and controllers; losing the lease stops them, and the
 // process campaigns again until ctx ends. When ctx ends it returns once the loops have
-// stopped, and only then releases the lease, so a standby takes over at once without
-// ever running alongside them.
+// stopped, and only then releases the lease, so a standby (which watches the lease)
+// takes over at once without ever running alongside them.
 func RunLeaderElected(ctx context.Context, cc *Context, lock, identity string, build Builder) error {
 	for ctx.Err() == nil {
 		if err := campaign(ctx, cc, lock, identity, build); err != nil {
@@ -144,6 +150,7 @@ func campaign(ctx context.Context, cc *Context, lock, identity string, build Bui
 	var (
 		mu     sync.Mutex
 		closed bool
+		led    bool
 		term   sync.WaitGroup
 	)
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
@@ -163,6 +170,7 @@ func campaign(ctx context.Context, cc *Context, lock, identity string, build Bui
 					return
 				}
 				term.Add(1)
+				led = true
 				mu.Unlock()
 				defer term.Done()
 				cc.Log.Info("leading", "lock", lock, "identity", identity)
@@ -175,13 +183,31 @@ func campaign(ctx context.Context, cc *Context, lock, identity string, build Bui
 				}
 				runAll(ctx, &t, loops)
 			},
-			OnStoppedLeading: func() { cc.Log.Info("stopped leading", "lock", lock, "identity", identity) },
+			OnStoppedLeading: func() {
+				mu.Lock()
+				defer mu.Unlock()
+				if led { // client-go calls this on a standby's return too
+					cc.Log.Info("stopped leading", "lock", lock, "identity", identity)
+				}
+			},
 		},
 	})
 	if err != nil {
 		return fmt.Errorf("leader election: %w", err)
 	}
-	le.Run(ctx) // returns when ctx ends or the lease is lost; the term's ctx is then done
+	electCtx, retry := context.WithCancel(ctx)
+	defer retry()
+	var watcher sync.WaitGroup
+	watcher.Add(1)
+	go func() {
+		defer watcher.Done()
+		retryOnRelease(electCtx, cc.Client, lock, le, retry)
+	}()
+	// Run returns when ctx ends, the lease is lost or a standby retries on a release; the
+	// term's ctx is then done.
+	le.Run(electCtx)
+	retry()
+	watcher.Wait()
 	mu.Lock()
 	closed = true
 	mu.Unlock()
@@ -192,8 +218,45 @@ func campaign(ctx context.Context, cc *Context, lock, identity string, build Bui
 	return nil
 }
 
+// retryOnRelease watches the lease and calls retry when its leader releases it while le
+// stands by: the campaign then starts over and tries at once, rather than at its next
+// retry (up to 2.2 RetryPeriods later). It returns when ctx ends.
+func retryOnRelease(ctx context.Context, client kubernetes.Interface, lock string, le *leaderelection.LeaderElector, retry context.CancelFunc) {
+	leases := client.CoordinationV1().Leases(metav1.NamespaceSystem)
+	byName := fields.OneTermEqualSelector("metadata.name", lock).String()
+	// (The wrapper lets a fake clientset, which cannot stream initial events, list.)
+	inf := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = byName
+			return leases.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = byName
+			return leases.Watch(ctx, o)
+		},
+	}, client), &coordinationv1.Lease{}, 0, cache.Indexers{})
+	holder := func(obj any) (string, bool) {
+		l, ok := obj.(*coordinationv1.Lease)
+		if !ok || l.Name != lock {
+			return "", false
+		}
+		return ptr.Deref(l.Spec.HolderIdentity, ""), true
+	}
+	// Only a change from held to released counts: a lease found released is what the
+	// campaign's first try (immediate) takes anyway.
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{UpdateFunc: func(old, cur any) {
+		was, ok1 := holder(old)
+		now, ok2 := holder(cur)
+		if ok1 && ok2 && was != "" && now == "" && !le.IsLeader() {
+			retry()
+		}
+	}})
+	inf.Run(ctx.Done())
+}
+
 // release gives up the lease if identity still holds it, as client-go's ReleaseOnCancel
-// does: holder cleared, valid for 1 s, so a candidate takes it at its next retry.
+// does: holder cleared, valid for 1 s. Standbys see the release (retryOnRelease) and
+// take the lease at once.
 func release(ctx context.Context, log *slog.Logger, rl *resourcelock.LeaseLock, identity string) {
 	ctx, cancel := context.WithTimeout(ctx, RenewDeadline)
 	defer cancel()

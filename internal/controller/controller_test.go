@@ -88,3 +88,87 @@ func TestRunLeaderElectedReleasesAfterLoopsStop(t *testing.T) {
 		t.Errorf("holder after stop = %q, want none", *h)
 	}
 }
+
+// TestStandbyTakesOverAtRelease: a standby takes a released lease at once, not at its
+// next retry (RetryPeriod or more later).
+func TestStandbyTakesOverAtRelease(t *testing.T) {
+	client := fake.NewClientset()
+	cc := &Context{Client: client, Log: slog.New(slog.DiscardHandler)}
+	gets := make(chan struct{}, 100)
+	client.PrependReactor("get", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+		select {
+		case gets <- struct{}{}:
+		default:
+		}
+		return false, nil, nil
+	})
+	type server struct {
+		leading chan struct{}
+		cancel  context.CancelFunc
+		done    chan struct{}
+	}
+	start := func(identity string) *server {
+		s := &server{leading: make(chan struct{}, 1), done: make(chan struct{})}
+		ctx, cancel := context.WithCancel(context.Background())
+		s.cancel = cancel
+		loop := loopFunc(func(ctx context.Context) error {
+			s.leading <- struct{}{}
+			<-ctx.Done()
+			return nil
+		})
+		go func() {
+			defer close(s.done)
+			if err := RunLeaderElected(ctx, cc, "test-lock", identity, func(*Context) ([]Runnable, error) { return []Runnable{loop}, nil }); err != nil {
+				t.Error(err)
+			}
+		}()
+		t.Cleanup(func() {
+			cancel()
+			<-s.done
+		})
+		return s
+	}
+	a := start("a")
+	select {
+	case <-a.leading:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a not leading within 10s")
+	}
+	for len(gets) > 0 { // a's own
+		<-gets
+	}
+	b := start("b")
+	// Once b has tried (a leader renews without a get), it waits RetryPeriod or more.
+	select {
+	case <-gets:
+	case <-time.After(10 * time.Second):
+		t.Fatal("b did not try within 10s")
+	}
+	if got := holderOf(t, client); got != "a" {
+		t.Fatalf("holder %q, want a", got)
+	}
+	a.cancel()
+	<-a.done
+	released := time.Now()
+	select {
+	case <-b.leading:
+		t.Logf("b leads %s after a released the lease", time.Since(released).Round(time.Millisecond))
+		if took := time.Since(released); took >= RetryPeriod {
+			t.Errorf("b took %s to lead after the release, want less than a retry period (%s)", took, RetryPeriod)
+		}
+	case <-time.After(LeaseDuration):
+		t.Fatalf("b not leading within %s of the release", LeaseDuration)
+	}
+}
+
+func holderOf(t *testing.T, client *fake.Clientset) string {
+	t.Helper()
+	l, err := client.CoordinationV1().Leases(metav1.NamespaceSystem).Get(context.Background(), "test-lock", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Spec.HolderIdentity == nil {
+		return ""
+	}
+	return *l.Spec.HolderIdentity
+}
