@@ -121,8 +121,12 @@ func (r *result) print() {
 	fmt.Printf("proxy sync (%s table)\n", r.Table)
 	fmt.Printf("%-9s %13s %13s %9s %13s %13s %13s %15s %9s %12s\n", "services", "full sync ms", "full nft CPU", "full ops", "1-svc p50 ms", "1-svc p90 ms", "1-svc max ms", "1-svc nft CPU", "1-svc ops", "tx nl/nft")
 	for _, s := range r.Syncs {
+		txs := "-" // the null table
+		if s.NetlinkTx+s.NftTx > 0 {
+			txs = fmt.Sprintf("%d/%d", s.NetlinkTx, s.NftTx)
+		}
 		fmt.Printf("%-9d %13.1f %13.1f %9d %13.2f %13.2f %13.2f %15.2f %9d %12s\n", s.Services, s.FullSyncMs, s.FullNftCPUMs, s.FullOperations,
-			s.ChangeP50Ms, s.ChangeP90Ms, s.ChangeMaxMs, s.NftCPUP50Ms, s.ChangeOps, fmt.Sprintf("%d/%d", s.NetlinkTx, s.NftTx))
+			s.ChangeP50Ms, s.ChangeP90Ms, s.ChangeMaxMs, s.NftCPUP50Ms, s.ChangeOps, txs)
 	}
 	if len(r.Latency) > 0 {
 		fmt.Printf("\nrequest latency, pod → pod on one node (%d services in the table)\n", r.Syncs[len(r.Syncs)-1].Services)
