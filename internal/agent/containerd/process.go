@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/netns"
 )
 
 // process is one containerd, started by us or adopted from an earlier agent.
@@ -75,29 +76,14 @@ func withPath(env []string) []string {
 	return append(env, "PATH="+std)
 }
 
-// startIn starts cmd from an OS thread that entered the network namespace at netns. The
+// startIn starts cmd from an OS thread that entered the network namespace at path. The
 // thread is never unlocked, so the runtime discards it when the goroutine ends and no other
 // goroutine ever runs in that namespace.
-func startIn(netns string, cmd *exec.Cmd) error {
-	if netns == "" {
+func startIn(path string, cmd *exec.Cmd) error {
+	if path == "" {
 		return cmd.Start()
 	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		fd, err := unix.Open(netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- fmt.Errorf("open netns %s: %w", netns, err)
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("enter netns %s: %w", netns, err)
-			return
-		}
-		errc <- cmd.Start()
-	}()
-	return <-errc
+	return netns.Do(path, cmd.Start)
 }
 
 // adopt watches a containerd that an earlier agent started: pid must be alive and run
