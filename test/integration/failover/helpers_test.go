@@ -29,7 +29,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-const readyTimeout = 30 * time.Second
+// readyTimeout is generous: the machine may be loaded.
+const readyTimeout = time.Minute
 
 // serverProcess is a `berth server` subprocess.
 type serverProcess struct {
