@@ -82,7 +82,7 @@ func (s *Server) requestTimeout(r *http.Request) time.Duration {
 
 func isLongRunning(r *http.Request) bool {
 	q := r.URL.Query()
-	if w := q.Get("watch"); w == "true" || w == "1" {
+	if watchParam(q) {
 		return true
 	}
 	p := r.URL.Path

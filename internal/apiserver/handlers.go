@@ -10,6 +10,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
+	metainternalversionvalidation "k8s.io/apimachinery/pkg/apis/meta/internalversion/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -140,6 +142,14 @@ func (s *Server) listOptions(r *http.Request, st *registry.Store) (metav1.ListOp
 	opts := registry.ListOptions{
 		Limit: raw.Limit, Continue: raw.Continue,
 		ResourceVersion: raw.ResourceVersion, ResourceVersionMatch: raw.ResourceVersionMatch,
+	}
+	internal := metainternalversion.ListOptions{
+		Watch: raw.Watch, AllowWatchBookmarks: raw.AllowWatchBookmarks, ResourceVersion: raw.ResourceVersion,
+		ResourceVersionMatch: raw.ResourceVersionMatch, Limit: raw.Limit, Continue: raw.Continue,
+		SendInitialEvents: raw.SendInitialEvents,
+	}
+	if errs := metainternalversionvalidation.ValidateListOptions(&internal, true); len(errs) > 0 {
+		return raw, opts, apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: "ListOptions"}, "", errs)
 	}
 	if raw.Limit < 0 {
 		return raw, opts, apierrors.NewBadRequest(fmt.Sprintf("limit: Invalid value: %d: must be greater than or equal to 0", raw.Limit))

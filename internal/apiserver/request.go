@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -65,7 +66,7 @@ func verbFor(r *http.Request, info requestInfo) string {
 	collection := info.Name == ""
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		if q := r.URL.Query().Get("watch"); q == "true" || q == "1" {
+		if watchParam(r.URL.Query()) {
 			return "watch"
 		}
 		if collection {
@@ -93,4 +94,14 @@ func splitPath(p string) []string {
 		return nil
 	}
 	return strings.Split(p, "/")
+}
+
+// watchParam reads ?watch= as Kubernetes' parameter conversion does: absent, empty, "0"
+// and "false" (any case) are false, anything else true.
+func watchParam(q url.Values) bool {
+	v, ok := q["watch"]
+	if !ok || len(v) == 0 {
+		return false
+	}
+	return !(v[0] == "" || v[0] == "0" || strings.EqualFold(v[0], "false"))
 }

@@ -113,7 +113,12 @@ func testBadInput(t *testing.T, c *framework.Cluster) {
 		{name: "bad resourceVersion list", method: "GET", path: "?resourceVersion=abc", want: []int{400}},
 		{name: "negative resourceVersion", method: "GET", path: "?resourceVersion=-5", want: []int{400}},
 		{name: "bad resourceVersion watch", method: "GET", path: "?watch=true&resourceVersion=abc", want: []int{400}},
-		{name: "bad resourceVersionMatch", method: "GET", path: "?resourceVersion=1&resourceVersionMatch=Bogus", want: []int{400, 422}},
+		// ListOptions that parse but do not make sense: 422, as kube-apiserver's ValidateListOptions.
+		{name: "bad resourceVersionMatch", method: "GET", path: "?resourceVersion=1&resourceVersionMatch=Bogus", want: []int{422}},
+		{name: "resourceVersionMatch without resourceVersion", method: "GET", path: "?resourceVersionMatch=Exact", want: []int{422}},
+		{name: "resourceVersionMatch Exact at 0", method: "GET", path: "?resourceVersion=0&resourceVersionMatch=Exact", want: []int{422}},
+		{name: "resourceVersionMatch on a plain watch", method: "GET", path: "?watch=true&resourceVersion=1&resourceVersionMatch=NotOlderThan", want: []int{422}},
+		{name: "sendInitialEvents on a list", method: "GET", path: "?sendInitialEvents=true", want: []int{422}},
 		{name: "bad limit", method: "GET", path: "?limit=abc", want: []int{400}},
 		{name: "bad timeoutSeconds", method: "GET", path: "?watch=true&timeoutSeconds=abc", want: []int{400}},
 		{name: "bad dryRun", method: "POST", path: "?dryRun=Bogus", contentType: mediaJSON, body: cmJSON("dry", ""), want: []int{400, 422}},
