@@ -493,3 +493,13 @@ func TestValidatePodHugeQuantity(t *testing.T) {
 	node.Status.Capacity["memory"] = resource.MustParse("1e1000000000")
 	expectErrors(t, ValidateNode(node), errs(inv("status.capacity[memory]", "")))
 }
+
+func BenchmarkValidateQuantitiesInRange(b *testing.B) {
+	pod := validPod()
+	pod.Spec.Containers[0].Resources.Requests = corev1.ResourceList{"cpu": resource.MustParse("10m"), "memory": resource.MustParse("16Mi")}
+	for b.Loop() {
+		if errs := validateQuantitiesInRange(pod); len(errs) > 0 {
+			b.Fatal(errs)
+		}
+	}
+}
