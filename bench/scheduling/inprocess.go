@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/berth/berth/internal/controller"
 	"github.com/berth/berth/internal/server"
 )
 
@@ -26,6 +27,7 @@ func startInProcess(ctx context.Context, _ string, dataDir string) (*serverHandl
 	}
 	srv, err := server.Start(ctx, server.Config{
 		DataDir: dataDir, Listen: "127.0.0.1:0", DisableAgent: true,
+		Controllers: controller.Options{ClusterCIDR: benchClusterCIDR},
 		Log: slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	if err != nil {

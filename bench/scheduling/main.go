@@ -248,7 +248,8 @@ func startServer(ctx context.Context, bin, dataDir string) (*serverHandle, *rest
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.CommandContext(ctx, bin, "server", "--data-dir", dataDir, "--listen", addr, "--disable-agent")
+	cmd := exec.CommandContext(ctx, bin, "server", "--data-dir", dataDir, "--listen", addr, "--disable-agent",
+		"--cluster-cidr", benchClusterCIDR)
 	logFile, err := os.Create(dataDir + ".log")
 	if err != nil {
 		return nil, nil, err
@@ -272,6 +273,11 @@ func startServer(ctx context.Context, bin, dataDir string) (*serverHandle, *rest
 		}
 	}
 }
+
+// benchClusterCIDR holds a /24 for each of up to 16 384 nodes (the default /16 has room
+// for 256: the node IPAM controller would keep retrying the rest during the run), away
+// from the default service range 10.43.0.0/16.
+const benchClusterCIDR = "10.64.0.0/10"
 
 func stop(cmd *exec.Cmd) {
 	if cmd.Process != nil {
