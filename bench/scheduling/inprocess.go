@@ -28,7 +28,7 @@ func startInProcess(ctx context.Context, _ string, dataDir string) (*serverHandl
 	srv, err := server.Start(ctx, server.Config{
 		DataDir: dataDir, Listen: "127.0.0.1:0", DisableAgent: true,
 		Controllers: controller.Options{ClusterCIDR: benchClusterCIDR},
-		Log: slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Log:         slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	if err != nil {
 		logFile.Close()
