@@ -193,14 +193,13 @@ func (l *Loop) containerInfo(ctx context.Context, c *runtimeapi.Container) (*con
 	if ok && cached.state == c.State {
 		return cached, nil
 	}
-	resp, err := l.runtime.ContainerStatus(ctx, c.Id, false)
+	s, err := l.containerStatus(ctx, c.Id)
 	if isNotFound(err) {
 		return nil, nil // removed between the list and now
 	}
 	if err != nil {
 		return nil, err
 	}
-	s := resp.GetStatus()
 	restarts, _ := strconv.Atoi(c.Annotations[annoRestartCount])
 	info := &containerInfo{
 		id: c.Id, name: c.Labels[labelContainerName], sandboxID: c.PodSandboxId,
@@ -219,4 +218,37 @@ func (l *Loop) containerInfo(ctx context.Context, c *runtimeapi.Container) (*con
 	l.cache.containers[c.Id] = info
 	l.cache.mu.Unlock()
 	return info, nil
+}
+
+// oomSettle is how long after a SIGKILL death the runtime may still turn the reason
+// "Error" into "OOMKilled": containerd handles the task's exit and OOM events one after
+// the other, in either order, and reports "Error" in between.
+const oomSettle = 500 * time.Millisecond
+
+// containerStatus is the runtime's status of a container. For one that died of SIGKILL
+// moments ago with reason "Error", it asks again until oomSettle has passed since the
+// death or the reason changed: the status is cached as final once exited, and a pod
+// with restartPolicy Never would be posted Failed with the wrong reason for good.
+func (l *Loop) containerStatus(ctx context.Context, id string) (*runtimeapi.ContainerStatus, error) {
+	for {
+		resp, err := l.runtime.ContainerStatus(ctx, id, false)
+		if err != nil {
+			return nil, err
+		}
+		s := resp.GetStatus()
+		if s.GetState() != runtimeapi.ContainerState_CONTAINER_EXITED || s.GetExitCode() != 137 || s.GetReason() != "Error" {
+			return s, nil
+		}
+		left := oomSettle - l.clock.Since(time.Unix(0, s.GetFinishedAt()))
+		if left <= 0 {
+			return s, nil
+		}
+		t := l.clock.NewTimer(min(left, 20*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C():
+		}
+	}
 }
