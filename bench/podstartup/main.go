@@ -48,6 +48,7 @@ type options struct {
 	idle     time.Duration
 	logLevel string
 	jsonPath string
+	agentLog string
 }
 
 func main() {
@@ -58,6 +59,7 @@ func main() {
 	flag.DurationVar(&o.idle, "idle", 30*time.Second, "window over which the agent's idle CPU is measured with the burst's pods running")
 	flag.StringVar(&o.logLevel, "agent-log-level", "info", "the agent's --log-level (its log is shown when it fails)")
 	flag.StringVar(&o.jsonPath, "json", "", "also write the figures as JSON to this file")
+	flag.StringVar(&o.agentLog, "agent-log", "", "copy the agent's log to this file at the end (with -agent-log-level debug: what each sync did)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "podstartup: skipped: needs root (network namespaces, containerd, cgroups); run `sudo go run ./bench/podstartup` or `sudo make bench-podstartup`")
@@ -97,6 +99,11 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	defer func() {
+		if o.agentLog != "" {
+			if raw, rerr := os.ReadFile(filepath.Join(l.dataDir, "agent.log")); rerr == nil {
+				err = errors.Join(err, os.WriteFile(o.agentLog, raw, 0o644))
+			}
+		}
 		if cerr := l.close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("cleanup: %w", cerr))
 		}

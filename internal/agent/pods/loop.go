@@ -45,8 +45,9 @@ type Config struct {
 	Hooks     Hooks
 	Env       EnvResolver
 	Recorder  record.EventRecorder
-	// Workers sync different pods in parallel (default 16); one pod is never synced by
-	// two workers at once.
+	// Workers is how many pods are synced at once at most (default 64: every pod of a
+	// burst the size a node takes starts together, as the kubelet's per-pod workers do);
+	// one pod is never synced twice at once.
 	Workers int
 	// RelistPeriod is how often the runtime is listed for changes (default 1 s);
 	// ResyncPeriod how often every pod is synced regardless (default 1 min).
@@ -85,7 +86,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Recorder = &record.FakeRecorder{}
 	}
 	if c.Workers <= 0 {
-		c.Workers = 16
+		c.Workers = 64
 	}
 	if c.RelistPeriod <= 0 {
 		c.RelistPeriod = time.Second
@@ -239,23 +240,39 @@ func (l *Loop) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	for range l.cfg.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for l.work(ctx) {
-			}
-		}()
-	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		l.dispatch(ctx)
+	}()
 	<-ctx.Done()
 	return nil
 }
 
-func (l *Loop) work(ctx context.Context) bool {
-	uid, quit := l.queue.Get()
-	if quit {
-		return false
+// dispatch syncs each pod the queue hands out in a goroutine of its own, at most
+// Workers at once. Idle pods cost no goroutine, and a burst of new pods starts together
+// (as the runtime would start them for as many callers) instead of waiting for a fixed
+// pool's slots behind one another's sandbox and container creation.
+func (l *Loop) dispatch(ctx context.Context) {
+	slots := make(chan struct{}, l.cfg.Workers)
+	var syncs sync.WaitGroup
+	defer syncs.Wait()
+	for {
+		slots <- struct{}{}
+		uid, quit := l.queue.Get()
+		if quit {
+			return
+		}
+		syncs.Add(1)
+		go func() {
+			defer syncs.Done()
+			defer func() { <-slots }()
+			l.work(ctx, uid)
+		}()
 	}
+}
+
+func (l *Loop) work(ctx context.Context, uid string) {
 	defer l.queue.Done(uid)
 	after, err := l.sync(ctx, uid)
 	switch {
@@ -268,7 +285,6 @@ func (l *Loop) work(ctx context.Context) bool {
 	default:
 		l.queue.Forget(uid)
 	}
-	return true
 }
 
 // relist lists every sandbox and container and queues the pods whose runtime objects

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/status"
@@ -48,6 +49,7 @@ func isTerminal(p corev1.PodPhase) bool { return p == corev1.PodSucceeded || p =
 // then it posts the status.
 func (l *Loop) syncRunning(ctx context.Context, pod *corev1.Pod, rec *podRecord, state podState) (time.Duration, error) {
 	uid := string(pod.UID)
+	t0 := time.Now()
 	if err := os.MkdirAll(l.logDir(uid), 0o755); err != nil {
 		return 0, err
 	}
@@ -63,6 +65,7 @@ func (l *Loop) syncRunning(ctx context.Context, pod *corev1.Pod, rec *podRecord,
 		return 0, fmt.Errorf("set up volumes: %w", err)
 	}
 
+	t1 := time.Now()
 	sb := state.current()
 	var sbConfig *runtimeapi.PodSandboxConfig
 	acted := false
@@ -75,20 +78,28 @@ func (l *Loop) syncRunning(ctx context.Context, pod *corev1.Pod, rec *podRecord,
 		return 0, err
 	}
 
+	t2 := time.Now()
 	run := podRun{l: l, ctx: ctx, pod: pod, rec: rec, state: state, sandbox: sb, sandboxConfig: sbConfig, volumePaths: volumePaths}
 	initDone := run.syncInit()
 	if initDone {
 		run.syncApps()
 	}
+	t3 := time.Now()
 	if run.acted || acted {
 		if state, err = l.observe(ctx, uid); err != nil {
 			return 0, err
 		}
 	}
+	t4 := time.Now()
 	l.updateProber(pod, state)
 	status, err := l.postStatus(ctx, pod, rec, state, initDone, false)
 	if err != nil {
 		return 0, err
+	}
+	if run.acted || acted {
+		// Where a start's time goes (bench/podstartup reads these with -agent-log-level debug).
+		l.log.Debug("pod synced", "pod", podKey(pod), "phase", status.Phase, "setup", t1.Sub(t0), "sandbox", t2.Sub(t1),
+			"containers", t3.Sub(t2), "observe", t4.Sub(t3), "status", time.Since(t4))
 	}
 	if isTerminal(status.Phase) {
 		done := pod.DeepCopy()
@@ -145,8 +156,10 @@ type podRun struct {
 	sandbox       *sandboxInfo
 	sandboxConfig *runtimeapi.PodSandboxConfig
 	volumePaths   map[string]string
-	// acted: something changed in the runtime; requeue: when to look again; err: a
-	// failure to retry with the queue's back-off.
+	// mu guards what container starts running at once write: acted (something changed
+	// in the runtime), requeue (when to look again), err (a failure to retry with the
+	// queue's back-off) and rec.waiting.
+	mu      sync.Mutex
 	acted   bool
 	requeue time.Duration
 	err     error
@@ -154,9 +167,40 @@ type podRun struct {
 
 func (r *podRun) again(after time.Duration) {
 	after = max(after, 10*time.Millisecond)
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.requeue == 0 || after < r.requeue {
 		r.requeue = after
 	}
+}
+
+func (r *podRun) fail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.err = err
+}
+
+func (r *podRun) changed() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.acted = true
+}
+
+// setWaiting records why the container waits; a zero info clears it.
+func (r *podRun) setWaiting(name string, info waitingInfo) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if info == (waitingInfo{}) {
+		delete(r.rec.waiting, name)
+		return
+	}
+	r.rec.waiting[name] = info
+}
+
+func (r *podRun) waitingReason(name string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rec.waiting[name].reason
 }
 
 // syncInit runs the init containers in order, one at a time; it reports whether all of
@@ -248,21 +292,46 @@ func (r *podRun) restartIfChanged(c *corev1.Container, latest *containerInfo) bo
 	}
 	r.l.event(r.pod, corev1.EventTypeNormal, "Killing", reason)
 	if err := r.l.stopContainer(r.ctx, r.pod, c, latest.id, gracePeriod(r.pod)); err != nil {
-		r.err = err
+		r.fail(err)
 	}
-	r.acted = true
+	r.changed()
 	r.again(0)
 	return true
 }
 
 // syncApps starts app containers that do not run and should, restarts those whose spec
 // changed or whose liveness failed, and applies the restart policy to exited ones.
+//
+// The containers it starts are started at once (images checked, created and started
+// side by side, as the runtime serves several callers), not one after the other as the
+// kubelet does — unless one has a postStart hook: the kubelet's order then holds the
+// next containers until the hook returned, and some pods rely on that (a proxy that
+// must be up before the app).
 func (r *podRun) syncApps() {
+	sequential := false
+	for i := range r.pod.Spec.Containers {
+		if lc := r.pod.Spec.Containers[i].Lifecycle; lc != nil && lc.PostStart != nil {
+			sequential = true
+		}
+	}
+	var starts sync.WaitGroup
+	defer starts.Wait()
+	do := func(start func()) {
+		if sequential {
+			start()
+			return
+		}
+		starts.Add(1)
+		go func() {
+			defer starts.Done()
+			start()
+		}()
+	}
 	for i := range r.pod.Spec.Containers {
 		c := &r.pod.Spec.Containers[i]
 		inst := r.state.instances(c.Name, r.sandbox.id)
 		if len(inst) == 0 {
-			r.start(c, false)
+			do(func() { r.start(c, false) })
 			continue
 		}
 		latest := inst[0]
@@ -271,10 +340,10 @@ func (r *podRun) syncApps() {
 			r.restartIfChanged(c, latest)
 		case latest.exited():
 			if shouldRestart(r.pod.Spec.RestartPolicy, latest.exitCode) {
-				r.restartAfterCrash(c, latest, false)
+				do(func() { r.restartAfterCrash(c, latest, false) })
 			}
 		case latest.state == runtimeapi.ContainerState_CONTAINER_CREATED:
-			r.startCreated(c, latest)
+			do(func() { r.startCreated(c, latest) })
 		}
 	}
 }
@@ -311,12 +380,12 @@ func (r *podRun) restartAfterCrash(c *corev1.Container, latest *containerInfo, i
 	backoff := r.l.crashBackoff
 	if backoff.IsInBackOffSince(key, latest.finishedAt) {
 		delay := backoff.Get(key)
-		if r.rec.waiting[c.Name].reason != reasonCrashLoop {
+		if r.waitingReason(c.Name) != reasonCrashLoop {
 			r.l.event(r.pod, corev1.EventTypeWarning, "BackOff",
 				fmt.Sprintf("Back-off restarting failed container %s in pod %s", c.Name, podDescription(r.pod)))
 		}
-		r.rec.waiting[c.Name] = waitingInfo{reasonCrashLoop,
-			fmt.Sprintf("back-off %v restarting failed container=%s pod=%s", delay, c.Name, podDescription(r.pod))}
+		r.setWaiting(c.Name, waitingInfo{reasonCrashLoop,
+			fmt.Sprintf("back-off %v restarting failed container=%s pod=%s", delay, c.Name, podDescription(r.pod))})
 		r.again(delay - r.l.clock.Since(latest.finishedAt))
 		return
 	}
@@ -335,13 +404,13 @@ func podKey(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }
 // startCreated starts a container that was created but never started (an agent that
 // stopped in between).
 func (r *podRun) startCreated(c *corev1.Container, latest *containerInfo) {
-	r.acted = true
+	r.changed()
 	if err := r.l.runtime.StartContainer(r.ctx, latest.id); err != nil {
-		r.rec.waiting[c.Name] = waitingInfo{"RunContainerError", err.Error()}
+		r.setWaiting(c.Name, waitingInfo{"RunContainerError", err.Error()})
 		r.l.event(r.pod, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
 		return
 	}
-	delete(r.rec.waiting, c.Name)
+	r.setWaiting(c.Name, waitingInfo{})
 	r.l.event(r.pod, corev1.EventTypeNormal, "Started", "Started container "+c.Name)
 }
 
@@ -362,14 +431,14 @@ func (r *podRun) start(c *corev1.Container, init bool) {
 	if err != nil {
 		var w *waitingError
 		if errors.As(err, &w) {
-			r.rec.waiting[c.Name] = waitingInfo{w.reason, w.message}
+			r.setWaiting(c.Name, waitingInfo{w.reason, w.message})
 			r.again(l.pullGate.wait(string(pod.UID) + "/" + c.Image))
 			if w.reason == reasonInvalidImageName || w.reason == reasonErrImageNeverPull {
 				r.again(l.createGate.fail(key))
 			}
 			return
 		}
-		r.err = err
+		r.fail(err)
 		return
 	}
 	cfg, err := l.containerConfig(r.ctx, startInput{
@@ -379,10 +448,10 @@ func (r *podRun) start(c *corev1.Container, init bool) {
 	if err != nil {
 		var ce configError
 		if !errors.As(err, &ce) {
-			r.err = err
+			r.fail(err)
 			return
 		}
-		r.rec.waiting[c.Name] = waitingInfo{"CreateContainerConfigError", err.Error()}
+		r.setWaiting(c.Name, waitingInfo{"CreateContainerConfigError", err.Error()})
 		l.event(pod, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
 		r.again(l.createGate.fail(key))
 		return
@@ -390,24 +459,24 @@ func (r *podRun) start(c *corev1.Container, init bool) {
 	id, err := l.runtime.CreateContainer(r.ctx, r.sandbox.id, cfg, r.sandboxConfig)
 	if err != nil {
 		msg := createErrorMessage(err)
-		r.rec.waiting[c.Name] = waitingInfo{"CreateContainerError", msg}
+		r.setWaiting(c.Name, waitingInfo{"CreateContainerError", msg})
 		l.event(pod, corev1.EventTypeWarning, "Failed", "Error: "+msg)
 		r.again(l.createGate.fail(key))
 		return
 	}
 	l.createGate.forget(key)
-	r.acted = true
+	r.changed()
 	l.event(pod, corev1.EventTypeNormal, "Created", "Created container: "+c.Name)
 	if err := l.runtime.StartContainer(r.ctx, id); err != nil {
 		// The container is left exited (exit 128, StartError): the restart policy and
 		// crash-loop back-off apply to it like to any crash.
 		msg := createErrorMessage(err)
-		r.rec.waiting[c.Name] = waitingInfo{"RunContainerError", msg}
+		r.setWaiting(c.Name, waitingInfo{"RunContainerError", msg})
 		l.event(pod, corev1.EventTypeWarning, "Failed", "Error: "+msg)
 		r.again(0)
 		return
 	}
-	delete(r.rec.waiting, c.Name)
+	r.setWaiting(c.Name, waitingInfo{})
 	l.event(pod, corev1.EventTypeNormal, "Started", "Started container "+c.Name)
 	if c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
 		if err := l.hooks.PostStart(r.ctx, pod, c, id); err != nil {
