@@ -2,15 +2,19 @@
 //
 //   - sync time: the proxy runs with N Services (2 endpoints each) in its table; one
 //     Service's endpoints change again and again, and each incremental sync is timed
-//     (goal: flat in N, O(change)); the full sync at start is timed too;
+//     (goal: flat in N, O(change)); the full sync at start is timed too (wall and CPU
+//     time, operations and transactions), and in the kernel the full sync of a second
+//     proxy started over the table the first one left ("restart", an agent restarting);
 //   - request latency through a ClusterIP against straight to the pod IP, from a pod on
 //     the same node, with the largest N present (goal: ratio ≤ 1.1).
 //
 // As root it runs everything in a lab of network namespaces (internal/proxy/proxytest)
-// with the kernel's nftables, through proxy.NewNFTables (the full sync runs the nft
-// binary, incremental ones go over netlink; "tx nl/nft" counts each kind); each sync's
-// CPU time in nft (user+sys of the child processes) is reported beside its wall time,
-// which depends on the machine's load. -null times only the proxy's own work (rules, diff,
+// with the kernel's nftables, through proxy.NewNFTables (the full sync's first
+// transaction runs the nft binary, the rest go over netlink; "tx nl/nft" counts each
+// kind); each sync's CPU time is reported beside its wall time, which depends on the
+// machine's load: the process's and nft's ("full CPU", since the proxy started; the
+// kernel's work on netlink transactions counts as the process's system time), and
+// nft's alone (user+sys of the child processes). -null times only the proxy's own work (rules, diff,
 // transaction) against a table that accepts every transaction and keeps nothing (no
 // root, no latency figures).
 //
@@ -93,6 +97,14 @@ type syncFigures struct {
 	// NftCPUP50Ms is the CPU time (user+sys) of the nft processes of one sync.
 	NftCPUP50Ms  float64 `json:"one_service_sync_nft_cpu_p50_ms"`
 	FullNftCPUMs float64 `json:"full_sync_nft_cpu_ms"`
+	// FullCPUMs is the CPU time of the whole full sync: the bench process's (the
+	// proxy's work and the kernel's on its netlink transactions) and nft's.
+	FullCPUMs        float64 `json:"full_sync_cpu_ms"`
+	FullTransactions int     `json:"full_sync_transactions"`
+	// RestartSyncMs is the full sync of a proxy started over the table a stopped one
+	// left (an agent restarting), RestartCPUMs its CPU time (kernel table only).
+	RestartSyncMs float64 `json:"restart_full_sync_ms,omitempty"`
+	RestartCPUMs  float64 `json:"restart_full_sync_cpu_ms,omitempty"`
 	// NetlinkTx and NftTx count the transactions sent over netlink and run by nft
 	// (kernel table only).
 	NetlinkTx int `json:"netlink_transactions,omitempty"`
@@ -119,14 +131,16 @@ type result struct {
 
 func (r *result) print() {
 	fmt.Printf("proxy sync (%s table)\n", r.Table)
-	fmt.Printf("%-9s %13s %13s %9s %13s %13s %13s %15s %9s %12s\n", "services", "full sync ms", "full nft CPU", "full ops", "1-svc p50 ms", "1-svc p90 ms", "1-svc max ms", "1-svc nft CPU", "1-svc ops", "tx nl/nft")
+	fmt.Printf("%-9s %13s %12s %12s %9s %6s %13s %13s %13s %13s %15s %9s %12s\n", "services", "full sync ms", "full CPU ms", "full nft CPU", "full ops", "full tx",
+		"restart ms", "1-svc p50 ms", "1-svc p90 ms", "1-svc max ms", "1-svc nft CPU", "1-svc ops", "tx nl/nft")
 	for _, s := range r.Syncs {
-		txs := "-" // the null table
+		txs, restart := "-", "-" // the null table
 		if s.NetlinkTx+s.NftTx > 0 {
 			txs = fmt.Sprintf("%d/%d", s.NetlinkTx, s.NftTx)
+			restart = fmt.Sprintf("%.1f", s.RestartSyncMs)
 		}
-		fmt.Printf("%-9d %13.1f %13.1f %9d %13.2f %13.2f %13.2f %15.2f %9d %12s\n", s.Services, s.FullSyncMs, s.FullNftCPUMs, s.FullOperations,
-			s.ChangeP50Ms, s.ChangeP90Ms, s.ChangeMaxMs, s.NftCPUP50Ms, s.ChangeOps, txs)
+		fmt.Printf("%-9d %13.1f %12.1f %12.1f %9d %6d %13s %13.2f %13.2f %13.2f %15.2f %9d %12s\n", s.Services, s.FullSyncMs, s.FullCPUMs, s.FullNftCPUMs, s.FullOperations,
+			s.FullTransactions, restart, s.ChangeP50Ms, s.ChangeP90Ms, s.ChangeMaxMs, s.NftCPUP50Ms, s.ChangeOps, txs)
 	}
 	if len(r.Latency) > 0 {
 		fmt.Printf("\nrequest latency, pod → pod on one node (%d services in the table)\n", r.Syncs[len(r.Syncs)-1].Services)
@@ -179,8 +193,10 @@ func run(ctx context.Context, o options) (*result, error) {
 }
 
 // measureSyncs runs a proxy over n Services and times the syncs of one Service's
-// endpoint changes. With withWeb it also serves "web" (pod-0 of the lab) and keeps the
-// proxy running until stop.
+// endpoint changes. In the kernel it then stops that proxy leaving its table, as an
+// agent that restarts does, and times the rebuild of a second one over it. With
+// withWeb it also serves "web" (pod-0 of the lab) and keeps the proxy running until
+// stop.
 func measureSyncs(ctx context.Context, lab *proxytest.Lab, n, changes int, withWeb bool) (syncFigures, func(), error) {
 	fig := syncFigures{Services: n}
 	objects := make([]runtime.Object, 0, 2*n+2)
@@ -194,90 +210,137 @@ func measureSyncs(ctx context.Context, lab *proxytest.Lab, n, changes int, withW
 	}
 	// NewSimpleClientset: NewClientset's managed-fields machinery costs seconds here.
 	client := fake.NewSimpleClientset(objects...) //nolint:staticcheck
-	var nft knftables.Interface = nullTable{knftables.NewFake(knftables.IPv4Family, proxy.TableName)}
-	if lab != nil {
-		var err error
-		if nft, err = proxy.NewNFTables(lab.Node.Path); err != nil {
-			return fig, nil, err
-		}
-	}
-	results := make(chan proxy.SyncResult, 16)
-	p, err := proxy.New(proxy.Config{
-		NodeName: "node-a", NodeIPs: []string{proxytest.NodeIP}, ClusterCIDR: proxytest.ClusterCIDR,
-		Client: client, NFT: nft, MinSyncPeriod: time.Millisecond,
-		OnSync: func(r proxy.SyncResult) { results <- r },
-	})
+	px, err := startProxy(ctx, lab, client, lab != nil)
 	if err != nil {
 		return fig, nil, err
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(runCtx) }()
-	stop := func() {
-		cancel()
-		if err := <-done; err != nil {
-			log.Printf("proxy: %v", err)
-		}
-	}
-	next := func(what string) (proxy.SyncResult, error) {
-		for {
-			select {
-			case r := <-results:
-				if r.Err != nil {
-					return r, fmt.Errorf("%s: %w", what, r.Err)
-				}
-				if !r.Full && r.Services == 0 {
-					continue // only deleted stale chains
-				}
-				return r, nil
-			case err := <-done:
-				return proxy.SyncResult{}, fmt.Errorf("%s: proxy stopped: %v", what, err)
-			case <-time.After(5 * time.Minute):
-				return proxy.SyncResult{}, errors.New(what + ": no sync in 5 minutes")
-			}
-		}
-	}
-	cpu0 := childCPU()
-	full, err := next("full sync")
+	full, err := px.next("full sync")
 	if err != nil {
-		stop()
+		px.stop()
 		return fig, nil, err
 	}
-	fig.FullSyncMs, fig.FullOperations, fig.FullNftCPUMs = ms(full.Duration), full.Operations, ms(childCPU()-cpu0)
+	fig.FullSyncMs, fig.FullOperations, fig.FullTransactions = ms(full.Duration), full.Operations, full.Transactions
+	fig.FullCPUMs, fig.FullNftCPUMs = ms(full.cpu), ms(full.nftCPU)
 
 	var took, cpu []time.Duration
 	for c := range changes {
-		cpu0 := childCPU()
 		_, slice := benchService(n/2, 2+(c+1)%2) // 3, 2, 3, … endpoints
 		if _, err := client.DiscoveryV1().EndpointSlices("bench").Update(ctx, slice, metav1.UpdateOptions{}); err != nil {
-			stop()
+			px.stop()
 			return fig, nil, err
 		}
-		r, err := next("one-service sync")
+		r, err := px.next("one-service sync")
 		if err != nil {
-			stop()
+			px.stop()
 			return fig, nil, err
 		}
 		if r.Full || r.Changed != 1 {
-			stop()
-			return fig, nil, fmt.Errorf("one-service change gave sync %+v", r)
+			px.stop()
+			return fig, nil, fmt.Errorf("one-service change gave sync %+v", r.SyncResult)
 		}
 		took = append(took, r.Duration)
-		cpu = append(cpu, childCPU()-cpu0)
+		cpu = append(cpu, r.nftCPU)
 		fig.ChangeOps = max(fig.ChangeOps, r.Operations)
 	}
-	if st, ok := nft.(interface{ Stats() nftlink.Stats }); ok {
+	if st, ok := px.nft.(interface{ Stats() nftlink.Stats }); ok {
 		fig.NetlinkTx, fig.NftTx = st.Stats().Netlink, st.Stats().Exec
 	}
 	slices.Sort(took)
 	slices.Sort(cpu)
 	fig.NftCPUP50Ms = ms(pct(cpu, 50))
 	fig.ChangeP50Ms, fig.ChangeP90Ms, fig.ChangeMaxMs = ms(pct(took, 50)), ms(pct(took, 90)), ms(took[len(took)-1])
+
+	if lab != nil {
+		// An agent restarting: the table of the last one is there, serving, and the
+		// new proxy rebuilds over it.
+		px.stop()
+		if px, err = startProxy(ctx, lab, client, false); err != nil {
+			return fig, nil, err
+		}
+		again, err := px.next("full sync over the old table")
+		if err != nil {
+			px.stop()
+			return fig, nil, err
+		}
+		fig.RestartSyncMs, fig.RestartCPUMs = ms(again.Duration), ms(again.cpu)
+	}
 	if !withWeb {
-		stop()
+		px.stop()
 		return fig, func() {}, nil
 	}
-	return fig, stop, nil
+	return fig, px.stop, nil
+}
+
+// benchProxy is a running proxy whose syncs the bench reads.
+type benchProxy struct {
+	nft     knftables.Interface
+	results chan timedSync
+	done    chan error
+	stop    func()
+}
+
+// timedSync is a sync with the CPU time it took: the bench process's own (the proxy,
+// and the kernel's work on netlink transactions) and its nft children's.
+type timedSync struct {
+	proxy.SyncResult
+	cpu, nftCPU time.Duration
+}
+
+// startProxy runs a proxy over client's objects (in the lab's node, or into the null
+// table without a lab); keep leaves its table when stop is called.
+func startProxy(ctx context.Context, lab *proxytest.Lab, client *fake.Clientset, keep bool) (*benchProxy, error) {
+	var nft knftables.Interface = nullTable{knftables.NewFake(knftables.IPv4Family, proxy.TableName)}
+	if lab != nil {
+		var err error
+		if nft, err = proxy.NewNFTables(lab.Node.Path); err != nil {
+			return nil, err
+		}
+	}
+	b := &benchProxy{nft: nft, results: make(chan timedSync, 16), done: make(chan error, 1)}
+	// Each sync's CPU time since the previous one's end (the proxy is idle between
+	// them, up to its informers).
+	self0, children0 := processCPU()
+	p, err := proxy.New(proxy.Config{
+		NodeName: "node-a", NodeIPs: []string{proxytest.NodeIP}, ClusterCIDR: proxytest.ClusterCIDR,
+		Client: client, NFT: nft, MinSyncPeriod: time.Millisecond, KeepRules: keep,
+		OnSync: func(r proxy.SyncResult) {
+			self, children := processCPU()
+			b.results <- timedSync{SyncResult: r, cpu: self - self0 + children - children0, nftCPU: children - children0}
+			self0, children0 = self, children
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	go func() { b.done <- p.Run(runCtx) }()
+	b.stop = func() {
+		cancel()
+		if err := <-b.done; err != nil {
+			log.Printf("proxy: %v", err)
+		}
+	}
+	return b, nil
+}
+
+// next waits for the next sync that changed a Service (or rebuilt the table).
+func (b *benchProxy) next(what string) (timedSync, error) {
+	for {
+		select {
+		case r := <-b.results:
+			if r.Err != nil {
+				return r, fmt.Errorf("%s: %w", what, r.Err)
+			}
+			if !r.Full && r.Services == 0 {
+				continue // only deleted stale chains
+			}
+			return r, nil
+		case err := <-b.done:
+			return timedSync{}, fmt.Errorf("%s: proxy stopped: %v", what, err)
+		case <-time.After(5 * time.Minute):
+			return timedSync{}, errors.New(what + ": no sync in 5 minutes")
+		}
+	}
 }
 
 // benchService is Service i of namespace bench, with a slice of eps endpoints.
@@ -423,13 +486,17 @@ func alternate(a, b string, n int, keepAlive bool) ([]time.Duration, []time.Dura
 	return targets[0].took, targets[1].took, nil
 }
 
-// childCPU is the user+sys time of the finished child processes (the nft runs).
-func childCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
-		return 0
+// processCPU is the user+sys time of the process and of its finished child processes
+// (the nft runs).
+func processCPU() (self, children time.Duration) {
+	var ru, rc syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &rc); err != nil {
+		return 0, 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), time.Duration(rc.Utime.Nano() + rc.Stime.Nano())
 }
 
 // nullTable accepts every transaction and keeps nothing: what is left to time is the

@@ -55,10 +55,10 @@ var testNodeIPs = []string{"192.168.77.1"}
 func fullDump(t *testing.T, c *cluster, p ruleParams) string {
 	t.Helper()
 	nft := knftables.NewFake(knftables.IPv4Family, TableName)
-	tx := nft.NewTransaction()
-	newTableState().planFull(tx, testNodeIPs, c.list(), c.desired(p))
-	if err := nft.Run(context.Background(), tx); err != nil {
-		t.Fatalf("full sync: %v\n%s", err, tx)
+	for _, tx := range newTableState().planFull(nft.NewTransaction, testNodeIPs, c.list(), c.desired(p)).txs {
+		if err := nft.Run(context.Background(), tx); err != nil {
+			t.Fatalf("full sync: %v\n%s", err, tx)
+		}
 	}
 	return nft.Dump()
 }
@@ -171,6 +171,10 @@ type recordingNFT struct {
 	*knftables.Fake
 	txs      chan string
 	failNext chan struct{}
+	// failRuns are the calls of Run (counted from 1) that fail; set before the proxy
+	// starts.
+	failRuns map[int]bool
+	runs     int
 }
 
 func newRecordingNFT() *recordingNFT {
@@ -178,6 +182,10 @@ func newRecordingNFT() *recordingNFT {
 }
 
 func (r *recordingNFT) Run(ctx context.Context, tx *knftables.Transaction) error {
+	r.runs++
+	if r.failRuns[r.runs] {
+		return knftables.PtrTo(testError(fmt.Sprintf("injected failure of run %d", r.runs)))
+	}
 	select {
 	case <-r.failNext:
 		return knftables.PtrTo(testError("injected failure"))

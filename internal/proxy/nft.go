@@ -153,12 +153,30 @@ func (c *change) empty() bool {
 	return len(c.flush)+len(c.delElements)+len(c.delSets)+len(c.addSets)+len(c.rules)+len(c.addElements) == 0
 }
 
-// writeChanges appends changes to tx phase by phase.
-func writeChanges(tx *knftables.Transaction, changes []*change) {
+// size is how many anonymous maps and operations writeChanges writes for c (fresh: into
+// a table that has none of its chains yet).
+func (c *change) size(fresh bool) (maps, ops int) {
+	for _, r := range c.rules {
+		if strings.Contains(r.Rule, " vmap { ") {
+			maps++
+		}
+	}
+	ops = len(c.flush) + len(c.delElements) + len(c.delSets) + len(c.addSets) + len(c.rules) + len(c.addElements)
+	if !fresh {
+		ops += len(c.flush)
+	}
+	return maps, ops
+}
+
+// writeChanges appends changes to tx phase by phase. In a fresh table (fresh) the
+// chains are only added: there is nothing to flush.
+func writeChanges(tx *knftables.Transaction, changes []*change, fresh bool) {
 	for _, c := range changes {
 		for _, ch := range c.flush {
 			tx.Add(ch)
-			tx.Flush(ch)
+			if !fresh {
+				tx.Flush(ch)
+			}
 		}
 	}
 	for _, c := range changes {

@@ -61,8 +61,9 @@ type SyncResult struct {
 	// Services is how many Services were looked at, Changed how many of them got new
 	// rules, Chains how many chains were written.
 	Services, Changed, Chains int
-	// Operations is the size of the nftables transaction.
-	Operations int
+	// Operations is the size of the nftables transactions, Transactions how many ran
+	// (a rebuild writes the table in a few, see planFull).
+	Operations, Transactions int
 	// Duration covers computing the rules and running the transaction.
 	Duration time.Duration
 	Err      error
@@ -271,11 +272,10 @@ func (p *Proxy) wait(ctx context.Context, d time.Duration) bool {
 }
 
 // sync brings the table in line with the informers' view of keys (every Service when
-// full) in one transaction.
+// full): in one transaction, or for a rebuild in a few (see planFull).
 func (p *Proxy) sync(ctx context.Context, keys []string, full bool) SyncResult {
 	started := time.Now()
 	res := SyncResult{Full: full}
-	tx := p.cfg.NFT.NewTransaction()
 	var plan *syncPlan
 	if full {
 		svcs, err := p.services.List(everything)
@@ -283,23 +283,33 @@ func (p *Proxy) sync(ctx context.Context, keys []string, full bool) SyncResult {
 			res.Err = err
 			return p.report(res, started)
 		}
-		plan = p.state.planFull(tx, p.nodeIPs, svcs, p.desired)
+		plan = p.state.planFull(p.cfg.NFT.NewTransaction, p.nodeIPs, svcs, p.desired)
 	} else {
-		plan = p.state.planIncremental(tx, keys, p.desired, started)
+		plan = p.state.planIncremental(p.cfg.NFT.NewTransaction(), keys, p.desired, started)
 	}
 	res.Services, res.Changed, res.Chains = plan.services, plan.changed, plan.chains
 	for _, c := range plan.conflicts {
 		p.log.Warn("two services claim one address and port; the first keeps it", "conflict", c)
 	}
-	res.Operations = tx.NumOperations()
+	for _, tx := range plan.txs {
+		res.Operations += tx.NumOperations()
+	}
 	if res.Operations == 0 {
 		plan.commit()
 		return res // nothing to write: not worth a report
 	}
-	if err := p.cfg.NFT.Run(ctx, tx); err != nil {
-		p.state.broken = true
-		res.Err = fmt.Errorf("nftables transaction of %d operations: %w", res.Operations, err)
-		return p.report(res, started)
+	for i, tx := range plan.txs {
+		if tx.NumOperations() == 0 {
+			continue
+		}
+		if err := p.cfg.NFT.Run(ctx, tx); err != nil {
+			// A rebuild's transactions already run stay in the table; the next sync
+			// rebuilds it again.
+			p.state.broken = true
+			res.Err = fmt.Errorf("nftables transaction %d of %d (%d operations): %w", i+1, len(plan.txs), tx.NumOperations(), err)
+			return p.report(res, started)
+		}
+		res.Transactions++
 	}
 	plan.commit()
 	for _, key := range plan.requeue {
@@ -314,7 +324,7 @@ func (p *Proxy) sync(ctx context.Context, keys []string, full bool) SyncResult {
 func (p *Proxy) report(res SyncResult, started time.Time) SyncResult {
 	res.Duration = time.Since(started)
 	p.log.Debug("synced", "full", res.Full, "services", res.Services, "changed", res.Changed,
-		"chains", res.Chains, "operations", res.Operations, "took", res.Duration, "err", res.Err)
+		"chains", res.Chains, "operations", res.Operations, "transactions", res.Transactions, "took", res.Duration, "err", res.Err)
 	if p.cfg.OnSync != nil {
 		p.cfg.OnSync(res)
 	}

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,9 +30,12 @@ func startProxy(t *testing.T, nft *recordingNFT, objects ...any) *running {
 	// converter from the whole OpenAPI schema, seconds under -race, for nothing here.
 	client := fake.NewSimpleClientset() //nolint:staticcheck
 	ctx := context.Background()
+	var setups []func(*Proxy)
 	for _, obj := range objects {
 		var err error
 		switch o := obj.(type) {
+		case func(*Proxy): // changes the proxy before it runs
+			setups = append(setups, o)
 		case *discoveryv1.EndpointSlice:
 			_, err = client.DiscoveryV1().EndpointSlices(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
 		case *corev1.Service:
@@ -50,6 +55,9 @@ func startProxy(t *testing.T, nft *recordingNFT, objects ...any) *running {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, setup := range setups {
+		setup(p)
 	}
 	r.proxy = p
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -122,7 +130,7 @@ func TestRunIncrementalAndCleanup(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := r.next(t, "web's endpoint change", func(res SyncResult) bool { return res.Changed > 0 })
-	if res.Full || res.Err != nil || res.Changed != 1 || res.Chains != 2 || res.Operations != 8 {
+	if res.Full || res.Err != nil || res.Changed != 1 || res.Chains != 2 || res.Operations != 9 {
 		t.Fatalf("incremental sync = %+v", res)
 	}
 	written := waitFor(t, nft.txs, "the transaction")
@@ -160,5 +168,35 @@ func drain[T any](ch chan T) {
 		default:
 			return
 		}
+	}
+}
+
+// A rebuild that fails part-way (its first transactions in the table, the rest not)
+// leaves the state broken: the next sync rebuilds the whole table again.
+func TestRebuildFailsPartWay(t *testing.T) {
+	c := newCluster()
+	var objects []any
+	for i := range 6 {
+		svc := service(fmt.Sprintf("svc-%d", i), clusterIP(fmt.Sprintf("10.43.0.%d", 10+i)))
+		s := slice(svc, svc.Name+"-1", 8080, ep{ip: fmt.Sprintf("10.42.0.%d", 10+2*i)}, ep{ip: fmt.Sprintf("10.42.0.%d", 11+2*i)})
+		c.add(svc, s)
+		objects = append(objects, svc, s)
+	}
+	nft := newRecordingNFT()
+	// The fixed table and two Services a transaction: 4 transactions, the third fails.
+	nft.failRuns = map[int]bool{3: true}
+	objects = append(objects, func(p *Proxy) { p.state.bounds = rebuildBounds{maps: rebuildMaxMaps, operations: 25} })
+	r := startProxy(t, nft, objects...)
+
+	failed := r.next(t, "the failed rebuild", func(res SyncResult) bool { return res.Full })
+	if failed.Err == nil || failed.Transactions != 2 || !strings.Contains(failed.Err.Error(), "transaction 3 of 4") {
+		t.Fatalf("first rebuild = %+v, want it to fail at its third transaction of 4", failed)
+	}
+	res := r.next(t, "the second rebuild", func(res SyncResult) bool { return res.Full })
+	if res.Err != nil || res.Transactions != 4 || res.Services != 6 || res.Changed != 6 {
+		t.Fatalf("second rebuild = %+v", res)
+	}
+	if got, want := sortedLines(nft.Dump()), sortedLines(fullDump(t, c, testParams)); !slices.Equal(got, want) {
+		t.Fatalf("table after the rebuild differs from a full sync:\n%s", lineDiff(want, got))
 	}
 }

@@ -1,6 +1,10 @@
 package proxy
 
 import (
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -92,7 +96,8 @@ rule endpoint-default/web/tcp/http__10.42.0.5/8080 meta l4proto tcp dnat to 10.4
 rule endpoint-default/web/tcp/http__10.42.1.7/8080 ip saddr 10.42.1.7 jump mark-for-masquerade
 rule endpoint-default/web/tcp/http__10.42.1.7/8080 meta l4proto tcp dnat to 10.42.1.7:8080
 rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/tcp/http numgen random mod 2 vmap { 0 : goto endpoint-default/web/tcp/http__10.42.0.5/8080 , 1 : goto endpoint-default/web/tcp/http__10.42.1.7/8080 }
+rule service-default/web/tcp/http numgen random mod 2 == 0 goto endpoint-default/web/tcp/http__10.42.0.5/8080
+rule service-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.1.7/8080
 element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
 == no endpoints: reject
 element no-endpoint-services { 10.43.0.10 . tcp . 80 : goto reject-chain }
@@ -108,7 +113,8 @@ rule endpoint-default/web/tcp/http__10.42.1.7/8080 meta l4proto tcp dnat to 10.4
 rule external-default/web/tcp/http jump mark-for-masquerade
 rule external-default/web/tcp/http goto service-default/web/tcp/http
 rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/tcp/http numgen random mod 2 vmap { 0 : goto endpoint-default/web/tcp/http__10.42.0.5/8080 , 1 : goto endpoint-default/web/tcp/http__10.42.1.7/8080 }
+rule service-default/web/tcp/http numgen random mod 2 == 0 goto endpoint-default/web/tcp/http__10.42.0.5/8080
+rule service-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.1.7/8080
 element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
 element service-nodeports { tcp . 30080 : goto external-default/web/tcp/http }
 == NodePort without endpoints: reject both
@@ -129,7 +135,8 @@ rule endpoint-default/web/tcp/http__10.42.1.7/8080 meta l4proto tcp dnat to 10.4
 rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
 rule service-default/web/tcp/http ip saddr @affinity-default/web/tcp/http__10.42.0.5/8080 goto endpoint-default/web/tcp/http__10.42.0.5/8080
 rule service-default/web/tcp/http ip saddr @affinity-default/web/tcp/http__10.42.1.7/8080 goto endpoint-default/web/tcp/http__10.42.1.7/8080
-rule service-default/web/tcp/http numgen random mod 2 vmap { 0 : goto endpoint-default/web/tcp/http__10.42.0.5/8080 , 1 : goto endpoint-default/web/tcp/http__10.42.1.7/8080 }
+rule service-default/web/tcp/http numgen random mod 2 == 0 goto endpoint-default/web/tcp/http__10.42.0.5/8080
+rule service-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.1.7/8080
 element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
 == internalTrafficPolicy Local
 chain endpoint-default/web/tcp/http__10.42.0.5/8080
@@ -137,7 +144,7 @@ chain local-default/web/tcp/http
 rule endpoint-default/web/tcp/http__10.42.0.5/8080 ip saddr 10.42.0.5 jump mark-for-masquerade
 rule endpoint-default/web/tcp/http__10.42.0.5/8080 meta l4proto tcp dnat to 10.42.0.5:8080
 rule local-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule local-default/web/tcp/http numgen random mod 1 vmap { 0 : goto endpoint-default/web/tcp/http__10.42.0.5/8080 }
+rule local-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.0.5/8080
 element service-ips { 10.43.0.10 . tcp . 80 : goto local-default/web/tcp/http }
 == internalTrafficPolicy Local, no local endpoint: drop
 element no-endpoint-services { 10.43.0.10 . tcp . 80 : drop }
@@ -155,9 +162,10 @@ rule external-default/web/tcp/http ip saddr 10.42.0.0/16 goto service-default/we
 rule external-default/web/tcp/http fib saddr type local jump mark-for-masquerade
 rule external-default/web/tcp/http fib saddr type local goto service-default/web/tcp/http
 rule external-default/web/tcp/http goto local-default/web/tcp/http
-rule local-default/web/tcp/http numgen random mod 1 vmap { 0 : goto endpoint-default/web/tcp/http__10.42.0.5/8080 }
+rule local-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.0.5/8080
 rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/tcp/http numgen random mod 2 vmap { 0 : goto endpoint-default/web/tcp/http__10.42.0.5/8080 , 1 : goto endpoint-default/web/tcp/http__10.42.1.7/8080 }
+rule service-default/web/tcp/http numgen random mod 2 == 0 goto endpoint-default/web/tcp/http__10.42.0.5/8080
+rule service-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.1.7/8080
 element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
 element service-nodeports { tcp . 30080 : goto external-default/web/tcp/http }
 == externalTrafficPolicy Local, no local endpoint: drop external
@@ -170,7 +178,7 @@ rule external-default/web/tcp/http ip saddr 10.42.0.0/16 goto service-default/we
 rule external-default/web/tcp/http fib saddr type local jump mark-for-masquerade
 rule external-default/web/tcp/http fib saddr type local goto service-default/web/tcp/http
 rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/tcp/http numgen random mod 1 vmap { 0 : goto endpoint-default/web/tcp/http__10.42.1.7/8080 }
+rule service-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.1.7/8080
 element no-endpoint-nodeports { tcp . 30080 : drop }
 element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
 element service-nodeports { tcp . 30080 : goto external-default/web/tcp/http }
@@ -180,7 +188,7 @@ chain service-default/web/tcp/http
 rule endpoint-default/web/tcp/http__10.42.0.5/8080 ip saddr 10.42.0.5 jump mark-for-masquerade
 rule endpoint-default/web/tcp/http__10.42.0.5/8080 meta l4proto tcp dnat to 10.42.0.5:8080
 rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/tcp/http numgen random mod 1 vmap { 0 : goto endpoint-default/web/tcp/http__10.42.0.5/8080 }
+rule service-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.0.5/8080
 element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
 == serving terminating endpoints when none is ready
 chain endpoint-default/web/tcp/http__10.42.1.8/8080
@@ -188,7 +196,7 @@ chain service-default/web/tcp/http
 rule endpoint-default/web/tcp/http__10.42.1.8/8080 ip saddr 10.42.1.8 jump mark-for-masquerade
 rule endpoint-default/web/tcp/http__10.42.1.8/8080 meta l4proto tcp dnat to 10.42.1.8:8080
 rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/tcp/http numgen random mod 1 vmap { 0 : goto endpoint-default/web/tcp/http__10.42.1.8/8080 }
+rule service-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.1.8/8080
 element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
 == not ready endpoints: reject
 element no-endpoint-services { 10.43.0.10 . tcp . 80 : goto reject-chain }
@@ -198,7 +206,7 @@ chain service-default/web/tcp/http
 rule endpoint-default/web/tcp/http__10.42.1.8/8080 ip saddr 10.42.1.8 jump mark-for-masquerade
 rule endpoint-default/web/tcp/http__10.42.1.8/8080 meta l4proto tcp dnat to 10.42.1.8:8080
 rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/tcp/http numgen random mod 1 vmap { 0 : goto endpoint-default/web/tcp/http__10.42.1.8/8080 }
+rule service-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.1.8/8080
 element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
 == headless service: nothing
 
@@ -213,7 +221,55 @@ rule endpoint-default/web/udp/http__10.42.0.5/8080 meta l4proto udp dnat to 10.4
 rule external-default/web/udp/http jump mark-for-masquerade
 rule external-default/web/udp/http goto service-default/web/udp/http
 rule service-default/web/udp/http ip daddr 10.43.0.10 udp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/udp/http numgen random mod 1 vmap { 0 : goto endpoint-default/web/udp/http__10.42.0.5/8080 }
+rule service-default/web/udp/http goto endpoint-default/web/udp/http__10.42.0.5/8080
 element service-ips { 10.43.0.10 . udp . 80 : goto service-default/web/udp/http }
 element service-ips { 192.0.2.10 . udp . 80 : goto external-default/web/udp/http }
 `
+
+// A service chain picks each of N endpoints with probability 1/N: through a cascade of
+// numgen matches up to maxCascade endpoints, through one numgen verdict map past it.
+func TestBalanceRules(t *testing.T) {
+	matchRE := regexp.MustCompile(`^numgen random mod (\d+) == 0 goto (\S+)$`)
+	for n := 1; n <= maxCascade+2; n++ {
+		sp := &servicePort{service: "default/web", portName: "http", protocol: "tcp"}
+		var eps []endpoint
+		for i := range n {
+			eps = append(eps, endpoint{ip: fmt.Sprintf("10.42.0.%d", i+2), port: 8080})
+		}
+		rules := balanceRules(sp, eps)
+		if n > maxCascade {
+			if len(rules) != 1 || !strings.HasPrefix(rules[0], fmt.Sprintf("numgen random mod %d vmap { 0 : goto ", n)) || strings.Count(rules[0], "goto") != n {
+				t.Errorf("%d endpoints: %q, want one numgen vmap", n, rules)
+			}
+			continue
+		}
+		// The chance that a connection reaches each rule, and then takes its endpoint.
+		chance := map[string]float64{}
+		reach := 1.0
+		for i, rule := range rules {
+			if i == len(rules)-1 {
+				target, ok := strings.CutPrefix(rule, "goto ")
+				if !ok {
+					t.Fatalf("%d endpoints: last rule %q is not a goto", n, rule)
+				}
+				chance[target] += reach
+				break
+			}
+			m := matchRE.FindStringSubmatch(rule)
+			if m == nil {
+				t.Fatalf("%d endpoints: rule %q", n, rule)
+			}
+			mod, _ := strconv.Atoi(m[1])
+			chance[m[2]] += reach / float64(mod)
+			reach -= reach / float64(mod)
+		}
+		if len(chance) != n {
+			t.Fatalf("%d endpoints: rules %q reach %d of them", n, rules, len(chance))
+		}
+		for target, p := range chance {
+			if math.Abs(p-1/float64(n)) > 1e-9 {
+				t.Errorf("%d endpoints: %s gets %.4f, want %.4f", n, target, p, 1/float64(n))
+			}
+		}
+	}
+}

@@ -26,18 +26,23 @@ type tableState struct {
 	// staleChainDelay.
 	stale  map[string]time.Time
 	broken bool
+	// bounds limit a rebuild's transactions (see planFull).
+	bounds rebuildBounds
 }
 
 func newTableState() *tableState {
 	return &tableState{
 		programmed: map[string]*serviceRules{}, owners: map[elementKey]string{},
 		waiting: map[elementKey]map[string]struct{}{}, stale: map[string]time.Time{},
+		bounds: rebuildBounds{maps: rebuildMaxMaps, operations: rebuildMaxOperations},
 	}
 }
 
-// syncPlan is a transaction's worth of changes, with what to do once it succeeded.
+// syncPlan is a sync's worth of changes, with what to do once they are in the table.
 type syncPlan struct {
 	services, changed, chains int
+	// txs are the transactions to run, in order (one for an incremental sync).
+	txs []*knftables.Transaction
 	// requeue are Services waiting for an element this sync released.
 	requeue []string
 	// conflicts are elements a Service could not have, as "service: map key".
@@ -45,17 +50,51 @@ type syncPlan struct {
 	commit    func()
 }
 
-// planFull writes a fresh table with every Service into tx; commit replaces the state.
-func (s *tableState) planFull(tx *knftables.Transaction, nodeIPs []string, svcs []*corev1.Service, desired func(string) *serviceRules) *syncPlan {
+// The bounds of one transaction of a rebuild after its first. The kernel binds each
+// anonymous map (the numgen vmap of a Service with more than maxCascade endpoints) by
+// walking the whole pending transaction: one transaction with a map per Service costs
+// the square of the Services (≈24 s for 10 000 before the cascades). The operations
+// bound (≈1 500 small Services) keeps a batch's netlink messages and the kernel's
+// transaction to a few MB; each transaction costs one check of the whole table at
+// commit (nft_table_validate, ≈25 ms at 10 000 Services), so they are not smaller.
+const (
+	rebuildMaxMaps       = 256
+	rebuildMaxOperations = 20000
+)
+
+// rebuildBounds are the most anonymous maps and operations one transaction of a
+// rebuild after its first holds, unless a single Service needs more.
+type rebuildBounds struct{ maps, operations int }
+
+// planFull writes a fresh table with every Service: its first transaction replaces
+// whatever table there was by the fixed chains, sets and maps (it runs through nft);
+// the Services follow, a whole Service to a transaction, in transactions bounded by
+// rebuildMaxMaps and rebuildMaxOperations (which nftlink sends over netlink). Between
+// two transactions the Services not written yet have no rules at all: their traffic
+// passes untouched, as if the proxy did not know them (not rejected), and no element
+// jumps to a chain not written yet. commit replaces the state; until then, should a
+// transaction fail, the state stays broken and the next sync rebuilds again.
+func (s *tableState) planFull(newTx func() *knftables.Transaction, nodeIPs []string, svcs []*corev1.Service, desired func(string) *serviceRules) *syncPlan {
 	fresh := newTableState()
-	writeFreshTable(tx, nodeIPs)
+	fresh.bounds = s.bounds
+	skeleton := newTx()
+	writeFreshTable(skeleton, nodeIPs)
 	keys := make([]string, 0, len(svcs))
 	for _, svc := range svcs {
 		keys = append(keys, svc.Namespace+"/"+svc.Name)
 	}
 	slices.Sort(keys)
-	plan := &syncPlan{services: len(keys)}
+	plan := &syncPlan{services: len(keys), txs: []*knftables.Transaction{skeleton}}
 	var changes []*change
+	maps, ops := 0, 0
+	flush := func() {
+		if len(changes) > 0 {
+			tx := newTx()
+			writeChanges(tx, changes, true)
+			plan.txs = append(plan.txs, tx)
+		}
+		changes, maps, ops = nil, 0, 0
+	}
 	for _, key := range keys {
 		r := desired(key)
 		plan.conflicts = append(plan.conflicts, fresh.claim(key, r, plan)...)
@@ -63,12 +102,17 @@ func (s *tableState) planFull(tx *knftables.Transaction, nodeIPs []string, svcs 
 			continue
 		}
 		c := diff(nil, r)
+		m, o := c.size(true)
+		if len(changes) > 0 && (maps+m > s.bounds.maps || ops+o > s.bounds.operations) {
+			flush()
+		}
 		changes = append(changes, c)
+		maps, ops = maps+m, ops+o
 		fresh.programmed[key] = r.written()
 		plan.changed++
 		plan.chains += len(c.written)
 	}
-	writeChanges(tx, changes)
+	flush()
 	plan.requeue = nil // a fresh state has released nothing
 	plan.commit = func() { *s = *fresh }
 	return plan
@@ -78,7 +122,7 @@ func (s *tableState) planFull(tx *knftables.Transaction, nodeIPs []string, svcs 
 // only asks for stale chains to be deleted). It updates the state as it goes: should the
 // transaction fail, broken makes the next sync a full one.
 func (s *tableState) planIncremental(tx *knftables.Transaction, keys []string, desired func(string) *serviceRules, now time.Time) *syncPlan {
-	plan := &syncPlan{commit: func() {}}
+	plan := &syncPlan{txs: []*knftables.Transaction{tx}, commit: func() {}}
 	var changes []*change
 	written := map[string]bool{}
 	for _, key := range keys {
@@ -112,7 +156,7 @@ func (s *tableState) planIncremental(tx *knftables.Transaction, keys []string, d
 			s.stale[name] = now
 		}
 	}
-	writeChanges(tx, changes)
+	writeChanges(tx, changes, false)
 	for _, name := range slices.Sorted(maps.Keys(s.stale)) {
 		if !written[name] && now.Sub(s.stale[name]) >= staleChainDelay {
 			tx.Delete(&knftables.Chain{Name: name})

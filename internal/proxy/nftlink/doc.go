@@ -13,12 +13,13 @@
 // an nf_tables socket waits for the previous commit's deferred cleanup.
 //
 // What it translates is the text knftables would hand nft, one command a line, limited
-// to what the proxy's incremental syncs write (see translate and parseRule): regular
-// chains; named sets of ipv4_addr, inet_proto and inet_service keys (and their
-// concatenations) with the dynamic and timeout flags; elements of such sets and of
-// verdict maps; rules made of ip saddr/daddr, tcp/udp/sctp port, meta l4proto and
-// fib … type local matches, `update @set { ip saddr }`, `dnat to`, numgen random vmaps
-// and verdicts. The expressions are the ones nft itself sends for the same text (the
+// to what the proxy writes after its fixed table, in incremental syncs and the Services
+// of a rebuild (see translate and parseRule): regular chains; named sets of ipv4_addr,
+// inet_proto and inet_service keys (and their concatenations) with the dynamic and
+// timeout flags; elements of such sets and of verdict maps; rules made of ip
+// saddr/daddr, tcp/udp/sctp port, meta l4proto, fib … type local and numgen random
+// mod N == K matches, `update @set { ip saddr }`, `dnat to`, numgen random vmaps and
+// verdicts. The expressions are the ones nft itself sends for the same text (the
 // tests compare the kernel's copies). A transaction with anything else (tables, base
 // chains, maps, comments, other statements) goes to the nft binary whole, so each
 // transaction stays atomic either way. Element keys are encoded from the set's type,

@@ -26,10 +26,10 @@ const rtnLocal = 2
 // ruleParser turns the text of one rule into the expressions nft would send for it
 // (`nft --debug=netlink` shows them; the tests compare the kernel's copy byte for
 // byte). It knows a small grammar: matches on ip saddr/daddr (address, prefix or
-// @set, optionally !=), tcp/udp/sctp dport/sport, meta l4proto and fib saddr/daddr
-// type local; then the statements update @set { ip saddr }, dnat to addr[:port],
-// jump/goto/drop/accept/return and numgen random mod N vmap { … }. Anything else is
-// an error, and the transaction goes to nft instead.
+// @set, optionally !=), tcp/udp/sctp dport/sport, meta l4proto, fib saddr/daddr type
+// local and numgen random mod N [==] K; then the statements update @set { ip saddr },
+// dnat to addr[:port], jump/goto/drop/accept/return and numgen random mod N vmap { … }.
+// Anything else is an error, and the transaction goes to nft instead.
 type ruleParser struct {
 	tokens []string
 	pos    int
@@ -127,7 +127,7 @@ func (p *ruleParser) statement() (terminal bool, err error) {
 	case "dnat":
 		return false, p.dnat()
 	case "numgen":
-		return true, p.numgenVmap()
+		return p.numgen()
 	default:
 		v, err := p.verdict(word)
 		if err != nil {
@@ -265,16 +265,35 @@ func (p *ruleParser) dnat() error {
 	return nil
 }
 
-// numgenVmap: numgen random mod N vmap { 0 : VERDICT , 1 : VERDICT … }, an anonymous
-// constant map in the same batch as the rule.
-func (p *ruleParser) numgenVmap() error {
+// numgen: numgen random mod N, then either [==] K (a match, N > K) or vmap { … }
+// (terminal).
+func (p *ruleParser) numgen() (terminal bool, err error) {
 	if err := p.expect("random", "mod"); err != nil {
-		return err
+		return false, err
 	}
 	mod, err := strconv.ParseUint(p.next(), 10, 32)
 	if err != nil || mod == 0 {
-		return fmt.Errorf("numgen modulus: %v", err)
+		return false, fmt.Errorf("numgen modulus: %v", err)
 	}
+	if p.peek() == "vmap" {
+		return true, p.numgenVmap(uint32(mod))
+	}
+	if p.peek() == "==" {
+		p.next()
+	}
+	value, err := strconv.ParseUint(p.next(), 10, 32)
+	if err != nil || value >= mod {
+		return false, fmt.Errorf("numgen random mod %d compared with %d: %v", mod, value, err)
+	}
+	// numgen yields a host-order number.
+	p.add(&expr.Numgen{Register: matchReg, Modulus: uint32(mod), Type: unix.NFT_NG_RANDOM},
+		cmp(expr.CmpOpEq, binaryutil.NativeEndian.PutUint32(uint32(value))))
+	return false, nil
+}
+
+// numgenVmap: (numgen random mod N) vmap { 0 : VERDICT , 1 : VERDICT … }, an anonymous
+// constant map in the same batch as the rule.
+func (p *ruleParser) numgenVmap(mod uint32) error {
 	if err := p.expect("vmap", "{"); err != nil {
 		return err
 	}
@@ -312,7 +331,7 @@ func (p *ruleParser) numgenVmap() error {
 	if err := p.b.elements(true, name, id, elems); err != nil {
 		return err
 	}
-	p.add(&expr.Numgen{Register: matchReg, Modulus: uint32(mod), Type: unix.NFT_NG_RANDOM},
+	p.add(&expr.Numgen{Register: matchReg, Modulus: mod, Type: unix.NFT_NG_RANDOM},
 		&expr.Lookup{SourceRegister: matchReg, DestRegister: verdictReg, IsDestRegSet: true, SetName: name, SetID: id})
 	return nil
 }
