@@ -53,6 +53,8 @@ import (
 type options struct {
 	services []int
 	changes  int
+	// endpoints per Service
+	endpoints int
 	requests int
 	fake     bool
 	jsonOut  bool
@@ -63,6 +65,7 @@ func main() {
 	var counts string
 	flag.StringVar(&counts, "services", "1000,10000", "comma-separated numbers of Services in the table")
 	flag.IntVar(&o.changes, "changes", 30, "endpoint changes of one Service timed per size")
+	flag.IntVar(&o.endpoints, "endpoints", 2, "endpoints of each Service (past 16 a Service balances through a numgen map, not a cascade)")
 	flag.IntVar(&o.requests, "requests", 2000, "requests per latency arm")
 	flag.BoolVar(&o.fake, "null", false, "sync into a table that keeps nothing: the proxy's own cost only (no root needed; no latency figures)")
 	flag.BoolVar(&o.jsonOut, "json", false, "print only JSON")
@@ -175,7 +178,7 @@ func run(ctx context.Context, o options) (*result, error) {
 	}
 	for i, n := range o.services {
 		last := i == len(o.services)-1
-		figures, stop, err := measureSyncs(ctx, lab, n, o.changes, last && lab != nil)
+		figures, stop, err := measureSyncs(ctx, lab, n, o.endpoints, o.changes, last && lab != nil)
 		if err != nil {
 			return nil, err
 		}
@@ -197,11 +200,11 @@ func run(ctx context.Context, o options) (*result, error) {
 // agent that restarts does, and times the rebuild of a second one over it. With
 // withWeb it also serves "web" (pod-0 of the lab) and keeps the proxy running until
 // stop.
-func measureSyncs(ctx context.Context, lab *proxytest.Lab, n, changes int, withWeb bool) (syncFigures, func(), error) {
+func measureSyncs(ctx context.Context, lab *proxytest.Lab, n, endpoints, changes int, withWeb bool) (syncFigures, func(), error) {
 	fig := syncFigures{Services: n}
 	objects := make([]runtime.Object, 0, 2*n+2)
 	for i := range n {
-		svc, slice := benchService(i, 2)
+		svc, slice := benchService(i, endpoints, endpoints)
 		objects = append(objects, svc, slice)
 	}
 	if withWeb {
@@ -224,7 +227,7 @@ func measureSyncs(ctx context.Context, lab *proxytest.Lab, n, changes int, withW
 
 	var took, cpu []time.Duration
 	for c := range changes {
-		_, slice := benchService(n/2, 2+(c+1)%2) // 3, 2, 3, … endpoints
+		_, slice := benchService(n/2, endpoints, endpoints+(c+1)%2) // +1, +0, +1, … endpoints
 		if _, err := client.DiscoveryV1().EndpointSlices("bench").Update(ctx, slice, metav1.UpdateOptions{}); err != nil {
 			px.stop()
 			return fig, nil, err
@@ -343,8 +346,9 @@ func (b *benchProxy) next(what string) (timedSync, error) {
 	}
 }
 
-// benchService is Service i of namespace bench, with a slice of eps endpoints.
-func benchService(i, eps int) (*corev1.Service, *discoveryv1.EndpointSlice) {
+// benchService is Service i of namespace bench, with a slice of eps endpoints (from
+// addresses that leave room for base of them).
+func benchService(i, base, eps int) (*corev1.Service, *discoveryv1.EndpointSlice) {
 	ip := fmt.Sprintf("10.43.%d.%d", i/250, i%250+1)
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "bench", Name: fmt.Sprintf("svc-%05d", i)},
@@ -355,7 +359,14 @@ func benchService(i, eps int) (*corev1.Service, *discoveryv1.EndpointSlice) {
 	}
 	var addrs []string
 	for e := range eps {
-		addrs = append(addrs, fmt.Sprintf("10.42.%d.%d", 100+(i/120)%150, 2*(i%120)+2+e))
+		if base <= 2 {
+			addrs = append(addrs, fmt.Sprintf("10.42.%d.%d", 100+(i/120)%150, 2*(i%120)+2+e))
+			continue
+		}
+		// More endpoints than the scheme above has room for: addresses outside the
+		// lab's networks (nothing is sent to them).
+		k := i*(base+1) + e
+		addrs = append(addrs, fmt.Sprintf("10.%d.%d.%d", 60+k/(250*256)%100, k/250%256, k%250+2))
 	}
 	return svc, endpointSlice(svc, 8080, addrs...)
 }
