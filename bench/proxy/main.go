@@ -55,9 +55,9 @@ type options struct {
 	changes  int
 	// endpoints per Service
 	endpoints int
-	requests int
-	fake     bool
-	jsonOut  bool
+	requests  int
+	fake      bool
+	jsonOut   bool
 }
 
 func main() {
