@@ -44,7 +44,7 @@ type Embedded struct {
 
 // StartEmbedded starts a single-member etcd with data in cfg.DataDir, listening for clients
 // and peers on free loopback ports, and returns once it serves. It uses fast raft ticks
-// (10 ms heartbeat, 100 ms election), which suit only a single member.
+// (50 ms heartbeat, 250 ms election), which suit only a single member.
 func StartEmbedded(ctx context.Context, cfg Config) (*Embedded, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("embedded etcd: DataDir is required")
@@ -57,8 +57,12 @@ func StartEmbedded(ctx context.Context, cfg Config) (*Embedded, error) {
 	etcdCfg.Name = "berth"
 	etcdCfg.Dir = cfg.DataDir
 	etcdCfg.InitialClusterToken = "berth"
-	etcdCfg.TickMs = 10
-	etcdCfg.ElectionMs = 100
+	// A single member campaigns after 1 to electionTicks+1 ticks (the initial tick
+	// advance), so short ticks make it ready sooner, while every tick wakes the process:
+	// 10 ms ticks cost about 0.6 % of a core idle, 50 ms about 0.1 %, and it is still
+	// ready within 300 ms.
+	etcdCfg.TickMs = 50
+	etcdCfg.ElectionMs = 250
 	etcdCfg.UnsafeNoFsync = cfg.UnsafeNoFsync
 	etcdCfg.EnableGRPCGateway = false
 	etcdCfg.Logger = "zap"
