@@ -34,6 +34,7 @@ func measure(ctx context.Context, l *lab, o options) (*result, error) {
 	res := &result{runs: o.runs, burst: o.burst, idle: o.idle}
 	pid := l.agentPID()
 	progress := func(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...) }
+	progress("agent: pid %d, node %s, data dir %s", pid, l.name, l.dataDir)
 
 	// Warm-up: the first pod through each arm creates the bridge and the cgroup tree.
 	warm, err := l.track(ctx, "warm")
