@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	osexec "os/exec"
 	"slices"
 	"sort"
@@ -85,6 +86,23 @@ func TestServicesAcrossNodes(t *testing.T) {
 			}
 		}
 		t.Fatal("no foo pod on the second node")
+	})
+
+	t.Run("traffic leaving the cluster network is masqueraded to the node's address", func(t *testing.T) {
+		ln, err := c.Link.NetNS.Listen(net.JoinHostPort(c.Link.Gateway, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			host, _, _ := net.SplitHostPort(r.RemoteAddr)
+			fmt.Fprintln(w, host)
+		}), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		t.Cleanup(func() { srv.Close() })
+		got := strings.TrimSpace(podWget(t, c, client0, "http://"+ln.Addr().String()+"/"))
+		if got != node0.IP {
+			t.Errorf("a host outside the cluster saw the pod as %q; want its node's address %s", got, node0.IP)
+		}
 	})
 
 	t.Run("every endpoint answers through the ClusterIP from each node", func(t *testing.T) {
