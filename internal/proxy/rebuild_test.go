@@ -123,3 +123,37 @@ func lineSet(dump string) map[string]bool {
 	}
 	return out
 }
+
+// A Service that grows past maxCascade endpoints moves from a cascade to a numgen map,
+// and back when it shrinks, incrementally.
+func TestCascadeToMapAndBack(t *testing.T) {
+	cascadeToMapAndBack(t, nil)
+}
+
+func TestCascadeToMapAndBackInTheKernel(t *testing.T) {
+	cascadeToMapAndBack(t, realTable(t))
+}
+
+func cascadeToMapAndBack(t *testing.T, real knftables.Interface) {
+	c := newCluster()
+	svc := service("web", affinity(30))
+	endpoints := func(n int) {
+		var list []ep
+		for i := range n {
+			list = append(list, ep{ip: fmt.Sprintf("10.42.0.%d", i+2), node: "node-a"})
+		}
+		c.add(svc, slice(svc, "web-1", 8080, list...))
+	}
+	endpoints(maxCascade)
+	tb := newTableWith(t, c, real)
+	tb.checkConsistent("start")
+	for _, n := range []int{maxCascade + 1, maxCascade + 3, maxCascade, 1, maxCascade + 1} {
+		endpoints(n)
+		tx := tb.sync("default/web")
+		if maps, want := strings.Count(tx.String(), " vmap { "), min(1, n/(maxCascade+1)); maps != want {
+			t.Errorf("%d endpoints: %d numgen maps written", n, maps)
+		}
+		tb.gc()
+		tb.checkConsistent(fmt.Sprintf("%d endpoints", n))
+	}
+}
