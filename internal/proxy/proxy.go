@@ -64,7 +64,7 @@ type SyncResult struct {
 	// Operations is the size of the nftables transactions, Transactions how many ran
 	// (a rebuild writes the table in a few, see planFull).
 	Operations, Transactions int
-	// Duration covers computing the rules and running the transaction.
+	// Duration covers computing the rules and running the transactions.
 	Duration time.Duration
 	Err      error
 }
