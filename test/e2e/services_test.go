@@ -56,10 +56,12 @@ func TestServicesAcrossNodes(t *testing.T) {
 	}
 
 	t.Run("a pod reaches the service by its short and full names", func(t *testing.T) {
-		for _, url := range []string{"http://foo", "http://foo.default.svc.cluster.local", "http://foo.default"} {
-			out := podWget(t, c, client0, url)
-			if !strings.HasPrefix(out, "app 0.3.2 on foo-") {
-				t.Errorf("wget %s from a pod: %q", url, out)
+		for _, client := range clients {
+			for _, url := range []string{"http://foo", "http://foo.default.svc.cluster.local", "http://foo.default"} {
+				out := podWget(t, c, client, url)
+				if !strings.HasPrefix(out, "app 0.3.2 on foo-") {
+					t.Errorf("wget %s from a pod on %s: %q", url, client.Spec.NodeName, out)
+				}
 			}
 		}
 	})
