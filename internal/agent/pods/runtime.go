@@ -162,6 +162,37 @@ func newer(at time.Time, attemptA uint32, bt time.Time, attemptB uint32) bool {
 	return attemptA > attemptB
 }
 
+// sandboxInfo reads one sandbox's status (and caches its IPs once it is ready).
+func (l *Loop) sandboxInfo(ctx context.Context, id string) (*sandboxInfo, error) {
+	resp, err := l.runtime.PodSandboxStatus(ctx, id, false)
+	if err != nil {
+		return nil, err
+	}
+	st := resp.GetStatus()
+	info := &sandboxInfo{
+		id: id, attempt: st.GetMetadata().GetAttempt(), ready: st.GetState() == runtimeapi.PodSandboxState_SANDBOX_READY,
+		createdAt: time.Unix(0, st.GetCreatedAt()), ips: statusIPs(st),
+	}
+	if info.ready {
+		l.cache.mu.Lock()
+		l.cache.sandboxIPs[id] = info.ips
+		l.cache.mu.Unlock()
+	}
+	return info, nil
+}
+
+// statusIPs are a sandbox's IPs, the primary one first.
+func statusIPs(st *runtimeapi.PodSandboxStatus) []string {
+	var ips []string
+	if n := st.GetNetwork(); n != nil && n.Ip != "" {
+		ips = append(ips, n.Ip)
+		for _, extra := range n.AdditionalIps {
+			ips = append(ips, extra.Ip)
+		}
+	}
+	return ips
+}
+
 func (l *Loop) sandboxIPs(ctx context.Context, id string) ([]string, error) {
 	l.cache.mu.Lock()
 	ips, ok := l.cache.sandboxIPs[id]
@@ -173,12 +204,7 @@ func (l *Loop) sandboxIPs(ctx context.Context, id string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n := resp.GetStatus().GetNetwork(); n != nil && n.Ip != "" {
-		ips = append(ips, n.Ip)
-		for _, extra := range n.AdditionalIps {
-			ips = append(ips, extra.Ip)
-		}
-	}
+	ips = statusIPs(resp.GetStatus())
 	l.cache.mu.Lock()
 	l.cache.sandboxIPs[id] = ips
 	l.cache.mu.Unlock()

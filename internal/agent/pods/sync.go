@@ -135,14 +135,16 @@ func (l *Loop) newSandbox(ctx context.Context, pod *corev1.Pod, rec *podRecord, 
 		return nil, nil, state, err
 	}
 	rec.sandboxFailed = false
-	state, err = l.observe(ctx, string(pod.UID))
+	// The new sandbox is the pod's newest: its status is all that changed (no list of
+	// the pod's objects again).
+	sb, err := l.sandboxInfo(ctx, id)
 	if err != nil {
 		return nil, nil, state, err
 	}
-	sb := state.current()
-	if sb == nil || sb.id != id {
-		return nil, nil, state, fmt.Errorf("new sandbox %s is not listed", id)
+	if !sb.ready {
+		return nil, nil, state, fmt.Errorf("new sandbox %s is not ready", id)
 	}
+	state.sandboxes = append([]*sandboxInfo{sb}, state.sandboxes...)
 	return sb, cfg, state, nil
 }
 
