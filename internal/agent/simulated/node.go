@@ -45,8 +45,10 @@ func (a *Agent) nodeObject(i int) *corev1.Node {
 }
 
 // nodeStatus is what the kubelet of node i reports, keeping the transition times of
-// conditions that did not change.
-func (a *Agent) nodeStatus(i int, current corev1.NodeStatus, now metav1.Time) corev1.NodeStatus {
+// conditions that did not change. Like a real node, it is not Ready before node IPAM
+// gave it a pod CIDR (its network plugin has nothing to configure), so the scheduler
+// does not send it pods it could not start.
+func (a *Agent) nodeStatus(i int, current corev1.NodeStatus, podCIDR string, now metav1.Time) corev1.NodeStatus {
 	name := a.cfg.nodeName(i)
 	capacity := corev1.ResourceList{
 		corev1.ResourceCPU:              a.cfg.CPU,
@@ -85,7 +87,7 @@ func (a *Agent) nodeStatus(i int, current corev1.NodeStatus, now metav1.Time) co
 		{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasSufficientMemory", Message: "kubelet has sufficient memory available"},
 		{Type: corev1.NodeDiskPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasNoDiskPressure", Message: "kubelet has no disk pressure"},
 		{Type: corev1.NodePIDPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasSufficientPID", Message: "kubelet has sufficient PID available"},
-		{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", Message: "kubelet is posting ready status"},
+		readyCondition(podCIDR),
 	}
 	for _, c := range want {
 		c.LastHeartbeatTime, c.LastTransitionTime = now, now
@@ -99,15 +101,25 @@ func (a *Agent) nodeStatus(i int, current corev1.NodeStatus, now metav1.Time) co
 	return status
 }
 
+// readyCondition is Ready once the node has a pod CIDR.
+func readyCondition(podCIDR string) corev1.NodeCondition {
+	if podCIDR == "" {
+		return corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionFalse, Reason: "KubeletNotReady",
+			Message: "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:the node has no pod CIDR yet"}
+	}
+	return corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", Message: "kubelet is posting ready status"}
+}
+
 // nodeStatusStale reports whether the node's status is not what its kubelet reports:
-// no capacity yet (just created) or a condition someone else changed (the node
-// lifecycle controller marking it Unknown).
+// no capacity yet (just created), a condition someone else changed (the node
+// lifecycle controller marking it Unknown), or readiness that no longer matches
+// whether it has a pod CIDR.
 func nodeStatusStale(n *corev1.Node) bool {
 	if len(n.Status.Capacity) == 0 || n.Status.NodeInfo.KubeletVersion == "" {
 		return true
 	}
 	healthy := map[corev1.NodeConditionType]corev1.ConditionStatus{
-		corev1.NodeReady: corev1.ConditionTrue, corev1.NodeMemoryPressure: corev1.ConditionFalse,
+		corev1.NodeReady: readyCondition(n.Spec.PodCIDR).Status, corev1.NodeMemoryPressure: corev1.ConditionFalse,
 		corev1.NodeDiskPressure: corev1.ConditionFalse, corev1.NodePIDPressure: corev1.ConditionFalse,
 	}
 	seen := 0
@@ -149,7 +161,7 @@ func (a *Agent) postStatus(ctx context.Context, i int, node *corev1.Node) error 
 	name := node.Name
 	for attempt := 0; ; attempt++ {
 		n := node.DeepCopy()
-		n.Status = a.nodeStatus(i, node.Status, metav1.Now())
+		n.Status = a.nodeStatus(i, node.Status, node.Spec.PodCIDR, metav1.Now())
 		_, err := nodes.UpdateStatus(ctx, n, metav1.UpdateOptions{})
 		if err == nil || !apierrors.IsConflict(err) || attempt == 4 {
 			if err != nil {

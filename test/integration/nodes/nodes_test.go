@@ -2,6 +2,7 @@ package nodes
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -168,4 +169,59 @@ func TestNodeFailure(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestNodesWithoutPodCIDR: a cluster CIDR with room for two /24s and three nodes — the
+// third gets no pod CIDR, reports NotReady like a kubelet whose network plugin has
+// nothing to configure, is tainted not-ready, and the scheduler sends it no pods.
+func TestNodesWithoutPodCIDR(t *testing.T) {
+	c := framework.StartCluster(t, framework.Options{Controllers: controller.Options{ClusterCIDR: "10.42.0.0/23"}})
+	ctx := context.Background()
+	startAgent(t, c, simulated.Config{Nodes: 3})
+	var starved string
+	framework.Eventually(t, timeout, "2 Ready nodes with pod CIDRs and 1 NotReady without", func() bool {
+		nodes, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil || len(nodes.Items) != 3 {
+			return false
+		}
+		ready, notReady := 0, 0
+		for _, n := range nodes.Items {
+			switch {
+			case n.Spec.PodCIDR != "" && nodeReady(&n) == corev1.ConditionTrue:
+				ready++
+			case n.Spec.PodCIDR == "" && nodeReady(&n) == corev1.ConditionFalse && hasTaint(&n, corev1.TaintNodeNotReady, corev1.TaintEffectNoSchedule):
+				notReady++
+				starved = n.Name
+			}
+		}
+		return ready == 2 && notReady == 1
+	})
+	for i := range 6 {
+		p := podOn(fmt.Sprintf("web-%d", i), "", nil)
+		if _, err := c.Client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	framework.Eventually(t, timeout, "6 pods Running", func() bool {
+		pods, err := c.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		running := 0
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodRunning {
+				running++
+			}
+		}
+		return running == 6
+	})
+	pods, err := c.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.Spec.NodeName == starved {
+			t.Errorf("pod %s was scheduled to %s, which has no pod CIDR", p.Name, starved)
+		}
+	}
 }
