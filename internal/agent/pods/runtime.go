@@ -89,10 +89,25 @@ type runtimeCache struct {
 	mu         sync.Mutex
 	sandboxIPs map[string][]string
 	containers map[string]*containerInfo // by ID; valid for containerInfo.state
+	// stopped are containers the loop stopped itself: their SIGKILL is no OOM kill.
+	stopped map[string]bool
 }
 
 func newRuntimeCache() *runtimeCache {
-	return &runtimeCache{sandboxIPs: map[string][]string{}, containers: map[string]*containerInfo{}}
+	return &runtimeCache{sandboxIPs: map[string][]string{}, containers: map[string]*containerInfo{}, stopped: map[string]bool{}}
+}
+
+// markStopped records that the loop stops the container.
+func (c *runtimeCache) markStopped(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopped[id] = true
+}
+
+func (c *runtimeCache) wasStopped(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stopped[id]
 }
 
 // prune drops entries of objects the runtime no longer lists.
@@ -107,6 +122,11 @@ func (c *runtimeCache) prune(sandboxes map[string]bool, containers map[string]bo
 	for id := range c.containers {
 		if !containers[id] {
 			delete(c.containers, id)
+		}
+	}
+	for id := range c.stopped {
+		if !containers[id] {
+			delete(c.stopped, id)
 		}
 	}
 }
@@ -252,9 +272,10 @@ func (l *Loop) containerInfo(ctx context.Context, c *runtimeapi.Container) (*con
 const oomSettle = 500 * time.Millisecond
 
 // containerStatus is the runtime's status of a container. For one that died of SIGKILL
-// moments ago with reason "Error", it asks again until oomSettle has passed since the
-// death or the reason changed: the status is cached as final once exited, and a pod
-// with restartPolicy Never would be posted Failed with the wrong reason for good.
+// moments ago with reason "Error" (and that the loop did not stop itself), it asks again
+// until oomSettle has passed since the death or the reason changed: the status is
+// cached as final once exited, and a pod with restartPolicy Never would be posted Failed
+// with the wrong reason for good.
 func (l *Loop) containerStatus(ctx context.Context, id string) (*runtimeapi.ContainerStatus, error) {
 	for {
 		resp, err := l.runtime.ContainerStatus(ctx, id, false)
@@ -262,7 +283,8 @@ func (l *Loop) containerStatus(ctx context.Context, id string) (*runtimeapi.Cont
 			return nil, err
 		}
 		s := resp.GetStatus()
-		if s.GetState() != runtimeapi.ContainerState_CONTAINER_EXITED || s.GetExitCode() != 137 || s.GetReason() != "Error" {
+		if s.GetState() != runtimeapi.ContainerState_CONTAINER_EXITED || s.GetExitCode() != 137 || s.GetReason() != "Error" ||
+			l.cache.wasStopped(id) {
 			return s, nil
 		}
 		left := oomSettle - l.clock.Since(time.Unix(0, s.GetFinishedAt()))

@@ -117,6 +117,7 @@ func (l *Loop) stopContainer(ctx context.Context, pod *corev1.Pod, spec *corev1.
 			grace = max(grace-l.clock.Since(start), minGracePeriod)
 		}
 	}
+	l.cache.markStopped(id)
 	if err := l.runtime.StopContainer(ctx, id, grace); err != nil && !isNotFound(err) {
 		return err
 	}
