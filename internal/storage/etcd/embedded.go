@@ -12,6 +12,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -105,16 +106,9 @@ func StartEmbedded(ctx context.Context, cfg Config) (*Embedded, error) {
 	for _, listener := range server.Clients {
 		endpoints = append(endpoints, "http://"+listener.Addr().String())
 	}
-	client, err := clientv3.New(clientv3.Config{
-		Endpoints:   endpoints,
-		DialTimeout: 5 * time.Second,
-		Logger:      zapToSlog(cfg.Logger, zapcore.ErrorLevel, stopping),
-	})
-	if err != nil {
-		stopping.Store(true)
-		server.Close()
-		return nil, fmt.Errorf("embedded etcd: client: %w", err)
-	}
+	// The server's own client calls the member in process (etcd's v3client: no gRPC,
+	// HTTP/2 or loopback sockets between them); the client URL still serves others.
+	client := v3client.New(server.Server)
 	return &Embedded{etcd: server, client: client, endpoints: endpoints, stopping: stopping}, nil
 }
 
