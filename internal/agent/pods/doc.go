@@ -7,9 +7,9 @@
 // A pod informer (spec.nodeName = this node) and a relist of the runtime every second
 // (containerd 1.6 has no container events; PLEG-style: every sandbox and container is
 // listed and pods whose runtime objects changed are queued) feed one work queue keyed by
-// pod UID. Each pod the queue hands out is synced in a goroutine of its own (at most
-// Config.Workers at once, so a burst of new pods starts together; idle pods cost no
-// goroutine). sync(uid) is level-triggered and idempotent: it reads the
+// pod UID. Each pod the queue hands out is synced in a goroutine of its own, at most
+// Config.Workers at once (idle pods cost no goroutine). sync(uid) is level-triggered
+// and idempotent: it reads the
 // pod from the informer and the pod's sandboxes and containers afresh from the CRI
 // (labels io.kubernetes.pod.uid / io.kubernetes.container.name, attempt and restart count
 // in metadata and annotations, so a restarted agent re-adopts everything it finds and

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -45,9 +46,11 @@ type Config struct {
 	Hooks     Hooks
 	Env       EnvResolver
 	Recorder  record.EventRecorder
-	// Workers is how many pods are synced at once at most (default 64: every pod of a
-	// burst the size a node takes starts together, as the kubelet's per-pod workers do);
-	// one pod is never synced twice at once.
+	// Workers is how many pods are synced at once at most; one pod is never synced
+	// twice at once. Default: 8 per CPU, 16 to 64. Once the runtime is busy, more at
+	// once does not start the last pod of a burst sooner (the node's CPUs are the limit)
+	// but starts every other one later; measured on 2 CPUs with 30 pods at once
+	// (bench/podstartup): p99 alike with 16 and 30, p50 3.0 s against 4.5 s.
 	Workers int
 	// RelistPeriod is how often the runtime is listed for changes (default 1 s);
 	// ResyncPeriod how often every pod is synced regardless (default 1 min).
@@ -86,7 +89,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Recorder = &record.FakeRecorder{}
 	}
 	if c.Workers <= 0 {
-		c.Workers = 64
+		c.Workers = min(max(8*runtime.GOMAXPROCS(0), 16), 64)
 	}
 	if c.RelistPeriod <= 0 {
 		c.RelistPeriod = time.Second
