@@ -20,6 +20,10 @@
 // imported; a first pod through each arm warms it. Everything is undone at the end, also
 // on failure or SIGINT. Needs root; otherwise it says so and exits.
 //
+// The load average before and after is printed with the figures: the machine's other
+// work slows containerd, and with it both arms. With -agent-log-level debug -agent-log
+// FILE, the agent's log says where each start's time went (sandbox, containers, status).
+//
 //	sudo go run ./bench/podstartup [-runs 20] [-burst 30] [-idle 30s] [-berth bin/berth]
 package main
 
