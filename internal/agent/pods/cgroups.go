@@ -63,9 +63,11 @@ func cgroupMounts(mountinfo string) ([]string, error) {
 // PodParent is the cgroup parent of the pod's sandbox and containers.
 func (c *Cgroups) PodParent(uid string) string { return path.Join(c.Root, "pod"+uid) }
 
-// Ensure creates the pod's cgroup in every hierarchy. cpuset cgroups start with no CPUs
-// and memory nodes in v1, so those are copied down from the parent.
-func (c *Cgroups) Ensure(uid string) error {
+// Ensure creates the pod's cgroup in every hierarchy with the pod's limits (written
+// once, when the cgroup is made: they derive from the immutable container resources).
+// cpuset cgroups start with no CPUs and memory nodes in v1, so those are copied down
+// from the parent.
+func (c *Cgroups) Ensure(uid string, limits PodLimits) error {
 	rel := c.PodParent(uid)
 	for _, h := range c.Hierarchies {
 		dir := filepath.Join(h, rel)
@@ -74,6 +76,9 @@ func (c *Cgroups) Ensure(uid string) error {
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("create cgroup %s: %w", dir, err)
+		}
+		if err := limits.apply(h, dir); err != nil {
+			return err
 		}
 		if filepath.Base(h) == "cpuset" || strings.Contains(filepath.Base(h), "cpuset") {
 			if err := fillCpuset(h, rel); err != nil {
