@@ -154,8 +154,8 @@ func Builtin() []*Resource {
 		{
 			GroupVersion: discoveryv1.SchemeGroupVersion, Name: "endpointslices", Kind: "EndpointSlice", Singular: "endpointslice",
 			Namespaced: true, New: newOf[discoveryv1.EndpointSlice](), NewList: newOf[discoveryv1.EndpointSliceList](),
-			TrackGeneration: true,
-			Validate:        typed(validation.ValidateEndpointSlice), ValidateUpdate: typedUpdate(validation.ValidateEndpointSliceUpdate),
+			TrackGeneration: true, GenerationFields: []string{"AddressType", "Endpoints", "Ports"},
+			Validate: typed(validation.ValidateEndpointSlice), ValidateUpdate: typedUpdate(validation.ValidateEndpointSliceUpdate),
 		},
 		{
 			GroupVersion: coordinationv1.SchemeGroupVersion, Name: "leases", Kind: "Lease", Singular: "lease",

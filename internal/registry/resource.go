@@ -56,8 +56,11 @@ type Resource struct {
 	// KeepStatusOnCreate lets a create set status (nodes register with theirs, as in
 	// Kubernetes); other resources start with an empty status.
 	KeepStatusOnCreate bool
-	// TrackGeneration bumps metadata.generation when the spec changes.
-	TrackGeneration bool
+	// TrackGeneration bumps metadata.generation when the spec changes (or, for kinds
+	// without a spec, one of GenerationFields: EndpointSlice's addressType, endpoints
+	// and ports, as Kubernetes' strategy does).
+	TrackGeneration  bool
+	GenerationFields []string
 	// Scale, when set, serves the scale subresource.
 	Scale *ScaleAccess
 	// Fields returns the field set field selectors match against.

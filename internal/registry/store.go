@@ -333,7 +333,7 @@ func (s *Store) tryUpdate(ctx context.Context, current runtime.Object, kv storag
 		if s.Res.Default != nil {
 			s.Res.Default(obj)
 		}
-		if s.Res.TrackGeneration && !apiequality.Semantic.DeepEqual(fieldOf(obj, "Spec"), fieldOf(current, "Spec")) {
+		if s.Res.TrackGeneration && s.specChanged(obj, current) {
 			accessor.SetGeneration(oldAccessor.GetGeneration() + 1)
 		}
 		if s.Res.ValidateUpdate != nil {
@@ -491,6 +491,21 @@ func ParseRV(rv string) (int64, error) {
 		return 0, apierrors.NewBadRequest(fmt.Sprintf("invalid resource version: %q", rv))
 	}
 	return n, nil
+}
+
+// specChanged reports whether an update changes what metadata.generation counts: the
+// Spec, or the Resource's GenerationFields for kinds without one.
+func (s *Store) specChanged(obj, old runtime.Object) bool {
+	fields := s.Res.GenerationFields
+	if len(fields) == 0 {
+		fields = []string{"Spec"}
+	}
+	for _, f := range fields {
+		if !apiequality.Semantic.DeepEqual(fieldOf(obj, f), fieldOf(old, f)) {
+			return true
+		}
+	}
+	return false
 }
 
 func fieldOf(obj runtime.Object, name string) any {
