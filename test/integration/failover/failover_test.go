@@ -24,6 +24,7 @@ import (
 	"github.com/berth/berth/internal/agent/simulated"
 	"github.com/berth/berth/internal/controller"
 	"github.com/berth/berth/internal/storage/etcd/etcdtest"
+	"github.com/berth/berth/test/integration/framework"
 )
 
 const (
@@ -47,11 +48,11 @@ const (
 func TestLeaderFailover(t *testing.T) {
 	etcdtest.SkipWithoutBinary(t)
 	klog.SetSlogLogger(slog.New(slog.DiscardHandler)) // client-go's reconnect noise
-	bin := berthBinary(t)
+	bin := framework.BerthPath(t)
 	etcdURL := etcdtest.StartExternal(t)
 
 	dirA, dirB := t.TempDir(), t.TempDir()
-	addrA, addrB := freeLoopbackAddr(t), freeLoopbackAddr(t)
+	addrA, addrB := framework.FreeLoopbackAddr(t), framework.FreeLoopbackAddr(t)
 	serverA := startServer(t, bin, "A", dirA, addrA, etcdURL)
 	waitLeader(t, dirA, addrA)
 	// B shares A's CA and node token, as the servers of an HA control plane do.

@@ -1,7 +1,6 @@
 package failover
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +25,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/berth/berth/test/integration/framework"
 )
 
 // readyTimeout is generous: the machine may be loaded.
@@ -36,7 +36,7 @@ const readyTimeout = time.Minute
 type serverProcess struct {
 	name, dataDir, addr string
 	cmd                 *exec.Cmd
-	output              *lockedBuffer
+	output              *framework.LockedBuffer
 	// exited receives the process's Wait result once.
 	exited chan error
 }
@@ -45,7 +45,7 @@ type serverProcess struct {
 // ok; t.Cleanup kills it if it is still running.
 func startServer(t *testing.T, bin, name, dataDir, addr, etcdURL string) *serverProcess {
 	t.Helper()
-	p := &serverProcess{name: name, dataDir: dataDir, addr: addr, output: &lockedBuffer{}, exited: make(chan error, 1)}
+	p := &serverProcess{name: name, dataDir: dataDir, addr: addr, output: &framework.LockedBuffer{}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(bin, "server", "--data-dir", dataDir, "--listen", addr,
 		"--etcd-endpoints", etcdURL, "--disable-agent", "--log-level", "info")
 	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
@@ -416,62 +416,4 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 		}
 		<-tick.C
 	}
-}
-
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-)
-
-// berthBinary returns bin/berth from `make build` (BERTH_BIN_DIR), or builds it once.
-func berthBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		if dir := os.Getenv("BERTH_BIN_DIR"); dir != "" {
-			builtBin = filepath.Join(dir, "berth")
-			if _, buildErr = os.Stat(builtBin); buildErr == nil {
-				return
-			}
-		}
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..", "..")
-		builtBin = filepath.Join(os.TempDir(), fmt.Sprintf("berth-failover-%d", os.Getuid()))
-		cmd := exec.Command("go", "build", "-o", builtBin, "./cmd/berth")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build berth: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return builtBin
-}
-
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

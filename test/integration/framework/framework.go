@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -149,35 +150,83 @@ func (c *Cluster) MustKubectl(t testing.TB, args ...string) string {
 var klogOnce sync.Once
 
 var (
-	kubectlOnce sync.Once
-	kubectlBin  string
-	kubectlErr  error
+	binMu   sync.Mutex
+	binOnce = map[string]*builtBinary{}
 )
 
-// KubectlPath returns the kubectl built by `make build` (BERTH_BIN_DIR), or builds it once.
-func KubectlPath(t testing.TB) string {
+type builtBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// binaryPath returns $BERTH_BIN_DIR/<name> (as `make build` leaves it), or builds
+// ./cmd/<name> once per test binary into the temp dir.
+func binaryPath(t testing.TB, name string) string {
 	t.Helper()
-	kubectlOnce.Do(func() {
+	binMu.Lock()
+	b := binOnce[name]
+	if b == nil {
+		b = &builtBinary{}
+		binOnce[name] = b
+	}
+	binMu.Unlock()
+	b.once.Do(func() {
 		if dir := os.Getenv("BERTH_BIN_DIR"); dir != "" {
-			kubectlBin = filepath.Join(dir, "kubectl")
-			if _, kubectlErr = os.Stat(kubectlBin); kubectlErr == nil {
+			b.path = filepath.Join(dir, name)
+			if _, b.err = os.Stat(b.path); b.err == nil {
 				return
 			}
 		}
-		root := repoRoot()
-		out := filepath.Join(os.TempDir(), fmt.Sprintf("berth-test-kubectl-%d", os.Getuid()))
-		cmd := exec.Command("go", "build", "-o", out, "./cmd/kubectl")
-		cmd.Dir = root
-		if b, err := cmd.CombinedOutput(); err != nil {
-			kubectlErr = fmt.Errorf("build kubectl: %v\n%s", err, b)
+		out := filepath.Join(os.TempDir(), fmt.Sprintf("berth-test-%s-%d", name, os.Getuid()))
+		cmd := exec.Command("go", "build", "-o", out, "./cmd/"+name)
+		cmd.Dir = repoRoot()
+		if o, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("build %s: %v\n%s", name, err, o)
 			return
 		}
-		kubectlBin = out
+		b.path, b.err = out, nil
 	})
-	if kubectlErr != nil {
-		t.Fatalf("%v", kubectlErr)
+	if b.err != nil {
+		t.Fatalf("%v", b.err)
 	}
-	return kubectlBin
+	return b.path
+}
+
+// KubectlPath returns the kubectl built by `make build` (BERTH_BIN_DIR), or builds it once.
+func KubectlPath(t testing.TB) string { return binaryPath(t, "kubectl") }
+
+// BerthPath returns the berth binary built by `make build` (BERTH_BIN_DIR), or builds it
+// once (tests that run the server as a process of its own).
+func BerthPath(t testing.TB) string { return binaryPath(t, "berth") }
+
+// FreeLoopbackAddr returns a 127.0.0.1 address with a port that was free a moment ago.
+func FreeLoopbackAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// LockedBuffer collects a process's output for several goroutines.
+type LockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *LockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *LockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func repoRoot() string {

@@ -1,16 +1,12 @@
 package robustness
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -20,6 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/berth/berth/test/integration/framework"
 )
 
 const (
@@ -43,9 +41,9 @@ func TestSIGTERMDuringWrites(t *testing.T) {
 }
 
 func runStopDuringWrites(t *testing.T, sig syscall.Signal) {
-	bin := berthBinary(t)
+	bin := framework.BerthPath(t)
 	dataDir := t.TempDir()
-	addr := freeLoopbackAddr(t)
+	addr := framework.FreeLoopbackAddr(t)
 
 	first := startServer(t, bin, dataDir, addr)
 	client := adminClient(t, dataDir)
@@ -187,7 +185,7 @@ func writeUntilStopped(client kubernetes.Interface, acked *ackLog) func() {
 // serverProcess is a `berth server` subprocess.
 type serverProcess struct {
 	cmd    *exec.Cmd
-	output *lockedBuffer
+	output *framework.LockedBuffer
 	// exited receives the process's Wait result once.
 	exited chan error
 	// readyAfter is the time from exec to the first successful /readyz.
@@ -198,7 +196,7 @@ type serverProcess struct {
 // if it is still running.
 func startServer(t *testing.T, bin, dataDir, addr string) *serverProcess {
 	t.Helper()
-	p := &serverProcess{output: &lockedBuffer{}, exited: make(chan error, 1)}
+	p := &serverProcess{output: &framework.LockedBuffer{}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(bin, "server", "--data-dir", dataDir, "--listen", addr, "--disable-agent", "--log-level", "warn")
 	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
 	start := time.Now()
@@ -254,62 +252,4 @@ func adminClient(t *testing.T, dataDir string) kubernetes.Interface {
 	}
 	cfg.QPS, cfg.Burst, cfg.Timeout = -1, 0, 10*time.Second
 	return kubernetes.NewForConfigOrDie(cfg)
-}
-
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-)
-
-// berthBinary returns bin/berth from `make build` (BERTH_BIN_DIR), or builds it once.
-func berthBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		if dir := os.Getenv("BERTH_BIN_DIR"); dir != "" {
-			builtBin = filepath.Join(dir, "berth")
-			if _, buildErr = os.Stat(builtBin); buildErr == nil {
-				return
-			}
-		}
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..", "..")
-		builtBin = filepath.Join(os.TempDir(), fmt.Sprintf("berth-robustness-%d", os.Getuid()))
-		cmd := exec.Command("go", "build", "-o", builtBin, "./cmd/berth")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build berth: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return builtBin
-}
-
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
