@@ -1,21 +1,19 @@
 package apiserver
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/berth/berth/bench/proc"
 )
 
 // server is a `berth server` subprocess.
@@ -99,40 +97,12 @@ func (s *server) kubeconfig() string { return filepath.Join(s.dataDir, "admin.ku
 
 // rssBytes reads the resident set size of the server process.
 func (s *server) rssBytes() (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", s.cmd.Process.Pid)
+	m, err := proc.ReadMemory(s.cmd.Process.Pid)
+	return m.RSS * 1024, err
 }
 
 // cpuTime reads the user+system CPU time the server process has used.
-func (s *server) cpuTime() (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command name (which may hold spaces) start after the last ')'.
-	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("short /proc stat")
-	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("parse /proc stat: %v %v", err1, err2)
-	}
-	const clockTicks = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / clockTicks, nil
-}
+func (s *server) cpuTime() (time.Duration, error) { return proc.CPUTime(s.cmd.Process.Pid) }
 
 func freeLoopbackAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

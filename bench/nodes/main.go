@@ -27,6 +27,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/berth/berth/bench/proc"
 )
 
 var clusterCIDR string
@@ -252,40 +254,14 @@ func stop(cmd *exec.Cmd) {
 	}
 }
 
-// rss reads the current and peak resident set of a process, in MiB.
+// rss reads the current and peak resident set of a process, in MiB (0 when unreadable).
 func rss(pid int) (now, peak float64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "VmRSS:":
-			now = kb / 1024
-		case "VmHWM:":
-			peak = kb / 1024
-		}
-	}
-	return now, peak
+	m, _ := proc.ReadMemory(pid)
+	return float64(m.RSS) / 1024, float64(m.Peak) / 1024
 }
 
-// cpuSeconds reads the user+system CPU time of a process.
+// cpuSeconds reads the user+system CPU time of a process (0 when unreadable).
 func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / 100 // USER_HZ
+	d, _ := proc.CPUTime(pid)
+	return d.Seconds()
 }

@@ -6,10 +6,10 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/berth/berth/bench/proc"
 	"github.com/berth/berth/bench/report"
 )
 
@@ -24,7 +24,7 @@ type result struct {
 	// seqAgentCPU is the agent's CPU time per pod over the 1-at-a-time agent pods
 	// (start and stop), background work included.
 	seqAgentCPU           time.Duration
-	mem, memNoPods        memory
+	mem, memNoPods        proc.Memory
 	idleCPUPercent        float64
 	idle                  time.Duration
 	loadBefore, loadAfter string
@@ -54,7 +54,7 @@ func measure(ctx context.Context, l *lab, o options) (*result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raw warm-up pod: %w", err)
 	}
-	if res.memNoPods, err = readMemory(pid); err != nil {
+	if res.memNoPods, err = proc.ReadMemory(pid); err != nil {
 		return nil, err
 	}
 
@@ -67,7 +67,7 @@ func measure(ctx context.Context, l *lab, o options) (*result, error) {
 	var agentCPU time.Duration
 	for i := range o.runs {
 		name := fmt.Sprintf("seq-%d", i)
-		before, err := cpuTime(pid)
+		before, err := proc.CPUTime(pid)
 		if err != nil {
 			return nil, err
 		}
@@ -79,7 +79,7 @@ func measure(ctx context.Context, l *lab, o options) (*result, error) {
 		if err != nil {
 			return nil, err
 		}
-		after, err := cpuTime(pid)
+		after, err := proc.CPUTime(pid)
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +139,7 @@ func measure(ctx context.Context, l *lab, o options) (*result, error) {
 		return nil, ctx.Err()
 	case <-time.After(5 * time.Second):
 	}
-	before, err := cpuTime(pid)
+	before, err := proc.CPUTime(pid)
 	if err != nil {
 		return nil, err
 	}
@@ -149,12 +149,12 @@ func measure(ctx context.Context, l *lab, o options) (*result, error) {
 		return nil, ctx.Err()
 	case <-time.After(o.idle):
 	}
-	after, err := cpuTime(pid)
+	after, err := proc.CPUTime(pid)
 	if err != nil {
 		return nil, err
 	}
 	res.idleCPUPercent = 100 * (after - before).Seconds() / time.Since(windowStart).Seconds()
-	if res.mem, err = readMemory(pid); err != nil {
+	if res.mem, err = proc.ReadMemory(pid); err != nil {
 		return nil, err
 	}
 	if _, err := l.deletePods(ctx, burst, names); err != nil {
@@ -163,58 +163,10 @@ func measure(ctx context.Context, l *lab, o options) (*result, error) {
 	return res, nil
 }
 
-// memory is a process's resident set: VmRSS, and its anonymous (heap, stacks) and
-// file-backed (the executable's pages) parts, in kB.
-type memory struct{ rss, anon, file int }
-
-func readMemory(pid int) (memory, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return memory{}, err
-	}
-	var m memory
-	for _, line := range strings.Split(string(raw), "\n") {
-		key, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-		switch key {
-		case "VmRSS":
-			m.rss = kb
-		case "RssAnon":
-			m.anon = kb
-		case "RssFile":
-			m.file = kb
-		}
-	}
-	if m.rss == 0 {
-		return m, fmt.Errorf("no VmRSS for process %d", pid)
-	}
-	return m, nil
-}
-
-func (m memory) String() string {
-	return fmt.Sprintf("%.1f MB (anon %.1f, file %.1f)", float64(m.rss)/1024, float64(m.anon)/1024, float64(m.file)/1024)
-}
-
-// clockTicks is USER_HZ, 100 on Linux everywhere Go runs.
-const clockTicks = 100
-
-// cpuTime is the process's user+system CPU time.
-func cpuTime(pid int) (time.Duration, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(raw)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	utime, err1 := strconv.Atoi(fields[11])
-	stime, err2 := strconv.Atoi(fields[12])
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+// memString shows a resident set with its anonymous (heap, stacks) and file-backed
+// (the binary's pages) parts.
+func memString(m proc.Memory) string {
+	return fmt.Sprintf("%.1f MB (anon %.1f, file %.1f)", float64(m.RSS)/1024, float64(m.Anon)/1024, float64(m.File)/1024)
 }
 
 type row struct {
@@ -260,8 +212,8 @@ func (r *result) print(w io.Writer) {
 		met := map[bool]string{true: "met", false: "MISSED"}[*f.Met]
 		fmt.Fprintf(w, "%-48s %8.2f %-3s goal %-8s %s\n", f.Name, f.Value, f.Unit, f.Goal, met)
 	}
-	fmt.Fprintf(w, "%-48s %s\n", fmt.Sprintf("agent RSS with %d pods", r.burst), r.mem)
-	fmt.Fprintf(w, "%-48s %s\n", "agent RSS after warm-up, no pods", r.memNoPods)
+	fmt.Fprintf(w, "%-48s %s\n", fmt.Sprintf("agent RSS with %d pods", r.burst), memString(r.mem))
+	fmt.Fprintf(w, "%-48s %s\n", "agent RSS after warm-up, no pods", memString(r.memNoPods))
 	fmt.Fprintf(w, "%-48s %8.1f ms\n", "agent CPU per pod, 1 at a time (start+stop)", report.Millis(r.seqAgentCPU))
 }
 
@@ -281,7 +233,7 @@ func (r *result) figures() []report.Figure {
 		report.Below(burst+": agent p99", report.Millis(p(r.burstAgent, 99))/1000, 1, "s"),
 		atMost(burst+": agent/CRI p99", ratio(p(r.burstAgent, 99), p(r.burstRaw, 99)), 1.3, "x"),
 		atMost(burst+": agent/CRI p50", ratio(p(r.burstAgent, 50), p(r.burstRaw, 50)), 1.3, "x"),
-		report.Below(fmt.Sprintf("agent RSS with %d pods", r.burst), float64(r.mem.rss)/1024, 40, "MB"),
+		report.Below(fmt.Sprintf("agent RSS with %d pods", r.burst), float64(r.mem.RSS)/1024, 40, "MB"),
 		report.Below(fmt.Sprintf("agent idle CPU with %d pods (%v)", r.burst, r.idle), r.idleCPUPercent, 1, "%"),
 	}
 	for _, x := range []row{{"1 at a time: agent", r.seqAgent}, {"1 at a time: raw CRI", r.seqRaw}, {burst + ": agent", r.burstAgent}, {burst + ": raw CRI", r.burstRaw}} {
