@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,7 +102,7 @@ func runPhases(ctx context.Context, client kubernetes.Interface, clients, n, lis
 	}
 	listCMs := client.CoreV1().ConfigMaps(listNS)
 	if _, err := runLoad(ctx, 20, listSize, func(ctx context.Context, _, i int) error {
-		_, err := listCMs.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name(i)}, Data: map[string]string{"k": "v"}}, metav1.CreateOptions{})
+		_, err := listCMs.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name(i), Labels: benchListLabels}, Data: map[string]string{"k": "v"}}, metav1.CreateOptions{})
 		return err
 	}); err != nil {
 		return nil, fmt.Errorf("fill list namespace: %w", err)
@@ -110,10 +111,21 @@ func runPhases(ctx context.Context, client kubernetes.Interface, clients, n, lis
 	start := time.Now()
 	lat, err := runLoad(ctx, clients, lists, func(ctx context.Context, _, _ int) error {
 		list, err := listCMs.List(ctx, metav1.ListOptions{})
-		if err == nil && len(list.Items) != listSize {
-			err = fmt.Errorf("list returned %d items, want %d", len(list.Items), listSize)
+		if err != nil {
+			return err
 		}
-		return err
+		// The namespace also holds what controllers put in every namespace
+		// (kube-root-ca.crt): count the bench's own.
+		ours := 0
+		for i := range list.Items {
+			if list.Items[i].Labels["bench"] == benchListLabels["bench"] {
+				ours++
+			}
+		}
+		if ours != listSize {
+			return fmt.Errorf("list returned %d of the bench's %d items", ours, listSize)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list at %d clients: %w", clients, err)
@@ -121,6 +133,12 @@ func runPhases(ctx context.Context, client kubernetes.Interface, clients, n, lis
 	results = append(results, phaseResult{verb: fmt.Sprintf("list(%d)", listSize), clients: clients, latency: lat, elapsed: time.Since(start)})
 	return results, nil
 }
+
+// fanoutPrefix starts the names of the objects the fan-out writer creates.
+const fanoutPrefix = "fan-"
+
+// benchListLabels mark the ConfigMaps the list phase creates.
+var benchListLabels = map[string]string{"bench": "list"}
 
 func makeNamespace(ctx context.Context, client kubernetes.Interface, prefix string) (string, error) {
 	ns, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix}}, metav1.CreateOptions{})
@@ -173,7 +191,8 @@ func runFanout(ctx context.Context, client kubernetes.Interface, watchers, event
 					}
 					received := time.Now()
 					cm, isCM := ev.Object.(*corev1.ConfigMap)
-					if ev.Type != watch.Added || !isCM {
+					// Controllers add their own objects to every namespace (kube-root-ca.crt).
+					if ev.Type != watch.Added || !isCM || !strings.HasPrefix(cm.Name, fanoutPrefix) {
 						continue
 					}
 					sent, err := strconv.ParseInt(cm.Annotations[sentAnnotation], 10, 64)
@@ -191,7 +210,7 @@ func runFanout(ctx context.Context, client kubernetes.Interface, watchers, event
 	}
 	for i := range events {
 		_, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
-			Name:        "fan-" + strconv.Itoa(i),
+			Name:        fanoutPrefix + strconv.Itoa(i),
 			Annotations: map[string]string{sentAnnotation: strconv.FormatInt(time.Now().UnixNano(), 10)},
 		}}, metav1.CreateOptions{})
 		if err != nil {
