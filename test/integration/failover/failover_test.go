@@ -16,7 +16,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
@@ -71,7 +70,7 @@ func TestLeaderFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	pods := recordPods(t, client, namespace)
-	startNodes(t, nodeCfg, 3)
+	framework.RunSimulatedNodes(t, simulated.Config{RestConfig: nodeCfg, Nodes: 3, NamePrefix: "sim-"}) // through the front
 
 	deployments := client.AppsV1().Deployments(namespace)
 	if _, err := deployments.Create(ctx, deployment("web", 10), metav1.CreateOptions{}); err != nil {
@@ -155,21 +154,6 @@ func scale(t *testing.T, client kubernetes.Interface, name string, replicas int3
 	if err != nil {
 		t.Fatalf("scale %s to %d: %v", name, replicas, err)
 	}
-}
-
-// startNodes runs simulated nodes with the node token, through the front.
-func startNodes(t *testing.T, cfg *rest.Config, n int) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	agent, err := simulated.Run(ctx, simulated.Config{RestConfig: cfg, Nodes: n, NamePrefix: "sim-"})
-	if err != nil {
-		cancel()
-		t.Fatalf("start simulated nodes: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		<-agent.Done()
-	})
 }
 
 // waitLeader waits until the server at addr holds the controllers' Lease, asking it

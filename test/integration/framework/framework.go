@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/berth/berth/internal/agent/simulated"
 	"github.com/berth/berth/internal/controller"
 	"github.com/berth/berth/internal/server"
 )
@@ -246,4 +247,42 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		}
 		<-tick.C
 	}
+}
+
+// NodeTokenConfig is a client config that acts with the cluster's node token, as a
+// joining `berth agent --token-file <data-dir>/node-token` does.
+func (c *Cluster) NodeTokenConfig(t testing.TB) *rest.Config {
+	t.Helper()
+	token, err := os.ReadFile(filepath.Join(c.DataDir, "node-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rest.Config{
+		Host: c.Config.Host, BearerToken: strings.TrimSpace(string(token)),
+		TLSClientConfig: rest.TLSClientConfig{CAFile: filepath.Join(c.DataDir, "tls", "ca.crt")},
+	}
+}
+
+// StartSimulatedNodes runs simulated nodes against the cluster with the node token until
+// the test ends.
+func (c *Cluster) StartSimulatedNodes(t testing.TB, cfg simulated.Config) *simulated.Agent {
+	t.Helper()
+	cfg.RestConfig = c.NodeTokenConfig(t)
+	return RunSimulatedNodes(t, cfg)
+}
+
+// RunSimulatedNodes runs simulated nodes with cfg (its RestConfig set) until the test ends.
+func RunSimulatedNodes(t testing.TB, cfg simulated.Config) *simulated.Agent {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	agent, err := simulated.Run(ctx, cfg)
+	if err != nil {
+		cancel()
+		t.Fatalf("start simulated nodes: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-agent.Done()
+	})
+	return agent
 }

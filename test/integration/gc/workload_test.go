@@ -3,15 +3,11 @@ package gc
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 
 	"github.com/berth/berth/internal/agent/simulated"
 	"github.com/berth/berth/test/integration/framework"
@@ -22,7 +18,7 @@ import (
 // kubectl cascade mode, and a namespace with running pods.
 func TestWorkloadCascade(t *testing.T) {
 	c := framework.StartCluster(t, framework.Options{})
-	startSimulatedNodes(t, c, simulated.Config{Nodes: 2, DeletionDelay: 200 * time.Millisecond})
+	c.StartSimulatedNodes(t, simulated.Config{Nodes: 2, DeletionDelay: 200 * time.Millisecond})
 
 	t.Run("background removes the replicaset and its pods", func(t *testing.T) {
 		ns := "wl-background"
@@ -72,29 +68,6 @@ func TestWorkloadCascade(t *testing.T) {
 		if rs, pods := workloadObjects(t, c, ns, "web"); rs != 0 || pods != 0 {
 			t.Fatalf("left: %d replicasets, %d pods", rs, pods)
 		}
-	})
-}
-
-// startSimulatedNodes runs simulated nodes with the node token, as `berth agent` does.
-func startSimulatedNodes(t *testing.T, c *framework.Cluster, cfg simulated.Config) {
-	t.Helper()
-	token, err := os.ReadFile(filepath.Join(c.DataDir, "node-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RestConfig = &rest.Config{
-		Host: c.Config.Host, BearerToken: strings.TrimSpace(string(token)),
-		TLSClientConfig: rest.TLSClientConfig{CAFile: filepath.Join(c.DataDir, "tls", "ca.crt")},
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	agent, err := simulated.Run(ctx, cfg)
-	if err != nil {
-		cancel()
-		t.Fatalf("start simulated nodes: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		<-agent.Done()
 	})
 }
 

@@ -21,7 +21,7 @@ import (
 func TestCordonDrainUncordon(t *testing.T) {
 	c := framework.StartCluster(t, framework.Options{})
 	ctx := context.Background()
-	startAgent(t, c, simulated.Config{Nodes: 2})
+	c.StartSimulatedNodes(t, simulated.Config{Nodes: 2})
 	pods := c.Client.CoreV1().Pods("default")
 	for _, p := range []*corev1.Pod{podOn("a", "sim-0", nil), podOn("b", "sim-0", nil), podOn("keep", "sim-1", nil)} {
 		if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
@@ -79,7 +79,7 @@ func TestCordonDrainUncordon(t *testing.T) {
 func TestEvictionAPI(t *testing.T) {
 	c := framework.StartCluster(t, framework.Options{})
 	ctx := context.Background()
-	agent := startAgent(t, c, simulated.Config{Nodes: 1})
+	agent := c.StartSimulatedNodes(t, simulated.Config{Nodes: 1})
 	pods := c.Client.CoreV1().Pods("default")
 	if _, err := pods.Create(ctx, podOn("p", "sim-0", nil), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

@@ -5,44 +5,14 @@ package nodes
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 
-	"github.com/berth/berth/internal/agent/simulated"
 	"github.com/berth/berth/test/integration/framework"
 )
-
-// startAgent runs simulated nodes against the cluster with the node token, as
-// `berth agent --token-file <data-dir>/node-token --ca-file <data-dir>/tls/ca.crt` does.
-func startAgent(t *testing.T, c *framework.Cluster, cfg simulated.Config) *simulated.Agent {
-	t.Helper()
-	token, err := os.ReadFile(filepath.Join(c.DataDir, "node-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RestConfig = &rest.Config{
-		Host: c.Config.Host, BearerToken: strings.TrimSpace(string(token)),
-		TLSClientConfig: rest.TLSClientConfig{CAFile: filepath.Join(c.DataDir, "tls", "ca.crt")},
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	agent, err := simulated.Run(ctx, cfg)
-	if err != nil {
-		cancel()
-		t.Fatalf("start simulated nodes: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		<-agent.Done()
-	})
-	return agent
-}
 
 func podOn(name, node string, tolerationSeconds *int64) *corev1.Pod {
 	p := &corev1.Pod{

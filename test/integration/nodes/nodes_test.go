@@ -23,7 +23,7 @@ import (
 func TestSimulatedNodesRegister(t *testing.T) {
 	c := framework.StartCluster(t, framework.Options{})
 	ctx := context.Background()
-	startAgent(t, c, simulated.Config{Nodes: 4, Zones: 3, Labels: map[string]string{"pool": "sim"}})
+	c.StartSimulatedNodes(t, simulated.Config{Nodes: 4, Zones: 3, Labels: map[string]string{"pool": "sim"}})
 
 	var nodes *corev1.NodeList
 	framework.Eventually(t, timeout, "4 Ready nodes with pod CIDRs", func() bool {
@@ -92,7 +92,7 @@ func TestSimulatedNodesRegister(t *testing.T) {
 func TestNodeFailure(t *testing.T) {
 	c := framework.StartCluster(t, framework.Options{Controllers: controller.Options{NodeMonitorGracePeriod: 2 * time.Second}})
 	ctx := context.Background()
-	agent := startAgent(t, c, simulated.Config{Nodes: 3, HeartbeatInterval: 300 * time.Millisecond})
+	agent := c.StartSimulatedNodes(t, simulated.Config{Nodes: 3, HeartbeatInterval: 300 * time.Millisecond})
 	pods := c.Client.CoreV1().Pods("default")
 	for _, p := range []*corev1.Pod{podOn("doomed-a", "sim-0", ptr[int64](2)), podOn("doomed-b", "sim-0", ptr[int64](2)), podOn("survivor", "sim-2", ptr[int64](2))} {
 		if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
@@ -177,7 +177,7 @@ func TestNodeFailure(t *testing.T) {
 func TestNodesWithoutPodCIDR(t *testing.T) {
 	c := framework.StartCluster(t, framework.Options{Controllers: controller.Options{ClusterCIDR: "10.42.0.0/23"}})
 	ctx := context.Background()
-	startAgent(t, c, simulated.Config{Nodes: 3})
+	c.StartSimulatedNodes(t, simulated.Config{Nodes: 3})
 	var starved string
 	framework.Eventually(t, timeout, "2 Ready nodes with pod CIDRs and 1 NotReady without", func() bool {
 		nodes, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})

@@ -19,7 +19,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/berth/berth/internal/agent/simulated"
 	"github.com/berth/berth/test/integration/framework"
@@ -33,26 +32,7 @@ const waitTimeout = 60 * time.Second
 func startCluster(t *testing.T, deletionDelay time.Duration) *framework.Cluster {
 	t.Helper()
 	c := framework.StartCluster(t, framework.Options{})
-	token, err := os.ReadFile(filepath.Join(c.DataDir, "node-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	agent, err := simulated.Run(ctx, simulated.Config{
-		RestConfig: &rest.Config{
-			Host: c.Config.Host, BearerToken: strings.TrimSpace(string(token)),
-			TLSClientConfig: rest.TLSClientConfig{CAFile: filepath.Join(c.DataDir, "tls", "ca.crt")},
-		},
-		Nodes: 3, Zones: 3, DeletionDelay: deletionDelay,
-	})
-	if err != nil {
-		cancel()
-		t.Fatalf("start simulated nodes: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		<-agent.Done()
-	})
+	c.StartSimulatedNodes(t, simulated.Config{Nodes: 3, Zones: 3, DeletionDelay: deletionDelay})
 	t.Cleanup(func() {
 		if t.Failed() {
 			dumpState(t, c.Client)
