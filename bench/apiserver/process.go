@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -9,11 +8,11 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/berth/berth/bench/proc"
+	"github.com/berth/berth/internal/syncbuf"
 )
 
 // server is a `berth server` subprocess.
@@ -21,7 +20,7 @@ type server struct {
 	cmd     *exec.Cmd
 	dataDir string
 	addr    string
-	output  *lockedBuffer
+	output  *syncbuf.Buffer
 	exited  chan struct{}
 	waitErr error
 	// ReadyAfter is the time from exec to the first /readyz that answered ok.
@@ -35,7 +34,7 @@ func startServer(ctx context.Context, bin, dataDir string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{dataDir: dataDir, addr: addr, output: &lockedBuffer{}, exited: make(chan struct{})}
+	s := &server{dataDir: dataDir, addr: addr, output: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	s.cmd = exec.Command(bin, "server", "--data-dir", dataDir, "--listen", addr, "--disable-agent", "--log-level", "warn")
 	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
 	start := time.Now()
@@ -111,21 +110,4 @@ func freeLoopbackAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

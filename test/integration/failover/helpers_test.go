@@ -26,7 +26,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/berth/berth/test/integration/framework"
+	"github.com/berth/berth/internal/syncbuf"
 )
 
 // readyTimeout is generous: the machine may be loaded.
@@ -36,7 +36,7 @@ const readyTimeout = time.Minute
 type serverProcess struct {
 	name, dataDir, addr string
 	cmd                 *exec.Cmd
-	output              *framework.LockedBuffer
+	output              *syncbuf.Buffer
 	// exited receives the process's Wait result once.
 	exited chan error
 }
@@ -45,7 +45,7 @@ type serverProcess struct {
 // ok; t.Cleanup kills it if it is still running.
 func startServer(t *testing.T, bin, name, dataDir, addr, etcdURL string) *serverProcess {
 	t.Helper()
-	p := &serverProcess{name: name, dataDir: dataDir, addr: addr, output: &framework.LockedBuffer{}, exited: make(chan error, 1)}
+	p := &serverProcess{name: name, dataDir: dataDir, addr: addr, output: &syncbuf.Buffer{}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(bin, "server", "--data-dir", dataDir, "--listen", addr,
 		"--etcd-endpoints", etcdURL, "--disable-agent", "--log-level", "info")
 	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/berth/berth/internal/syncbuf"
 	"github.com/berth/berth/test/integration/framework"
 )
 
@@ -185,7 +186,7 @@ func writeUntilStopped(client kubernetes.Interface, acked *ackLog) func() {
 // serverProcess is a `berth server` subprocess.
 type serverProcess struct {
 	cmd    *exec.Cmd
-	output *framework.LockedBuffer
+	output *syncbuf.Buffer
 	// exited receives the process's Wait result once.
 	exited chan error
 	// readyAfter is the time from exec to the first successful /readyz.
@@ -196,7 +197,7 @@ type serverProcess struct {
 // if it is still running.
 func startServer(t *testing.T, bin, dataDir, addr string) *serverProcess {
 	t.Helper()
-	p := &serverProcess{output: &framework.LockedBuffer{}, exited: make(chan error, 1)}
+	p := &serverProcess{output: &syncbuf.Buffer{}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(bin, "server", "--data-dir", dataDir, "--listen", addr, "--disable-agent", "--log-level", "warn")
 	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
 	start := time.Now()

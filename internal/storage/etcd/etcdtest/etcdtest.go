@@ -3,18 +3,18 @@
 package etcdtest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"sync"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/berth/berth/internal/syncbuf"
 )
 
 // Binary is the etcd binary of the Debian package etcd-server.
@@ -34,7 +34,7 @@ func StartExternal(t testing.TB) string {
 	t.Helper()
 	clientURL := "http://" + freeLoopbackAddr(t)
 	peerURL := "http://" + freeLoopbackAddr(t)
-	var output lockedBuffer
+	var output syncbuf.Buffer
 	cmd := exec.Command(Binary,
 		"--name", "berth-test",
 		"--data-dir", t.TempDir(),
@@ -97,21 +97,4 @@ func freeLoopbackAddr(t testing.TB) string {
 	}
 	defer listener.Close()
 	return fmt.Sprint(listener.Addr())
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
