@@ -15,8 +15,11 @@ import (
 func Path(name string) string { return "/run/netns/" + name }
 
 // Do runs fn on a fresh OS thread inside the network namespace at path and returns its
-// error.
+// error; an empty path is the caller's own namespace, where fn simply runs.
 func Do(path string, fn func() error) error {
+	if path == "" {
+		return fn()
+	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()

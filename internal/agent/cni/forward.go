@@ -88,9 +88,4 @@ func (h Host) RemoveBridge(name string) error {
 // Do runs fn on an OS thread inside the node's network namespace (directly when NetNS is
 // empty). The thread is never unlocked, so the runtime discards it afterwards and no
 // other goroutine ever runs in that namespace.
-func (h Host) Do(fn func() error) error {
-	if h.NetNS == "" {
-		return fn()
-	}
-	return netns.Do(h.NetNS, fn)
-}
+func (h Host) Do(fn func() error) error { return netns.Do(h.NetNS, fn) }

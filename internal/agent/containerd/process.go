@@ -79,12 +79,7 @@ func withPath(env []string) []string {
 // startIn starts cmd from an OS thread that entered the network namespace at path. The
 // thread is never unlocked, so the runtime discards it when the goroutine ends and no other
 // goroutine ever runs in that namespace.
-func startIn(path string, cmd *exec.Cmd) error {
-	if path == "" {
-		return cmd.Start()
-	}
-	return netns.Do(path, cmd.Start)
-}
+func startIn(path string, cmd *exec.Cmd) error { return netns.Do(path, cmd.Start) }
 
 // adopt watches a containerd that an earlier agent started: pid must be alive and run
 // binary with config.

@@ -132,7 +132,7 @@ func (n *Network) Setup(ctx context.Context) error {
 	if err := n.writeTable(ctx); err != nil {
 		return err
 	}
-	if err := n.do(func() error { return bridgeNetfilter(n.log) }); err != nil {
+	if err := netns.Do(n.cfg.NetNS, func() error { return bridgeNetfilter(n.log) }); err != nil {
 		return err
 	}
 	for _, ip := range n.local {
@@ -338,14 +338,6 @@ func (n *Network) Close() error {
 	}
 	n.log.Info("pod network rules removed")
 	return nil
-}
-
-// do runs fn in the node's network namespace.
-func (n *Network) do(fn func() error) error {
-	if n.cfg.NetNS == "" {
-		return fn()
-	}
-	return netns.Do(n.cfg.NetNS, fn)
 }
 
 func (n *Network) ip(args ...string) error {
