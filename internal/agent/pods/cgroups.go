@@ -63,12 +63,13 @@ func cgroupMounts(mountinfo string) ([]string, error) {
 // PodParent is the cgroup parent of the pod's sandbox and containers.
 func (c *Cgroups) PodParent(uid string) string { return path.Join(c.Root, "pod"+uid) }
 
-// Ensure creates the pod's cgroup in every hierarchy with the pod's limits (written
-// once, when the cgroup is made: they derive from the immutable container resources).
-// cpuset cgroups start with no CPUs and memory nodes in v1, so those are copied down
-// from the parent.
-func (c *Cgroups) Ensure(uid string, limits PodLimits) error {
+// Ensure creates the pod's cgroup in every hierarchy with the pod's limits (asked for
+// and written only when the cgroup is made: they derive from the immutable container
+// resources, and every sync of a running pod calls Ensure). cpuset cgroups start with no
+// CPUs and memory nodes in v1, so those are copied down from the parent.
+func (c *Cgroups) Ensure(uid string, limitsOf func() PodLimits) error {
 	rel := c.PodParent(uid)
+	var limits *PodLimits
 	for _, h := range c.Hierarchies {
 		dir := filepath.Join(h, rel)
 		if _, err := os.Stat(dir); err == nil {
@@ -76,6 +77,10 @@ func (c *Cgroups) Ensure(uid string, limits PodLimits) error {
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("create cgroup %s: %w", dir, err)
+		}
+		if limits == nil {
+			l := limitsOf()
+			limits = &l
 		}
 		if err := limits.apply(h, dir); err != nil {
 			return err

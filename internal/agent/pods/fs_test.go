@@ -62,7 +62,7 @@ func TestCgroupsEnsureAndRemove(t *testing.T) {
 	}
 	// (Regular directories cannot be rmdir'ed with files in them as cgroupfs ones can.)
 	cg = &Cgroups{Root: "/berth", Hierarchies: []string{plain}}
-	if err := cg.Ensure("u2", PodLimits{}); err != nil {
+	if err := cg.Ensure("u2", func() PodLimits { return PodLimits{} }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(plain, "berth/podu2")); err != nil {

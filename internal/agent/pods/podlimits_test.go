@@ -69,7 +69,7 @@ func TestPodLimitsApply(t *testing.T) {
 		hs = append(hs, h)
 	}
 	cg := &Cgroups{Root: "/berth", Hierarchies: hs}
-	if err := cg.Ensure("u1", PodLimits{MemoryBytes: 64 << 20, CPUMilli: 1500, CPUShares: 512}); err != nil {
+	if err := cg.Ensure("u1", func() PodLimits { return PodLimits{MemoryBytes: 64 << 20, CPUMilli: 1500, CPUShares: 512} }); err != nil {
 		t.Fatal(err)
 	}
 	for file, want := range map[string]string{

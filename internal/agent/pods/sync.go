@@ -53,7 +53,7 @@ func (l *Loop) syncRunning(ctx context.Context, pod *corev1.Pod, rec *podRecord,
 	if err := os.MkdirAll(l.logDir(uid), 0o755); err != nil {
 		return 0, err
 	}
-	if err := l.cgroups.Ensure(uid, podLimits(pod)); err != nil {
+	if err := l.cgroups.Ensure(uid, func() PodLimits { return podLimits(pod) }); err != nil {
 		return 0, err
 	}
 	volumePaths, err := l.volumes.Setup(ctx, pod)
