@@ -259,7 +259,14 @@ func (q *Queue) Run(ctx context.Context) {
 			default:
 			}
 		}
-		timer.Reset(wake.Sub(now))
+		// Measured from the clock now, not from the top of the loop: time may have moved
+		// on since (a fake clock stepped, or a slow pass). What is already due is done at
+		// once rather than waited for.
+		d := wake.Sub(q.clock.Now())
+		if d <= 0 {
+			continue
+		}
+		timer.Reset(d)
 		select {
 		case <-ctx.Done():
 			return
