@@ -118,12 +118,7 @@ func (s *Spec) TypeConverter() (managedfields.TypeConverter, error) {
 			s.converterErr = err
 			return
 		}
-		models := make(map[string]*spec.Schema, len(st.defs))
-		for name := range st.defs {
-			def := st.defs[name]
-			models[name] = &def
-		}
-		s.converter, s.converterErr = managedfields.NewTypeConverter(models, false)
+		s.converter, s.converterErr = newTypeConverter(st.defs)
 	})
 	return s.converter, s.converterErr
 }
