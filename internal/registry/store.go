@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,9 @@ type Store struct {
 	NamespaceCheck NamespaceCheck
 	// cache serves watches when started (StartWatchCache).
 	cache *watchCache
+	// BookmarkInterval is the least time between two bookmarks a watch sends from storage
+	// progress (0: one per progress event).
+	BookmarkInterval time.Duration
 }
 
 // NewStore returns the store of res over st.
@@ -358,20 +362,32 @@ func (s *Store) tryUpdate(ctx context.Context, current runtime.Object, kv storag
 		s.release(ctx, current)
 		return UpdateResult{Object: obj, Deleted: true}, false, nil
 	}
-	if apiequality.Semantic.DeepEqual(obj, current) {
-		// Nothing changed: no write, no new resourceVersion (as Kubernetes does).
+	data, err := s.codec.encode(s.Res, obj)
+	if err != nil {
+		return UpdateResult{}, false, apierrors.NewInternalError(err)
+	}
+	// Nothing changed: no write, no new resourceVersion. As in Kubernetes, "nothing" is
+	// judged on the stored bytes (protobuf encoding is deterministic), which costs a
+	// fraction of a reflective comparison of the objects.
+	stored := kv.Value
+	if stored == nil {
+		if stored, err = s.codec.encode(s.Res, current); err != nil {
+			return UpdateResult{}, false, apierrors.NewInternalError(err)
+		}
+	}
+	if bytes.Equal(data, stored) {
 		return UpdateResult{Object: current, unchanged: true}, false, nil
 	}
 	commit, undo := func() {}, func() {}
-	if opts.Subresource == "" {
+	if opts.Subresource == "" && s.Res.Allocator != nil {
 		if commit, undo, err = s.allocate(ctx, obj, current, opts.DryRun); err != nil {
 			return UpdateResult{}, false, err
 		}
-	}
-	data, err := s.codec.encode(s.Res, obj)
-	if err != nil {
-		undo()
-		return UpdateResult{}, false, apierrors.NewInternalError(err)
+		// Allocation may have filled in fields (a service's ports, say).
+		if data, err = s.codec.encode(s.Res, obj); err != nil {
+			undo()
+			return UpdateResult{}, false, apierrors.NewInternalError(err)
+		}
 	}
 	if opts.DryRun {
 		return UpdateResult{Object: obj}, false, nil
