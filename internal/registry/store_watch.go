@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -130,6 +131,7 @@ func (w *storeWatch) run(ctx context.Context, s *Store, stream eventStream, opts
 	defer close(w.done)
 	defer close(w.ch)
 	defer func() { stream.Stop() }()
+	var nextBookmark time.Time
 	for _, obj := range initial {
 		if !w.send(ctx, watch.Event{Type: watch.Added, Object: obj}) {
 			return
@@ -176,6 +178,15 @@ func (w *storeWatch) run(ctx context.Context, s *Store, stream eventStream, opts
 			}
 			if ev.rev > 0 {
 				rev = ev.rev
+			}
+			if ok && out.Type == watch.Bookmark && s.BookmarkInterval > 0 {
+				// Progress comes every few seconds; a client needs a bookmark only now and
+				// then (Kubernetes sends one a minute).
+				if now := s.now(); now.Before(nextBookmark) {
+					ok = false
+				} else {
+					nextBookmark = now.Add(s.BookmarkInterval)
+				}
 			}
 			if ok && !w.send(ctx, out) {
 				return

@@ -35,6 +35,7 @@ type Store struct {
 	stopAll  context.CancelFunc
 	closeCtx context.Context
 	watchers sync.WaitGroup
+	progress progressHub
 }
 
 var _ storage.Interface = (*Store)(nil)
@@ -46,7 +47,9 @@ func New(client *clientv3.Client, opts Options) *Store {
 		opts.ProgressInterval = DefaultProgressInterval
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Store{client: client, progressInterval: opts.ProgressInterval, closeCtx: ctx, stopAll: cancel}
+	s := &Store{client: client, progressInterval: opts.ProgressInterval, closeCtx: ctx, stopAll: cancel}
+	s.progress.store = s
+	return s
 }
 
 // Create implements storage.Interface.

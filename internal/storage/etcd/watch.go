@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -80,39 +79,28 @@ func (s *Store) watchStart(ctx context.Context, prefix string, fromRevision int6
 // pump copies etcd responses to w until the context ends or the stream fails. lastRevision
 // is the newest revision the caller has seen; progress events never go below it.
 func (s *Store) pump(ctx context.Context, w *stream.Stream, upstream clientv3.WatchChan, prefix string, lastRevision int64, progress bool) error {
-	var progressTick <-chan time.Time
+	var progressTick <-chan int64
 	if progress {
-		ticker := time.NewTicker(s.progressInterval)
-		defer ticker.Stop()
-		progressTick = ticker.C
+		ch, unsubscribe := s.progress.subscribe()
+		defer unsubscribe()
+		progressTick = ch
 	}
 	send := func(ev storage.Event) bool { return w.Send(ctx, ev) }
-	// etcd answers a progress request on the gRPC stream that all of this client's
-	// watches share, so each watch sees the notifications every other watch asked for.
-	// Forward at most one per own request, or N watches would each get N per interval.
-	progressDue := false
+	// notified: a progress notification came since the last tick.
+	notified := false
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-progressTick:
-			if progressDue {
-				// No notification for a whole interval: etcd sends none while any watch on
-				// the stream starts past the store's revision, which every watch "from now"
-				// does until the next write. When the store has not moved past what this
-				// watch delivered, that revision is itself a safe progress point.
-				if rev, err := s.CurrentRevision(ctx); err == nil && rev <= lastRevision {
-					progressDue = false
-					if !send(storage.Event{Type: storage.EventProgress, Revision: lastRevision}) {
-						return nil
-					}
-					continue
+		case rev := <-progressTick:
+			// No notification for a whole interval, and the store has not moved past what
+			// this watch delivered: that revision is itself a safe progress point.
+			if !notified && rev >= 0 && rev <= lastRevision {
+				if !send(storage.Event{Type: storage.EventProgress, Revision: lastRevision}) {
+					return nil
 				}
 			}
-			// A failed request only delays the next progress event; the stream itself
-			// reports real failures.
-			progressDue = true
-			_ = s.client.RequestProgress(ctx)
+			notified = false
 		case resp, ok := <-upstream:
 			if !ok {
 				if ctx.Err() != nil {
@@ -127,10 +115,13 @@ func (s *Store) pump(ctx context.Context, w *stream.Stream, upstream clientv3.Wa
 				return mapError("watch", prefix, err)
 			}
 			if resp.IsProgressNotify() {
+				if !progress {
+					continue
+				}
 				// etcd before 3.4.26/3.5.8 could announce a revision below events already
 				// sent; never let a bookmark go backwards.
-				if progressDue && resp.Header.Revision >= lastRevision {
-					progressDue = false
+				if resp.Header.Revision >= lastRevision {
+					notified = true
 					lastRevision = resp.Header.Revision
 					if !send(storage.Event{Type: storage.EventProgress, Revision: lastRevision}) {
 						return nil

@@ -322,10 +322,11 @@ func testResourceVersionMatch(t *testing.T, c *framework.Cluster) {
 	}
 }
 
-// TestWatchBookmarks: a watch that allows bookmarks gets them at the storage progress
-// interval, with the resourceVersion it has reached; one that does not gets none.
+// TestWatchBookmarks: a watch that allows bookmarks gets them at the bookmark
+// interval (here every storage progress event), with the resourceVersion it has reached;
+// one that does not gets none.
 func TestWatchBookmarks(t *testing.T) {
-	_, client, _ := startServer(t, server.Config{WatchProgressInterval: 50 * time.Millisecond})
+	_, client, _ := startServer(t, server.Config{WatchProgressInterval: 50 * time.Millisecond, WatchBookmarkInterval: -1})
 	cms := client.CoreV1().ConfigMaps(newNamespace(t, client))
 	a := mustCreate(t, cms, configMap("a", nil))
 	withBookmarks := mustWatch(t, cms, metav1.ListOptions{ResourceVersion: a.ResourceVersion, AllowWatchBookmarks: true})
