@@ -54,49 +54,52 @@ var (
 func newFuzzHandler(tb testing.TB) http.Handler {
 	tb.Helper()
 	fuzzOnce.Do(func() {
-		log := slog.New(slog.DiscardHandler)
-		scheme := registry.NewScheme()
-		store := memory.New(memory.Options{})
-		resources := registry.Builtin()
-		var stores []*registry.Store
-		var namespaces *registry.Store
-		var described []openapi.Resource
-		for _, res := range resources {
-			st := registry.NewStore(res, store, scheme, log)
-			if res.Name == "namespaces" && res.GroupVersion.Group == "" {
-				namespaces = st
-			}
-			stores = append(stores, st)
-			described = append(described, openapi.Resource{
-				Group: res.GroupVersion.Group, Version: res.GroupVersion.Version, Resource: res.Name,
-				Kind: res.Kind, Namespaced: res.Namespaced, Verbs: []string{"create", "get", "list", "patch", "update"},
-			})
+		var api *apiserver.Server
+		if api, fuzzErr = newTestAPI(nil); fuzzErr == nil {
+			fuzzHandler = api.Handler()
 		}
-		for _, st := range stores {
-			st.NamespaceCheck = registry.NamespaceLifecycle(namespaces)
-		}
-		if fuzzErr = registry.EnsureSystemNamespaces(context.Background(), namespaces); fuzzErr != nil {
-			return
-		}
-		spec, err := openapi.New(described, scheme.AllKnownTypes())
-		if err != nil {
-			fuzzErr = err
-			return
-		}
-		api, err := apiserver.New(apiserver.Config{
-			Codecs: registry.NewCodecs(scheme), Stores: stores, OpenAPI: spec,
-			TypeConverter: spec.TypeConverter, Log: log,
-		})
-		if err != nil {
-			fuzzErr = err
-			return
-		}
-		fuzzHandler = api.Handler()
 	})
 	if fuzzErr != nil {
 		tb.Fatalf("build API server: %v", fuzzErr)
 	}
 	return fuzzHandler
+}
+
+// newTestAPI builds an API server over the memory backend with every built-in resource.
+// authenticate nil lets every request in as an admin.
+func newTestAPI(authenticate func(*http.Request) (apiserver.User, bool)) (*apiserver.Server, error) {
+	log := slog.New(slog.DiscardHandler)
+	scheme := registry.NewScheme()
+	store := memory.New(memory.Options{})
+	resources := registry.Builtin()
+	var stores []*registry.Store
+	var namespaces *registry.Store
+	var described []openapi.Resource
+	for _, res := range resources {
+		st := registry.NewStore(res, store, scheme, log)
+		if res.Name == "namespaces" && res.GroupVersion.Group == "" {
+			namespaces = st
+		}
+		stores = append(stores, st)
+		described = append(described, openapi.Resource{
+			Group: res.GroupVersion.Group, Version: res.GroupVersion.Version, Resource: res.Name,
+			Kind: res.Kind, Namespaced: res.Namespaced, Verbs: []string{"create", "get", "list", "patch", "update"},
+		})
+	}
+	for _, st := range stores {
+		st.NamespaceCheck = registry.NamespaceLifecycle(namespaces)
+	}
+	if err := registry.EnsureSystemNamespaces(context.Background(), namespaces); err != nil {
+		return nil, err
+	}
+	spec, err := openapi.New(described, scheme.AllKnownTypes())
+	if err != nil {
+		return nil, err
+	}
+	return apiserver.New(apiserver.Config{
+		Codecs: registry.NewCodecs(scheme), Stores: stores, OpenAPI: spec,
+		TypeConverter: spec.TypeConverter, Authenticate: authenticate, Log: log,
+	})
 }
 
 // serve runs one request through the handler and fails on a server error.
