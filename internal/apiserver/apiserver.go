@@ -76,6 +76,8 @@ type Server struct {
 	managersOnce sync.Once
 	managers     map[schema.GroupVersionResource]*fieldManagers
 	inflight     chan struct{}
+	// encodings shares watch objects' encodings between watchers.
+	encodings *encodingCache
 	// params decodes query parameters into ListOptions, DeleteOptions, ...
 	params runtime.ParameterCodec
 	// optionsCodecs decode DeleteOptions bodies.
@@ -107,15 +109,16 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s := &Server{
-		cfg:      cfg,
-		codecs:   cfg.Codecs,
-		log:      cfg.Log,
-		stores:   map[schema.GroupVersionResource]*registry.Store{},
-		groups:   map[string][]string{},
-		managers: map[schema.GroupVersionResource]*fieldManagers{},
-		inflight: make(chan struct{}, cfg.MaxInFlight),
-		params:   runtime.NewParameterCodec(cfg.Codecs.Scheme),
-		now:      cfg.Now,
+		cfg:       cfg,
+		codecs:    cfg.Codecs,
+		log:       cfg.Log,
+		stores:    map[schema.GroupVersionResource]*registry.Store{},
+		groups:    map[string][]string{},
+		managers:  map[schema.GroupVersionResource]*fieldManagers{},
+		inflight:  make(chan struct{}, cfg.MaxInFlight),
+		encodings: newEncodingCache(watchEncodings),
+		params:    runtime.NewParameterCodec(cfg.Codecs.Scheme),
+		now:       cfg.Now,
 	}
 	var gvs []schema.GroupVersion
 	for _, st := range cfg.Stores {

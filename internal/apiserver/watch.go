@@ -106,7 +106,12 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, st *registr
 					obj.GetObjectKind().SetGroupVersionKind(gvks[0])
 				}
 			}
-			data, err := runtime.Encode(embedded, obj)
+			var data []byte
+			if out.Kind == outputObject && ev.Type != watch.Bookmark && ev.Type != watch.Error {
+				data, err = s.encodings.encode(embedded, obj)
+			} else {
+				data, err = runtime.Encode(embedded, obj)
+			}
 			if err != nil {
 				s.log.Error("watch encode", "err", err)
 				return
