@@ -56,8 +56,10 @@ type options struct {
 	// endpoints per Service
 	endpoints int
 	requests  int
-	fake      bool
-	jsonOut   bool
+	// shards of the proxy's tables (0: its default)
+	shards  int
+	fake    bool
+	jsonOut bool
 }
 
 func main() {
@@ -67,6 +69,7 @@ func main() {
 	flag.IntVar(&o.changes, "changes", 30, "endpoint changes of one Service timed per size")
 	flag.IntVar(&o.endpoints, "endpoints", 2, "endpoints of each Service (past 16 a Service balances through a numgen map, not a cascade)")
 	flag.IntVar(&o.requests, "requests", 2000, "requests per latency arm")
+	flag.IntVar(&o.shards, "shards", 0, "shard tables the proxy spreads the Services over (0: proxy.DefaultShards)")
 	flag.BoolVar(&o.fake, "null", false, "sync into a table that keeps nothing: the proxy's own cost only (no root needed; no latency figures)")
 	flag.BoolVar(&o.jsonOut, "json", false, "print only JSON")
 	flag.Parse()
@@ -128,12 +131,13 @@ type latencyFigures struct {
 
 type result struct {
 	Table   string           `json:"table"`
+	Shards  int              `json:"shards"`
 	Syncs   []syncFigures    `json:"syncs"`
 	Latency []latencyFigures `json:"latency,omitempty"`
 }
 
 func (r *result) print() {
-	fmt.Printf("proxy sync (%s table)\n", r.Table)
+	fmt.Printf("proxy sync (%s, %d shard tables)\n", r.Table, r.Shards)
 	fmt.Printf("%-9s %13s %12s %12s %9s %6s %13s %13s %13s %13s %15s %9s %12s\n", "services", "full sync ms", "full CPU ms", "full nft CPU", "full ops", "full tx",
 		"restart ms", "1-svc p50 ms", "1-svc p90 ms", "1-svc max ms", "1-svc nft CPU", "1-svc ops", "tx nl/nft")
 	for _, s := range r.Syncs {
@@ -158,7 +162,10 @@ func (r *result) print() {
 }
 
 func run(ctx context.Context, o options) (*result, error) {
-	res := &result{Table: "kernel nftables in a network namespace"}
+	if o.shards == 0 {
+		o.shards = proxy.DefaultShards
+	}
+	res := &result{Table: "kernel nftables in a network namespace", Shards: o.shards}
 	var lab *proxytest.Lab
 	if o.fake {
 		res.Table = "null"
@@ -178,7 +185,7 @@ func run(ctx context.Context, o options) (*result, error) {
 	}
 	for i, n := range o.services {
 		last := i == len(o.services)-1
-		figures, stop, err := measureSyncs(ctx, lab, n, o.endpoints, o.changes, last && lab != nil)
+		figures, stop, err := measureSyncs(ctx, lab, n, o.endpoints, o.changes, o.shards, last && lab != nil)
 		if err != nil {
 			return nil, err
 		}
@@ -200,7 +207,7 @@ func run(ctx context.Context, o options) (*result, error) {
 // agent that restarts does, and times the rebuild of a second one over it. With
 // withWeb it also serves "web" (pod-0 of the lab) and keeps the proxy running until
 // stop.
-func measureSyncs(ctx context.Context, lab *proxytest.Lab, n, endpoints, changes int, withWeb bool) (syncFigures, func(), error) {
+func measureSyncs(ctx context.Context, lab *proxytest.Lab, n, endpoints, changes, shards int, withWeb bool) (syncFigures, func(), error) {
 	fig := syncFigures{Services: n}
 	objects := make([]runtime.Object, 0, 2*n+2)
 	for i := range n {
@@ -213,7 +220,7 @@ func measureSyncs(ctx context.Context, lab *proxytest.Lab, n, endpoints, changes
 	}
 	// NewSimpleClientset: NewClientset's managed-fields machinery costs seconds here.
 	client := fake.NewSimpleClientset(objects...) //nolint:staticcheck
-	px, err := startProxy(ctx, lab, client, lab != nil)
+	px, err := startProxy(ctx, lab, client, shards, lab != nil)
 	if err != nil {
 		return fig, nil, err
 	}
@@ -257,7 +264,7 @@ func measureSyncs(ctx context.Context, lab *proxytest.Lab, n, endpoints, changes
 		// An agent restarting: the table of the last one is there, serving, and the
 		// new proxy rebuilds over it.
 		px.stop()
-		if px, err = startProxy(ctx, lab, client, false); err != nil {
+		if px, err = startProxy(ctx, lab, client, shards, false); err != nil {
 			return fig, nil, err
 		}
 		again, err := px.next("full sync over the old table")
@@ -291,8 +298,8 @@ type timedSync struct {
 
 // startProxy runs a proxy over client's objects (in the lab's node, or into the null
 // table without a lab); keep leaves its table when stop is called.
-func startProxy(ctx context.Context, lab *proxytest.Lab, client *fake.Clientset, keep bool) (*benchProxy, error) {
-	var nft knftables.Interface = nullTable{knftables.NewFake(knftables.IPv4Family, proxy.TableName)}
+func startProxy(ctx context.Context, lab *proxytest.Lab, client *fake.Clientset, shards int, keep bool) (*benchProxy, error) {
+	var nft knftables.Interface = nullTable{knftables.NewFake("", "")}
 	if lab != nil {
 		var err error
 		if nft, err = proxy.NewNFTables(lab.Node.Path); err != nil {
@@ -305,7 +312,7 @@ func startProxy(ctx context.Context, lab *proxytest.Lab, client *fake.Clientset,
 	self0, children0 := processCPU()
 	p, err := proxy.New(proxy.Config{
 		NodeName: "node-a", NodeIPs: []string{proxytest.NodeIP}, ClusterCIDR: proxytest.ClusterCIDR,
-		Client: client, NFT: nft, MinSyncPeriod: time.Millisecond, KeepRules: keep,
+		Client: client, NFT: nft, MinSyncPeriod: time.Millisecond, KeepRules: keep, Shards: shards,
 		OnSync: func(r proxy.SyncResult) {
 			self, children := processCPU()
 			b.results <- timedSync{SyncResult: r, cpu: self - self0 + children - children0, nftCPU: children - children0}

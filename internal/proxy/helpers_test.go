@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"regexp"
@@ -17,6 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/knftables"
+
+	"github.com/berth/berth/internal/netns"
 )
 
 // cluster is a set of Services and EndpointSlices, the proxy's whole input.
@@ -51,11 +54,18 @@ var testParams = ruleParams{nodeName: "node-a", clusterCIDR: "10.42.0.0/16"}
 
 var testNodeIPs = []string{"192.168.77.1"}
 
-// fullDump writes c from scratch into a fake table and dumps it.
+// testShards is the number of shard tables of the tests: more than one, so that a few
+// Services already land in several.
+const testShards = 4
+
+// newFake is a fake of the proxy's tables (an Interface with no default table).
+func newFake() *knftables.Fake { return knftables.NewFake("", "") }
+
+// fullDump writes c from scratch into fake tables and dumps them.
 func fullDump(t *testing.T, c *cluster, p ruleParams) string {
 	t.Helper()
-	nft := knftables.NewFake(knftables.IPv4Family, TableName)
-	for _, tx := range newTableState().planFull(nft.NewTransaction, testNodeIPs, c.list(), c.desired(p)).txs {
+	nft := newFake()
+	for _, tx := range newTableState(testShards).planFull(nft.NewTransaction, testNodeIPs, nil, c.list(), c.desired(p)).txs {
 		if err := nft.Run(context.Background(), tx); err != nil {
 			t.Fatalf("full sync: %v\n%s", err, tx)
 		}
@@ -63,7 +73,10 @@ func fullDump(t *testing.T, c *cluster, p ruleParams) string {
 	return nft.Dump()
 }
 
-var hashRE = regexp.MustCompile(`-[A-Z2-7]{8}-`)
+var (
+	hashRE  = regexp.MustCompile(`-[A-Z2-7]{8}-`)
+	tableRE = regexp.MustCompile(` ip ` + TableName + `(-[0-9]+)? `)
+)
 
 // serviceLines is the part of a dump that the services add (hashes in names elided),
 // in dump order: chains, sets, rules, elements.
@@ -76,7 +89,7 @@ func serviceLines(t *testing.T, c *cluster, p ruleParams) []string {
 	var out []string
 	for _, l := range strings.Split(fullDump(t, c, p), "\n") {
 		if !base[l] {
-			l = strings.Replace(strings.TrimPrefix(l, "add "), " ip "+TableName+" ", " ", 1)
+			l = tableRE.ReplaceAllString(strings.TrimPrefix(l, "add "), " ")
 			out = append(out, hashRE.ReplaceAllString(l, "-"))
 		}
 	}
@@ -178,7 +191,14 @@ type recordingNFT struct {
 }
 
 func newRecordingNFT() *recordingNFT {
-	return &recordingNFT{Fake: knftables.NewFake(knftables.IPv4Family, TableName), txs: make(chan string, 100), failNext: make(chan struct{}, 1)}
+	return &recordingNFT{Fake: newFake(), txs: make(chan string, 100), failNext: make(chan struct{}, 1)}
+}
+
+// Tables makes recordingNFT a TableLister.
+func (r *recordingNFT) Tables(context.Context) ([]string, error) {
+	r.Fake.RLock()
+	defer r.Fake.RUnlock()
+	return slices.Sorted(maps.Keys(r.Fake.Tables[knftables.IPv4Family])), nil
 }
 
 func (r *recordingNFT) Run(ctx context.Context, tx *knftables.Transaction) error {
@@ -227,9 +247,25 @@ func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
 	}
 }
 
-// realTable is the proxy's table in a network namespace of the test's own, or a skip
+// kernelTables are the proxy's tables in a network namespace of a test's own.
+type kernelTables struct {
+	knftables.Interface
+	path string
+}
+
+// table lists table (chains, sets, maps and elements) through nft.
+func (k *kernelTables) table(t *testing.T, table string) knftables.Interface {
+	t.Helper()
+	nft, err := netns.NFTables(k.path, knftables.IPv4Family, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nft
+}
+
+// realTable is the proxy's tables in a network namespace of the test's own, or a skip
 // unless the test runs as root with nft and ip (and not in -short mode).
-func realTable(t *testing.T) knftables.Interface {
+func realTable(t *testing.T) *kernelTables {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs the kernel's nftables: skipped in -short mode")
@@ -258,5 +294,5 @@ func realTable(t *testing.T) knftables.Interface {
 	if c, ok := nft.(io.Closer); ok {
 		t.Cleanup(func() { c.Close() }) // before the namespace is deleted (cleanups run last first)
 	}
-	return nft
+	return &kernelTables{Interface: nft, path: "/run/netns/" + name}
 }

@@ -35,10 +35,16 @@ type Config struct {
 	// (Run starts it; starting is idempotent). Nil: the proxy makes its own from Client.
 	Informers informers.SharedInformerFactory
 	Client    kubernetes.Interface
-	// NFT is the proxy's table (family ip, table TableName): NewNFTables for a real
-	// one, knftables.NewFake(knftables.IPv4Family, TableName) in tests. Nil: NewNFTables("").
-	// If it is an io.Closer, Run closes it when it returns.
+	// NFT writes the proxy's tables (family ip: TableName and its shards): an
+	// Interface with no default table, as NewNFTables returns, or
+	// knftables.NewFake("", "") in tests. Nil: NewNFTables(""). If it is an
+	// io.Closer, Run closes it when it returns; if it can list the namespace's tables
+	// (a TableLister), the proxy also removes tables an earlier run left with another
+	// number of shards.
 	NFT knftables.Interface
+	// Shards is how many tables the Services are spread over (default
+	// DefaultShards, at most MaxShards).
+	Shards int
 	// LocalServiceIPs are ClusterIPs the node answers itself (the cluster DNS, served
 	// by the agent on a local address): Services with them get no rules at all.
 	LocalServiceIPs []string
@@ -88,6 +94,11 @@ type Proxy struct {
 	state *tableState
 }
 
+// TableLister lists the names of the tables of the ip family (nftlink.Table does).
+type TableLister interface {
+	Tables(ctx context.Context) ([]string, error)
+}
+
 // gcKey asks for a sync that deletes chains gone stale (it is no namespace/name).
 const gcKey = ""
 
@@ -107,13 +118,19 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.MinSyncPeriod <= 0 {
 		cfg.MinSyncPeriod = 100 * time.Millisecond
 	}
+	if cfg.Shards == 0 {
+		cfg.Shards = DefaultShards
+	}
+	if cfg.Shards < 1 || cfg.Shards > MaxShards {
+		return nil, fmt.Errorf("proxy: %d shards, want 1 to %d", cfg.Shards, MaxShards)
+	}
 	p := &Proxy{
 		cfg: cfg, log: cfg.Log.With("component", "proxy"), ready: make(chan struct{}),
 		params:      ruleParams{nodeName: cfg.NodeName},
 		minSyncWait: cfg.MinSyncPeriod,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "proxy"}),
-		state: newTableState(),
+		state: newTableState(cfg.Shards),
 	}
 	if cfg.ClusterCIDR != "" {
 		prefix, err := netip.ParsePrefix(cfg.ClusterCIDR)
@@ -189,7 +206,7 @@ func (p *Proxy) Run(ctx context.Context) (err error) {
 	}
 	defer func() {
 		if !p.cfg.KeepRules {
-			err = errors.Join(err, p.deleteTable())
+			err = errors.Join(err, p.deleteTables())
 		}
 		// NewNFTables' table keeps a netlink socket open between syncs.
 		if c, ok := p.cfg.NFT.(io.Closer); ok {
@@ -283,7 +300,7 @@ func (p *Proxy) sync(ctx context.Context, keys []string, full bool) SyncResult {
 			res.Err = err
 			return p.report(res, started)
 		}
-		plan = p.state.planFull(p.cfg.NFT.NewTransaction, p.nodeIPs, svcs, p.desired)
+		plan = p.state.planFull(p.cfg.NFT.NewTransaction, p.nodeIPs, p.leftoverTables(ctx), svcs, p.desired)
 	} else {
 		plan = p.state.planIncremental(p.cfg.NFT.NewTransaction(), keys, p.desired, started)
 	}
@@ -351,18 +368,46 @@ func (p *Proxy) desired(key string) *serviceRules {
 	return desiredRules(svc, eps, p.params)
 }
 
-// deleteTable removes every rule of the proxy (after Run's context ended).
-func (p *Proxy) deleteTable() error {
+// deleteTables removes every rule of the proxy (after Run's context ended): its
+// tables, and any other proxy table (of a run with another number of shards).
+func (p *Proxy) deleteTables() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	names := append(tables(p.cfg.Shards), p.leftoverTables(ctx)...)
 	tx := p.cfg.NFT.NewTransaction()
-	tx.Add(&knftables.Table{})
-	tx.Delete(&knftables.Table{})
+	deleteTables(tx, names)
 	if err := p.cfg.NFT.Run(ctx, tx); err != nil {
-		return fmt.Errorf("proxy: delete table %s: %w", TableName, err)
+		return fmt.Errorf("proxy: delete tables %s…: %w", TableName, err)
 	}
-	p.log.Info("service rules removed", "table", TableName)
+	p.log.Info("service rules removed", "tables", len(names))
 	return nil
+}
+
+// leftoverTables lists the proxy tables in the namespace that are not among its own
+// (left by a run with more shards), if NFT can list tables. A failure to list only
+// leaves them in place.
+func (p *Proxy) leftoverTables(ctx context.Context) []string {
+	lister, ok := p.cfg.NFT.(TableLister)
+	if !ok {
+		return nil
+	}
+	names, err := lister.Tables(ctx)
+	if err != nil {
+		p.log.Warn("cannot list nftables tables; tables of an earlier run may be left", "err", err)
+		return nil
+	}
+	own := map[string]bool{}
+	for _, t := range tables(p.cfg.Shards) {
+		own[t] = true
+	}
+	var out []string
+	for _, name := range names {
+		if IsProxyTable(name) && !own[name] {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (p *Proxy) enqueueService(obj any) {

@@ -12,7 +12,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
-	"sigs.k8s.io/knftables"
 )
 
 type running struct {
@@ -50,7 +49,7 @@ func startProxy(t *testing.T, nft *recordingNFT, objects ...any) *running {
 	r := &running{nft: nft, client: client, results: make(chan SyncResult, 100), done: make(chan error, 1)}
 	p, err := New(Config{
 		NodeName: testParams.nodeName, NodeIPs: testNodeIPs, ClusterCIDR: testParams.clusterCIDR,
-		Client: client, NFT: nft, MinSyncPeriod: 10 * time.Millisecond,
+		Client: client, NFT: nft, MinSyncPeriod: 10 * time.Millisecond, Shards: testShards,
 		OnSync: func(res SyncResult) { r.results <- res },
 	})
 	if err != nil {
@@ -96,17 +95,21 @@ func (r *running) next(t *testing.T, what string, match func(SyncResult) bool) S
 	}
 }
 
-// The proxy writes the table from scratch at start, applies an endpoint change to the
-// one Service it concerns, rebuilds after a failed transaction, and deletes the table
+// The proxy writes its tables from scratch at start, applies an endpoint change to the
+// one Service it concerns, rebuilds after a failed transaction, and deletes the tables
 // when it stops.
 func TestRunIncrementalAndCleanup(t *testing.T) {
 	webSvc := service("web", clusterIP("10.43.0.10"))
 	apiSvc := service("api", clusterIP("10.43.0.11"))
 	nft := newRecordingNFT()
-	// A table left by an earlier run (killed, say): the first sync replaces it.
+	// Tables left by an earlier run (killed, say) with more shards, and one that is not
+	// the proxy's: the first sync replaces the proxy's and deletes the shard the
+	// proxy has no more, and leaves the other alone.
 	tx := nft.NewTransaction()
-	tx.Add(&knftables.Table{})
-	tx.Add(&knftables.Chain{Name: "endpoint-leftover"})
+	for _, table := range []string{TableName, ShardTable(1), ShardTable(testShards + 3), "berth-proxy-other"} {
+		tx.Add(tableObj(table))
+		tx.Add(chainObj(table, "endpoint-leftover"))
+	}
 	if err := nft.Fake.Run(context.Background(), tx); err != nil {
 		t.Fatal(err)
 	}
@@ -118,9 +121,15 @@ func TestRunIncrementalAndCleanup(t *testing.T) {
 	if first.Err != nil || first.Services != 2 || first.Changed != 2 {
 		t.Fatalf("first sync = %+v", first)
 	}
-	dump := nft.Dump()
-	if strings.Contains(dump, "leftover") || !strings.Contains(dump, "10.43.0.10 . tcp . 80 : goto service-") {
-		t.Fatalf("table after the first sync:\n%s", dump)
+	dump := strings.ReplaceAll(nft.Dump(), "ip berth-proxy-other endpoint-leftover", "")
+	if strings.Contains(dump, "leftover") || strings.Contains(dump, ShardTable(testShards+3)) ||
+		!strings.Contains(dump, "10.43.0.10 . tcp . 80 : goto service-") {
+		t.Fatalf("tables after the first sync:\n%s", dump)
+	}
+	want := append(tables(testShards), "berth-proxy-other")
+	slices.Sort(want)
+	if got, _ := nft.Tables(context.Background()); !slices.Equal(got, want) {
+		t.Fatalf("tables after the first sync: %q, want %q", got, want)
 	}
 	drain(nft.txs)
 
@@ -156,8 +165,8 @@ func TestRunIncrementalAndCleanup(t *testing.T) {
 	}
 
 	r.stop(t)
-	if dump := nft.Dump(); dump != "" {
-		t.Fatalf("table left after stop:\n%s", dump)
+	if got, _ := nft.Tables(context.Background()); !slices.Equal(got, []string{"berth-proxy-other"}) {
+		t.Fatalf("tables left after stop: %q, want only the one that is not the proxy's\n%s", got, nft.Dump())
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/knftables"
 )
 
 // manyServices is n Services of every shape the rebuild must keep whole: a few
@@ -50,7 +49,7 @@ func TestRebuildInBoundedTransactionsInTheKernel(t *testing.T) {
 	rebuildInBoundedTransactions(t, realTable(t))
 }
 
-func rebuildInBoundedTransactions(t *testing.T, real knftables.Interface) {
+func rebuildInBoundedTransactions(t *testing.T, real *kernelTables) {
 	const n = 60
 	c := manyServices(n)
 	// What each Service adds to the table on its own.
@@ -66,10 +65,10 @@ func rebuildInBoundedTransactions(t *testing.T, real knftables.Interface) {
 		}
 	}
 
-	tb := &table{t: t, nft: knftables.NewFake(knftables.IPv4Family, TableName), real: real, state: newTableState(), c: c}
+	tb := &table{t: t, nft: newFake(), real: real, state: newTableState(testShards), c: c}
 	bounds := rebuildBounds{maps: 3, operations: 150}
 	tb.state.bounds = bounds
-	plan := tb.state.planFull(tb.nft.NewTransaction, testNodeIPs, c.list(), c.desired(testParams))
+	plan := tb.state.planFull(tb.nft.NewTransaction, testNodeIPs, nil, c.list(), c.desired(testParams))
 	t.Logf("%d Services in %d transactions", n, len(plan.txs))
 	if len(plan.txs) < 5 {
 		t.Fatalf("%d transactions, want the Services split over several", len(plan.txs))
@@ -134,7 +133,7 @@ func TestCascadeToMapAndBackInTheKernel(t *testing.T) {
 	cascadeToMapAndBack(t, realTable(t))
 }
 
-func cascadeToMapAndBack(t *testing.T, real knftables.Interface) {
+func cascadeToMapAndBack(t *testing.T, real *kernelTables) {
 	c := newCluster()
 	svc := service("web", affinity(30))
 	endpoints := func(n int) {

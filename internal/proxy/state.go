@@ -3,6 +3,7 @@ package proxy
 import (
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,28 +13,33 @@ import (
 
 var everything = labels.Everything()
 
-// tableState is what the proxy knows it wrote to the table. Incremental syncs diff
+// tableState is what the proxy knows it wrote to its tables. Incremental syncs diff
 // against it, so it must match the kernel: after a failed transaction (broken) the next
-// sync rebuilds the table and the state from scratch.
+// sync rebuilds the tables and the state from scratch.
 type tableState struct {
+	// shards is how many shard tables the Services are spread over (by shardOf).
+	shards     int
 	programmed map[string]*serviceRules // by Service namespace/name
 	// owners says which Service holds each verdict-map element. Two Services may
 	// claim one (the same external IP and port, say); the first keeps it and the others
-	// wait in waiting until it is released.
+	// wait in waiting until it is released. Ownership is global: the elements of two
+	// Services of different shards would land in different tables, where both would
+	// match.
 	owners  map[elementKey]string
 	waiting map[elementKey]map[string]struct{}
 	// stale chains were flushed when no longer used and are deleted after
 	// staleChainDelay.
-	stale  map[string]time.Time
+	stale  map[chainRef]time.Time
 	broken bool
 	// bounds limit a rebuild's transactions (see planFull).
 	bounds rebuildBounds
 }
 
-func newTableState() *tableState {
+func newTableState(shards int) *tableState {
 	return &tableState{
+		shards:     max(shards, 1),
 		programmed: map[string]*serviceRules{}, owners: map[elementKey]string{},
-		waiting: map[elementKey]map[string]struct{}{}, stale: map[string]time.Time{},
+		waiting: map[elementKey]map[string]struct{}{}, stale: map[chainRef]time.Time{},
 		bounds: rebuildBounds{maps: rebuildMaxMaps, operations: rebuildMaxOperations},
 	}
 }
@@ -55,8 +61,9 @@ type syncPlan struct {
 // walking the whole pending transaction: one transaction with a map per Service costs
 // the square of the Services (≈24 s for 10 000 before the cascades). The operations
 // bound (≈1 500 small Services) keeps a batch's netlink messages and the kernel's
-// transaction to a few MB; each transaction costs one check of the whole table at
-// commit (nft_table_validate, ≈25 ms at 10 000 Services), so they are not smaller.
+// transaction to a few MB; each transaction costs a check of every table it wrote to
+// at commit (nft_table_validate), and a walk of every chain of the namespace, so they
+// are not smaller.
 const (
 	rebuildMaxMaps       = 256
 	rebuildMaxOperations = 20000
@@ -66,24 +73,35 @@ const (
 // rebuild after its first holds, unless a single Service needs more.
 type rebuildBounds struct{ maps, operations int }
 
-// planFull writes a fresh table with every Service: its first transaction replaces
-// whatever table there was by the fixed chains, sets and maps (it runs through nft);
-// the Services follow, a whole Service to a transaction, in transactions bounded by
-// rebuildMaxMaps and rebuildMaxOperations (which nftlink sends over netlink). Between
-// two transactions the Services not written yet have no rules at all: their traffic
-// passes untouched, as if the proxy did not know them (not rejected), and no element
-// jumps to a chain not written yet. commit replaces the state; until then, should a
-// transaction fail, the state stays broken and the next sync rebuilds again.
-func (s *tableState) planFull(newTx func() *knftables.Transaction, nodeIPs []string, svcs []*corev1.Service, desired func(string) *serviceRules) *syncPlan {
-	fresh := newTableState()
+// planFull writes fresh tables with every Service: its first transaction replaces
+// whatever proxy tables there were (leftovers too: tables of an earlier run with
+// another number of shards) by the fixed chains, sets and maps (it runs through nft);
+// the Services follow, a whole Service to a transaction, shard by shard, in
+// transactions bounded by rebuildMaxMaps and rebuildMaxOperations (which nftlink sends
+// over netlink). Between two transactions the Services not written yet have no rules
+// at all: their traffic passes untouched, as if the proxy did not know them (not
+// rejected), and no element jumps to a chain not written yet. commit replaces the
+// state; until then, should a transaction fail, the state stays broken and the next
+// sync rebuilds again.
+func (s *tableState) planFull(newTx func() *knftables.Transaction, nodeIPs []string, leftovers []string, svcs []*corev1.Service, desired func(string) *serviceRules) *syncPlan {
+	fresh := newTableState(s.shards)
 	fresh.bounds = s.bounds
 	skeleton := newTx()
-	writeFreshTable(skeleton, nodeIPs)
+	writeFreshTables(skeleton, nodeIPs, s.shards, leftovers)
 	keys := make([]string, 0, len(svcs))
+	shardOfKey := make(map[string]int, len(svcs))
 	for _, svc := range svcs {
-		keys = append(keys, svc.Namespace+"/"+svc.Name)
+		key := svc.Namespace + "/" + svc.Name
+		keys = append(keys, key)
+		shardOfKey[key] = shardOf(key, s.shards)
 	}
-	slices.Sort(keys)
+	// Shard by shard, so that a transaction's commit checks few tables.
+	slices.SortFunc(keys, func(a, b string) int {
+		if c := shardOfKey[a] - shardOfKey[b]; c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
 	plan := &syncPlan{services: len(keys), txs: []*knftables.Transaction{skeleton}}
 	var changes []*change
 	maps, ops := 0, 0
@@ -101,7 +119,7 @@ func (s *tableState) planFull(newTx func() *knftables.Transaction, nodeIPs []str
 		if r.empty() {
 			continue
 		}
-		c := diff(nil, r)
+		c := diff(nil, r, ShardTable(shardOfKey[key]))
 		m, o := c.size(true)
 		if len(changes) > 0 && (maps+m > s.bounds.maps || ops+o > s.bounds.operations) {
 			flush()
@@ -124,7 +142,7 @@ func (s *tableState) planFull(newTx func() *knftables.Transaction, nodeIPs []str
 func (s *tableState) planIncremental(tx *knftables.Transaction, keys []string, desired func(string) *serviceRules, now time.Time) *syncPlan {
 	plan := &syncPlan{txs: []*knftables.Transaction{tx}, commit: func() {}}
 	var changes []*change
-	written := map[string]bool{}
+	written := map[chainRef]bool{}
 	for _, key := range keys {
 		if key == gcKey {
 			continue
@@ -136,7 +154,7 @@ func (s *tableState) planIncremental(tx *knftables.Transaction, keys []string, d
 		if old.equal(r) {
 			continue
 		}
-		c := diff(old, r)
+		c := diff(old, r, s.shardTable(key))
 		if r.empty() {
 			delete(s.programmed, key)
 		} else {
@@ -148,22 +166,33 @@ func (s *tableState) planIncremental(tx *knftables.Transaction, keys []string, d
 		changes = append(changes, c)
 		plan.changed++
 		plan.chains += len(c.written)
-		for _, name := range c.written {
-			written[name] = true
-			delete(s.stale, name)
+		for _, ref := range c.written {
+			written[ref] = true
+			delete(s.stale, ref)
 		}
-		for _, name := range c.removed {
-			s.stale[name] = now
+		for _, ref := range c.removed {
+			s.stale[ref] = now
 		}
 	}
 	writeChanges(tx, changes, false)
-	for _, name := range slices.Sorted(maps.Keys(s.stale)) {
-		if !written[name] && now.Sub(s.stale[name]) >= staleChainDelay {
-			tx.Delete(&knftables.Chain{Name: name})
-			delete(s.stale, name)
+	refs := slices.SortedFunc(maps.Keys(s.stale), func(a, b chainRef) int {
+		if c := strings.Compare(a.table, b.table); c != 0 {
+			return c
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	for _, ref := range refs {
+		if !written[ref] && now.Sub(s.stale[ref]) >= staleChainDelay {
+			tx.Delete(chainObj(ref.table, ref.name))
+			delete(s.stale, ref)
 		}
 	}
 	return plan
+}
+
+// shardTable is the table of the Service at key.
+func (s *tableState) shardTable(key string) string {
+	return ShardTable(shardOf(key, s.shards))
 }
 
 // claim filters out of r the elements another Service holds (returning them as

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"regexp"
 	"slices"
@@ -22,7 +23,7 @@ import (
 type table struct {
 	t     *testing.T
 	nft   *knftables.Fake
-	real  knftables.Interface
+	real  *kernelTables
 	state *tableState
 	c     *cluster
 	now   time.Time
@@ -32,9 +33,9 @@ func newTable(t *testing.T, c *cluster) *table {
 	return newTableWith(t, c, nil)
 }
 
-func newTableWith(t *testing.T, c *cluster, real knftables.Interface) *table {
-	tb := &table{t: t, nft: knftables.NewFake(knftables.IPv4Family, TableName), real: real, state: newTableState(), c: c, now: time.Unix(1000, 0)}
-	plan := tb.state.planFull(tb.nft.NewTransaction, testNodeIPs, c.list(), c.desired(testParams))
+func newTableWith(t *testing.T, c *cluster, real *kernelTables) *table {
+	tb := &table{t: t, nft: newFake(), real: real, state: newTableState(testShards), c: c, now: time.Unix(1000, 0)}
+	plan := tb.state.planFull(tb.nft.NewTransaction, testNodeIPs, nil, c.list(), c.desired(testParams))
 	for i, tx := range plan.txs {
 		tb.run(tx, fmt.Sprintf("full sync, transaction %d", i+1))
 	}
@@ -89,47 +90,51 @@ func (tb *table) checkConsistent(step string) {
 	}
 }
 
-// checkReferences asserts that every chain a rule or element refers to exists.
+// checkReferences asserts that every chain a rule or element refers to exists, in the
+// same table (a jump cannot leave its table).
 func (tb *table) checkReferences(step string) {
 	tb.t.Helper()
 	got := sortedLines(tb.nft.Dump())
-	chains := map[string]bool{}
+	chains := map[chainRef]bool{}
 	for _, l := range got {
 		if f := strings.Fields(l); len(f) >= 5 && f[1] == "chain" {
-			chains[f[4]] = true
+			chains[chainRef{f[3], f[4]}] = true
 		}
 	}
 	for _, l := range got {
+		f := strings.Fields(l)
 		for _, m := range refRE.FindAllStringSubmatch(l, -1) {
-			if !chains[m[1]] {
+			if len(f) < 4 || !chains[chainRef{f[3], m[1]}] {
 				tb.t.Fatalf("%s: %q refers to missing chain %s", step, l, m[1])
 			}
 		}
 	}
 }
 
-// checkReal compares the kernel's chains, sets and map elements with the fake's.
+// checkReal compares the kernel's chains, sets and map elements with the fake's, table
+// by table.
 func (tb *table) checkReal(step string) {
 	tb.t.Helper()
 	ctx := context.Background()
-	for _, kind := range []string{"chain", "set", "map"} {
-		got, err := tb.real.List(ctx, kind)
-		if err != nil {
-			tb.t.Fatalf("%s: list %ss: %v", step, kind, err)
+	for _, name := range tables(testShards) {
+		real := tb.real.table(tb.t, name)
+		fake := tb.nft.Tables[knftables.IPv4Family][name]
+		if fake == nil {
+			tb.t.Fatalf("%s: no table %s in the fake", step, name)
 		}
-		want, _ := tb.nft.List(ctx, kind)
-		slices.Sort(got)
-		slices.Sort(want)
-		if !slices.Equal(got, want) {
-			tb.t.Fatalf("%s: kernel %ss differ:\n%s", step, kind, lineDiff(want, got))
-		}
-	}
-	for _, m := range []string{serviceIPsMap, serviceNodePortsMap, noEndpointServicesMap, noEndpointNodePortsMap} {
-		render := func(nft knftables.Interface) []string {
-			els, err := nft.ListElements(ctx, "map", m)
+		for kind, want := range map[string][]string{
+			"chain": slices.Sorted(maps.Keys(fake.Chains)), "set": slices.Sorted(maps.Keys(fake.Sets)), "map": slices.Sorted(maps.Keys(fake.Maps)),
+		} {
+			got, err := real.List(ctx, kind)
 			if err != nil {
-				tb.t.Fatalf("%s: list %s: %v", step, m, err)
+				tb.t.Fatalf("%s: list %ss of %s: %v", step, kind, name, err)
 			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				tb.t.Fatalf("%s: kernel %ss of %s differ:\n%s", step, kind, name, lineDiff(want, got))
+			}
+		}
+		render := func(els []*knftables.Element) []string {
 			var out []string
 			for _, e := range els {
 				out = append(out, strings.Join(e.Key, " . ")+" : "+strings.Join(e.Value, " "))
@@ -137,8 +142,14 @@ func (tb *table) checkReal(step string) {
 			slices.Sort(out)
 			return out
 		}
-		if got, want := render(tb.real), render(tb.nft); !slices.Equal(got, want) {
-			tb.t.Fatalf("%s: kernel map %s differs:\n%s", step, m, lineDiff(want, got))
+		for m, fm := range fake.Maps {
+			els, err := real.ListElements(ctx, "map", m)
+			if err != nil {
+				tb.t.Fatalf("%s: list %s of %s: %v", step, m, name, err)
+			}
+			if got, want := render(els), render(fm.Elements); !slices.Equal(got, want) {
+				tb.t.Fatalf("%s: kernel map %s of %s differs:\n%s", step, m, name, lineDiff(want, got))
+			}
 		}
 	}
 }
@@ -180,11 +191,18 @@ func TestIncrementalTouchesOnlyTheChangedService(t *testing.T) {
 	tb := newTable(t, c)
 	api := c.services["default/api"]
 
+	shard := ShardTable(shardOf("default/api", testShards))
 	onlyAPI := func(tx *knftables.Transaction) {
 		t.Helper()
 		for _, chain := range chainsIn(tx.String()) {
 			if !strings.Contains(chain, "default/api/") {
 				t.Errorf("transaction touches %s:\n%s", chain, tx)
+			}
+		}
+		// Only api's shard, and the main table's no-endpoint maps.
+		for _, l := range strings.Split(strings.TrimSpace(tx.String()), "\n") {
+			if f := strings.Fields(l); len(f) > 4 && f[3] != shard && !(f[3] == TableName && strings.HasPrefix(f[4], "no-endpoint-")) {
+				t.Errorf("transaction writes to table %s: %q", f[3], l)
 			}
 		}
 	}
@@ -290,7 +308,7 @@ func TestIncrementalInTheKernel(t *testing.T) {
 	randomChanges(t, realTable(t), 100)
 }
 
-func randomChanges(t *testing.T, real knftables.Interface, steps int) {
+func randomChanges(t *testing.T, real *kernelTables, steps int) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	c := newCluster()
 	names := []string{"a", "b", "c", "d", "e"}
@@ -384,7 +402,10 @@ func randomChanges(t *testing.T, real knftables.Interface, steps int) {
 	tb.gc()
 	tb.checkConsistent("end")
 	// Only the full sync needs nft; every incremental one went over netlink.
-	if nl, ok := real.(*nftlink.Table); ok {
+	if real == nil {
+		return
+	}
+	if nl, ok := real.Interface.(*nftlink.Table); ok {
 		if st := nl.Stats(); st.Exec != 1 || st.Netlink == 0 {
 			t.Fatalf("transactions: %+v, want 1 through nft (the full sync) and the rest over netlink", st)
 		}

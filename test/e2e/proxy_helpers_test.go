@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -16,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/knftables"
 
 	"github.com/berth/berth/internal/proxy"
 	"github.com/berth/berth/internal/proxy/proxytest"
@@ -124,21 +124,26 @@ func (rp *runningProxy) results() []proxy.SyncResult {
 	return append([]proxy.SyncResult(nil), rp.syncs...)
 }
 
-// tableExists says whether the proxy's table is in the node's namespace.
-func tableExists(t *testing.T, lab *proxytest.Lab) bool {
+// proxyTables lists the proxy's tables (its main table and shards) in the node's
+// namespace.
+func proxyTables(t *testing.T, lab *proxytest.Lab) []string {
 	t.Helper()
 	nft, err := proxy.NewNFTables(lab.Node.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = nft.List(context.Background(), "chains")
-	if knftables.IsNotFound(err) {
-		return false
-	}
+	defer nft.(io.Closer).Close()
+	names, err := nft.(proxy.TableLister).Tables(context.Background())
 	if err != nil {
-		t.Fatalf("list the proxy's chains: %v", err)
+		t.Fatalf("list the node's tables: %v", err)
 	}
-	return true
+	var out []string
+	for _, name := range names {
+		if proxy.IsProxyTable(name) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 type labService struct {

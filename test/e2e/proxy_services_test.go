@@ -169,8 +169,8 @@ func TestProxyServices(t *testing.T) {
 
 	t.Run("stop removes the rules; a restart rebuilds them", func(t *testing.T) {
 		rp.stop(t)
-		if tableExists(t, lab) {
-			t.Fatal("the proxy's table is still there after it stopped")
+		if left := proxyTables(t, lab); len(left) > 0 {
+			t.Fatalf("the proxy's tables %q are still there after it stopped", left)
 		}
 		if err, _ := dialError(&client.NetNS, web.clusterAddr(), 300*time.Millisecond); err == nil {
 			t.Fatal("the ClusterIP still answers without the proxy")

@@ -19,17 +19,21 @@ import (
 // key as big-endian (so nft would list a numgen vmap's 1 as 16777216); the
 // expressions are google/nftables'.
 type batch struct {
+	// table is the table the next messages are for (a batch may span several).
 	table string
 	msgs  []netlink.Message
 	// added are the sets the batch creates, with their types; removed the ones it
 	// deletes.
-	added   map[string]setType
-	removed map[string]bool
+	added   map[setRef]setType
+	removed map[setRef]bool
 	lastID  uint32
 }
 
-func newBatch(table string) *batch {
-	return &batch{table: table, added: map[string]setType{}, removed: map[string]bool{}}
+// setRef names a set (or map) of a table.
+type setRef struct{ table, name string }
+
+func newBatch() *batch {
+	return &batch{added: map[setRef]setType{}, removed: map[setRef]bool{}}
 }
 
 // message appends one nf_tables request to the batch. No message asks for an ack:

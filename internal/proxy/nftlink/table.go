@@ -6,19 +6,20 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 	"sigs.k8s.io/knftables"
 )
 
-// Table is a knftables.Interface for one table of the ip family. Run sends a
-// transaction over netlink when it can translate every operation in it, and otherwise
-// hands it to exec (the nft binary); the List and Check methods always use exec.
+// Table is a knftables.Interface for the tables of the ip family of one network
+// namespace (one transaction may write to several). Run sends a transaction over
+// netlink when it can translate every operation in it, and otherwise hands it to exec
+// (the nft binary); the List and Check methods always use exec.
 type Table struct {
 	exec  knftables.Interface
 	netns string
-	name  string
 
 	mu sync.Mutex // one transaction at a time, like knftables' own
 	// conn is kept open between transactions: closing a netlink socket of nf_tables
@@ -28,7 +29,7 @@ type Table struct {
 	// types are the key and data types of the table's sets and maps, learned from the
 	// transactions that created them (element operations need them to encode keys);
 	// a set not known here sends its transaction to nft.
-	types map[string]setType
+	types map[setRef]setType
 	stats Stats
 }
 
@@ -38,13 +39,11 @@ type Stats struct {
 	Netlink, Exec int
 }
 
-// New returns the table named table in the network namespace at netnsPath (the
-// caller's own when empty); exec must be a knftables.Interface for the same table and
-// namespace (it runs what netlink here does not).
-func New(exec knftables.Interface, netnsPath, table string) *Table {
-	return &Table{
-		exec: exec, netns: netnsPath, name: table, types: map[string]setType{},
-	}
+// New returns the Table of the network namespace at netnsPath (the caller's own when
+// empty); exec must be a knftables.Interface for the same namespace (it runs what
+// netlink here does not), for one table or, with no default table, for any.
+func New(exec knftables.Interface, netnsPath string) *Table {
+	return &Table{exec: exec, netns: netnsPath, types: map[setRef]setType{}}
 }
 
 // Stats says how many transactions went each way so far.
@@ -71,11 +70,11 @@ func (t *Table) Run(ctx context.Context, tx *knftables.Transaction) error {
 				clear(t.types) // the table's state is not known any more: learn it again
 				return fmt.Errorf("nftables transaction over netlink: %w", err)
 			}
-			for name := range b.removed {
-				delete(t.types, name)
+			for ref := range b.removed {
+				delete(t.types, ref)
 			}
-			for name, typ := range b.added {
-				t.types[name] = typ
+			for ref, typ := range b.added {
+				t.types[ref] = typ
 			}
 			return nil
 		}
@@ -151,7 +150,7 @@ func (t *Table) translate(text string) (*batch, error) {
 	if strings.ContainsAny(text, "\"#") { // comments, or a transaction with an error
 		return nil, errUnsupported
 	}
-	b := newBatch(t.name)
+	b := newBatch()
 	for _, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
 		if err := t.translateLine(b, strings.Fields(line)); err != nil {
 			return nil, fmt.Errorf("%w: %q: %v", errUnsupported, line, err)
@@ -162,10 +161,12 @@ func (t *Table) translate(text string) (*batch, error) {
 
 func (t *Table) translateLine(b *batch, f []string) error {
 	// verb object family table name …
-	if len(f) < 5 || f[2] != "ip" || f[3] != t.name {
-		return errors.New("not an operation on this table")
+	if len(f) < 5 || f[2] != "ip" {
+		return errors.New("not an operation on a table of the ip family")
 	}
 	verb, object, name, rest := f[0], f[1], f[4], f[5:]
+	b.table = f[3]
+	ref := setRef{f[3], name}
 	switch {
 	case object == "chain" && len(rest) == 0:
 		switch verb {
@@ -192,16 +193,16 @@ func (t *Table) translateLine(b *batch, f []string) error {
 		if _, err := b.addSet(def); err != nil {
 			return err
 		}
-		b.added[name] = spec.typ
-		delete(b.removed, name)
+		b.added[ref] = spec.typ
+		delete(b.removed, ref)
 	case (object == "set" || object == "map") && verb == "delete" && len(rest) == 0:
 		if err := b.delSet(name); err != nil {
 			return err
 		}
-		delete(b.added, name)
-		b.removed[name] = true
+		delete(b.added, ref)
+		b.removed[ref] = true
 	case object == "element" && (verb == "add" || verb == "delete"):
-		return t.element(b, verb, name, rest)
+		return t.element(b, verb, ref, rest)
 	case object == "rule" && verb == "add" && len(rest) > 0 && rest[0] != "index" && rest[0] != "handle":
 		exprs, err := parseRule(strings.Join(rest, " "), b)
 		if err != nil {
@@ -215,10 +216,11 @@ func (t *Table) translateLine(b *batch, f []string) error {
 }
 
 // element adds or deletes one element: { K1 . K2 … [: VERDICT] }.
-func (t *Table) element(b *batch, verb, name string, f []string) error {
-	typ, ok := b.added[name]
-	if !ok && !b.removed[name] {
-		typ, ok = t.types[name]
+func (t *Table) element(b *batch, verb string, ref setRef, f []string) error {
+	name := ref.name
+	typ, ok := b.added[ref]
+	if !ok && !b.removed[ref] {
+		typ, ok = t.types[ref]
 	}
 	if !ok {
 		return errors.New("type of the set is not known")
@@ -248,24 +250,28 @@ func (t *Table) element(b *batch, verb, name string, f []string) error {
 }
 
 // learn records the types of the sets and maps a transaction that nft ran created
-// (and forgets them all when it deleted the table).
+// (and forgets a table's when it deleted the table).
 func (t *Table) learn(text string) {
 	for _, line := range strings.Split(text, "\n") {
 		f := strings.Fields(line)
-		if len(f) < 4 || f[2] != "ip" || f[3] != t.name {
+		if len(f) < 4 || f[2] != "ip" {
 			continue
 		}
 		switch {
 		case f[0] == "delete" && f[1] == "table":
-			clear(t.types)
+			for ref := range t.types {
+				if ref.table == f[3] {
+					delete(t.types, ref)
+				}
+			}
 		case len(f) >= 5 && f[0] == "delete" && (f[1] == "set" || f[1] == "map"):
-			delete(t.types, f[4])
+			delete(t.types, setRef{f[3], f[4]})
 		case len(f) >= 8 && f[0] == "add" && (f[1] == "set" || f[1] == "map") && f[5] == "{" && f[6] == "type":
 			typeText, _, _ := strings.Cut(strings.Join(f[7:], " "), " ;")
 			if typ, err := parseSetType(typeText); err == nil {
-				t.types[f[4]] = typ
+				t.types[setRef{f[3], f[4]}] = typ
 			} else {
-				delete(t.types, f[4])
+				delete(t.types, setRef{f[3], f[4]})
 			}
 		}
 	}
@@ -296,3 +302,50 @@ func (t *Table) ListCounters(ctx context.Context) ([]*knftables.Counter, error) 
 }
 
 var _ knftables.Interface = (*Table)(nil)
+
+// Tables lists the names of the namespace's tables of the ip family, over netlink.
+func (t *Table) Tables(ctx context.Context) ([]string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if t.conn == nil {
+		conn, err := t.dial()
+		if err != nil {
+			return nil, err
+		}
+		t.conn = conn
+	}
+	if err := t.conn.SetReadDeadline(time.Now().Add(ackTimeout)); err != nil {
+		return nil, err
+	}
+	replies, err := t.conn.Execute(netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETTABLE), Flags: netlink.Request | netlink.Dump},
+		Data:   nfgenmsg(unix.NFPROTO_IPV4, 0),
+	})
+	if err != nil {
+		t.conn.Close()
+		t.conn = nil
+		return nil, fmt.Errorf("list tables over netlink: %w", err)
+	}
+	var names []string
+	for _, m := range replies {
+		if len(m.Data) < 4 {
+			continue
+		}
+		ad, err := netlink.NewAttributeDecoder(m.Data[4:])
+		if err != nil {
+			return nil, err
+		}
+		for ad.Next() {
+			if ad.Type() == unix.NFTA_TABLE_NAME {
+				names = append(names, ad.String())
+			}
+		}
+		if err := ad.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return names, nil
+}

@@ -72,7 +72,7 @@ func newTwins(t *testing.T) *twins {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tw := &twins{t: t, ns: ns, viaExec: viaExec, table: New(exec, ns, netlinkTable)}
+	tw := &twins{t: t, ns: ns, viaExec: viaExec, table: New(exec, ns)}
 	tw.netlink = tw.table
 	t.Cleanup(func() {
 		if err := tw.table.Close(); err != nil {
@@ -322,10 +322,77 @@ func diffLines(want, got string) string {
 	return b.String()
 }
 
+// One transaction may write to several tables, atomically; Tables lists them.
+func TestSeveralTables(t *testing.T) {
+	ns := testNetNS(t)
+	exec, err := netns.NFTables(ns, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := New(exec, ns)
+	t.Cleanup(func() { tb.Close() })
+	ctx := context.Background()
+	tx := tb.NewTransaction()
+	for _, table := range []string{"one", "two"} {
+		tx.Add(&knftables.Table{Family: knftables.IPv4Family, Name: table})
+		tx.Add(&knftables.Chain{Family: knftables.IPv4Family, Table: table, Name: "c"})
+		tx.Add(&knftables.Map{Family: knftables.IPv4Family, Table: table, Name: "m", Type: "ipv4_addr . inet_proto . inet_service : verdict"})
+	}
+	if err := tb.Run(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	element := func(table, ip string) *knftables.Element {
+		return &knftables.Element{Family: knftables.IPv4Family, Table: table, Map: "m", Key: []string{ip, "tcp", "80"}, Value: []string{"goto c"}}
+	}
+	tx = tb.NewTransaction()
+	for _, table := range []string{"one", "two"} {
+		tx.Add(&knftables.Rule{Family: knftables.IPv4Family, Table: table, Chain: "c", Rule: "meta l4proto tcp dnat to 10.42.0.5:8080"})
+		tx.Add(element(table, "10.43.0.1"))
+	}
+	if err := tb.Run(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	// A failure in the second table undoes the first table's part too.
+	tx = tb.NewTransaction()
+	tx.Add(element("one", "10.43.0.2"))
+	tx.Delete(element("two", "10.9.9.9"))
+	if err := tb.Run(ctx, tx); err == nil {
+		t.Fatal("deleting a missing element succeeded")
+	}
+	if st := tb.Stats(); st != (Stats{Netlink: 2, Exec: 1}) {
+		t.Fatalf("transactions: %+v, want the tables through nft and 2 over netlink", st)
+	}
+	for _, table := range []string{"one", "two"} {
+		out, err := execIn(ns, "nft", "list", "table", "ip", table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "10.43.0.1 . tcp . 80 : goto c") || strings.Contains(out, "10.43.0.2") || !strings.Contains(out, "dnat to 10.42.0.5:8080") {
+			t.Fatalf("table %s:\n%s", table, out)
+		}
+	}
+	names, err := tb.Tables(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"one", "two"}) {
+		t.Fatalf("Tables = %q, want [one two]", names)
+	}
+}
+
+func execIn(ns string, args ...string) (string, error) {
+	out, err := exec.Command("ip", append([]string{"netns", "exec", nsName(ns)}, args...)...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("%v: %v: %s", args, err, out)
+	}
+	return string(out), nil
+}
+
 // What translate takes and what it leaves to nft (no kernel needed).
 func TestTranslate(t *testing.T) {
-	tb := New(nil, "", "t")
-	tb.types["m"] = setType{key: []string{"ipv4_addr", "inet_proto", "inet_service"}, data: "verdict"}
+	tb := New(nil, "")
+	tb.types[setRef{"t", "m"}] = setType{key: []string{"ipv4_addr", "inet_proto", "inet_service"}, data: "verdict"}
 	for _, tc := range []struct {
 		line string
 		ok   bool
@@ -339,9 +406,12 @@ func TestTranslate(t *testing.T) {
 		{"add set ip t s { type ipv4_addr ; flags dynamic,timeout ; timeout 10s ; }", true},
 		{"delete set ip t s", true},
 
+		{"add chain ip other c", true},
+		{"add element ip t m { 10.0.0.1 . tcp . 80 : goto c }\nadd chain ip other c", true},
+
 		{"add table ip t", false},
 		{"add chain ip t c { type nat hook output priority -100 ; }", false},
-		{"add chain ip other c", false},
+		{"add element ip other m { 10.0.0.1 . tcp . 80 : goto c }", false}, // m of another table
 		{"add chain ip6 t c", false},
 		{"add map ip t m2 { type ipv4_addr : verdict ; }", false},
 		{"add rule ip t c masquerade fully-random", false},
