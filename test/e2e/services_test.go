@@ -246,11 +246,11 @@ func TestServicesAcrossNodes(t *testing.T) {
 }
 
 // waitProxied waits until the node's service proxy sends traffic to every one of the
-// pods (port 8080): its table has a DNAT to each.
+// pods (port 8080): its tables have a DNAT to each.
 func waitProxied(t *testing.T, n *framework.Node, pods []*corev1.Pod) {
 	t.Helper()
 	framework.Eventually(t, 30*time.Second, fmt.Sprintf("%s's proxy has the %d endpoints", n.Name, len(pods)), func() (bool, error) {
-		out, err := osexec.Command("ip", "netns", "exec", n.Name, "nft", "list", "table", "ip", "berth-proxy").Output()
+		out, err := osexec.Command("ip", "netns", "exec", n.Name, "nft", "list", "ruleset", "ip").Output() // the proxy's main table and its shards
 		if err != nil {
 			return false, err
 		}
