@@ -73,12 +73,12 @@ func diff(old, desired *serviceRules, shard string) *change {
 	}
 	for _, k := range sortedElementKeys(old.elements) {
 		if v, ok := desired.elements[k]; !ok || v != old.elements[k] {
-			c.delElements = append(c.delElements, element(k, "", shard))
+			c.delElements = append(c.delElements, element(k, old.elements[k], shard, false))
 		}
 	}
 	for _, k := range sortedElementKeys(desired.elements) {
 		if v, ok := old.elements[k]; !ok || v != desired.elements[k] {
-			c.addElements = append(c.addElements, element(k, desired.elements[k], shard))
+			c.addElements = append(c.addElements, element(k, desired.elements[k], shard, true))
 		}
 	}
 	return c
@@ -149,15 +149,6 @@ func affinitySet(table, name string, timeout time.Duration) *knftables.Set {
 		Flags:   []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag},
 		Timeout: knftables.PtrTo(timeout),
 	}
-}
-
-// element is the element k of a Service of the shard table shard.
-func element(k elementKey, verdict, shard string) *knftables.Element {
-	e := &knftables.Element{Family: knftables.IPv4Family, Table: elementTable(k.mapName, shard), Map: k.mapName, Key: k.parts()}
-	if verdict != "" {
-		e.Value = []string{verdict}
-	}
-	return e
 }
 
 func sortedKeys[V any](m map[string]V) []string {

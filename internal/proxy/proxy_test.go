@@ -160,7 +160,7 @@ func TestRunIncrementalAndCleanup(t *testing.T) {
 	if res := r.next(t, "the rebuild", func(res SyncResult) bool { return res.Full }); res.Err != nil || res.Services != 2 {
 		t.Fatalf("rebuild = %+v", res)
 	}
-	if dump := nft.Dump(); !strings.Contains(dump, "no-endpoint-services { 10.43.0.11 . tcp . 80 : goto reject-chain }") {
+	if dump := nft.Dump(); !strings.Contains(dump, "add element ip berth-proxy reject-services { 10.43.0.11 . tcp . 80 }") {
 		t.Fatalf("api has no endpoints but no reject:\n%s", dump)
 	}
 

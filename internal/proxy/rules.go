@@ -22,6 +22,12 @@ const (
 	noEndpointServicesMap  = "no-endpoint-services"
 	noEndpointNodePortsMap = "no-endpoint-nodeports"
 	rejectChain            = "reject-chain"
+	// The elements of the no-endpoint maps whose verdict is a goto to rejectChain are
+	// written to these sets instead (see element): adding a set element does not make
+	// the kernel check the table at commit, where adding a goto to a verdict map walks
+	// every element of the table's maps (≈0.9 ms with 10 000 rejected services).
+	rejectServicesSet  = "reject-services"
+	rejectNodePortsSet = "reject-nodeports"
 
 	markMasqChain     = "mark-for-masquerade"
 	masqueradingChain = "masquerading"

@@ -100,7 +100,7 @@ rule service-default/web/tcp/http numgen random mod 2 == 0 goto endpoint-default
 rule service-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.1.7/8080
 element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
 == no endpoints: reject
-element no-endpoint-services { 10.43.0.10 . tcp . 80 : goto reject-chain }
+element reject-services { 10.43.0.10 . tcp . 80 }
 == NodePort
 chain endpoint-default/web/tcp/http__10.42.0.5/8080
 chain endpoint-default/web/tcp/http__10.42.1.7/8080
@@ -118,8 +118,8 @@ rule service-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.1.7/
 element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
 element service-nodeports { tcp . 30080 : goto external-default/web/tcp/http }
 == NodePort without endpoints: reject both
-element no-endpoint-nodeports { tcp . 30080 : goto reject-chain }
-element no-endpoint-services { 10.43.0.10 . tcp . 80 : goto reject-chain }
+element reject-nodeports { tcp . 30080 }
+element reject-services { 10.43.0.10 . tcp . 80 }
 == session affinity ClientIP
 chain endpoint-default/web/tcp/http__10.42.0.5/8080
 chain endpoint-default/web/tcp/http__10.42.1.7/8080
@@ -199,7 +199,7 @@ rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 1
 rule service-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.1.8/8080
 element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
 == not ready endpoints: reject
-element no-endpoint-services { 10.43.0.10 . tcp . 80 : goto reject-chain }
+element reject-services { 10.43.0.10 . tcp . 80 }
 == unset conditions mean ready
 chain endpoint-default/web/tcp/http__10.42.1.8/8080
 chain service-default/web/tcp/http

@@ -142,13 +142,21 @@ func (tb *table) checkReal(step string) {
 			slices.Sort(out)
 			return out
 		}
-		for m, fm := range fake.Maps {
-			els, err := real.ListElements(ctx, "map", m)
+		compare := func(kind, m string, want []*knftables.Element) {
+			els, err := real.ListElements(ctx, kind, m)
 			if err != nil {
 				tb.t.Fatalf("%s: list %s of %s: %v", step, m, name, err)
 			}
-			if got, want := render(els), render(fm.Elements); !slices.Equal(got, want) {
-				tb.t.Fatalf("%s: kernel map %s of %s differs:\n%s", step, m, name, lineDiff(want, got))
+			if got, want := render(els), render(want); !slices.Equal(got, want) {
+				tb.t.Fatalf("%s: kernel %s %s of %s differs:\n%s", step, kind, m, name, lineDiff(want, got))
+			}
+		}
+		for m, fm := range fake.Maps {
+			compare("map", m, fm.Elements)
+		}
+		for s, fs := range fake.Sets {
+			if !strings.HasPrefix(s, affinitySetPrefix) { // packets fill those
+				compare("set", s, fs.Elements)
 			}
 		}
 	}
@@ -199,9 +207,9 @@ func TestIncrementalTouchesOnlyTheChangedService(t *testing.T) {
 				t.Errorf("transaction touches %s:\n%s", chain, tx)
 			}
 		}
-		// Only api's shard, and the main table's no-endpoint maps.
+		// Only api's shard, and the main table's no-endpoint maps and reject sets.
 		for _, l := range strings.Split(strings.TrimSpace(tx.String()), "\n") {
-			if f := strings.Fields(l); len(f) > 4 && f[3] != shard && !(f[3] == TableName && strings.HasPrefix(f[4], "no-endpoint-")) {
+			if f := strings.Fields(l); len(f) > 4 && f[3] != shard && !(f[3] == TableName && (strings.HasPrefix(f[4], "no-endpoint-") || strings.HasPrefix(f[4], "reject-"))) {
 				t.Errorf("transaction writes to table %s: %q", f[3], l)
 			}
 		}

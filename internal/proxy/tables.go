@@ -179,8 +179,14 @@ func writeMainTable(tx *knftables.Transaction, nodeIPs []string) {
 		Comment: knftables.PtrTo("services with no usable endpoints: reject or drop")})
 	tx.Add(&knftables.Map{Family: knftables.IPv4Family, Table: t, Name: noEndpointNodePortsMap, Type: protoPort,
 		Comment: knftables.PtrTo("NodePorts with no usable endpoints: reject or drop")})
+	tx.Add(&knftables.Set{Family: knftables.IPv4Family, Table: t, Name: rejectServicesSet, Type: strings.TrimSuffix(ipProtoPort, " : verdict"),
+		Comment: knftables.PtrTo("services with no endpoints anywhere: reject")})
+	tx.Add(&knftables.Set{Family: knftables.IPv4Family, Table: t, Name: rejectNodePortsSet, Type: strings.TrimSuffix(protoPort, " : verdict"),
+		Comment: knftables.PtrTo("NodePorts with no endpoints anywhere: reject")})
 	match := nodePortMatch(tx, t, nodeIPs)
+	tx.Add(ruleObj(t, endpointsCheckChain, "ip daddr . meta l4proto . th dport @"+rejectServicesSet+" goto "+rejectChain))
 	tx.Add(ruleObj(t, endpointsCheckChain, "ip daddr . meta l4proto . th dport vmap @"+noEndpointServicesMap))
+	tx.Add(ruleObj(t, endpointsCheckChain, match+" meta l4proto . th dport @"+rejectNodePortsSet+" goto "+rejectChain))
 	tx.Add(ruleObj(t, endpointsCheckChain, match+" meta l4proto . th dport vmap @"+noEndpointNodePortsMap))
 	// A TCP client gets a reset, everything else ICMP port unreachable: both fail at
 	// once with "connection refused" instead of timing out.
@@ -226,4 +232,23 @@ func elementTable(mapName, shard string) string {
 		return TableName
 	}
 	return shard
+}
+
+// element is the element k (with verdict) of a Service of the shard table shard; with
+// add false, its deletion. A no-endpoint element that rejects is written to the reject
+// set of its map instead.
+func element(k elementKey, verdict, shard string, add bool) *knftables.Element {
+	e := &knftables.Element{Family: knftables.IPv4Family, Table: elementTable(k.mapName, shard), Map: k.mapName, Key: k.parts()}
+	if verdict == "goto "+rejectChain {
+		switch k.mapName {
+		case noEndpointServicesMap:
+			e.Map, e.Set = "", rejectServicesSet
+		case noEndpointNodePortsMap:
+			e.Map, e.Set = "", rejectNodePortsSet
+		}
+	}
+	if add && e.Map != "" {
+		e.Value = []string{verdict}
+	}
+	return e
 }
