@@ -1,6 +1,6 @@
 // Command scheduling measures berth's scheduling throughput: it starts `berth server` as
 // a subprocess on a fresh data dir, registers simulated nodes, creates pods (directly or
-// through one ReplicaSet) and prints pods/s from creation to all bound and to all Running,
+// through one ReplicaSet or one Deployment) and prints pods/s from creation to all bound and to all Running,
 // the p50/p99 scheduling latency (pod first seen → seen bound) and the server's RSS.
 //
 //	go run ./bench/scheduling -nodes 1000 -pods 10000
@@ -50,10 +50,10 @@ import (
 )
 
 type options struct {
-	nodes, pods, creators, statusWorkers int
-	replicaSet, agent, inProcess         bool
-	berth, dataDir, cpuProfile, memProf  string
-	timeout                              time.Duration
+	nodes, pods, creators, statusWorkers     int
+	replicaSet, deployment, agent, inProcess bool
+	berth, dataDir, cpuProfile, memProf      string
+	timeout                                  time.Duration
 }
 
 func main() {
@@ -63,6 +63,7 @@ func main() {
 	flag.IntVar(&o.creators, "creators", 32, "concurrent pod creators (direct mode)")
 	flag.IntVar(&o.statusWorkers, "status-workers", 32, "in-process simulator: concurrent status writers (0: pods stay Pending; the run ends when all are bound)")
 	flag.BoolVar(&o.replicaSet, "replicaset", false, "create the pods through one ReplicaSet instead of directly")
+	flag.BoolVar(&o.deployment, "deployment", false, "create the pods through one Deployment (its ReplicaSet) instead of directly")
 	flag.BoolVar(&o.agent, "agent", false, "run `berth agent --simulated-nodes` instead of the in-process simulator")
 	flag.StringVar(&o.berth, "berth", "", "berth binary (default: build ./cmd/berth into a temp dir)")
 	flag.StringVar(&o.dataDir, "data-dir", "", "server data dir (default: a temp dir, removed afterwards)")
@@ -113,7 +114,10 @@ func (r result) print() {
 
 func run(ctx context.Context, o options) (result, error) {
 	res := result{Nodes: o.nodes, Pods: o.pods, Mode: "pods"}
-	if o.replicaSet {
+	switch {
+	case o.deployment:
+		res.Mode = "deployment"
+	case o.replicaSet:
 		res.Mode = "replicaset"
 	}
 	dir := o.dataDir
@@ -204,9 +208,12 @@ func run(ctx context.Context, o options) (result, error) {
 		return res, err
 	}
 	begin := time.Now()
-	if o.replicaSet {
+	switch {
+	case o.deployment:
+		err = createDeployment(ctx, client, o.pods)
+	case o.replicaSet:
 		err = createReplicaSet(ctx, client, o.pods)
-	} else {
+	default:
 		err = createPods(ctx, client, o.pods, o.creators)
 	}
 	if err != nil {
@@ -428,6 +435,19 @@ func createReplicaSet(ctx context.Context, client kubernetes.Interface, n int) e
 		},
 	}
 	_, err := client.AppsV1().ReplicaSets("bench").Create(ctx, rs, metav1.CreateOptions{})
+	return err
+}
+
+func createDeployment(ctx context.Context, client kubernetes.Interface, n int) error {
+	replicas := int32(n)
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "bench"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas, Template: podTemplate(),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "bench"}},
+		},
+	}
+	_, err := client.AppsV1().Deployments("bench").Create(ctx, d, metav1.CreateOptions{})
 	return err
 }
 
