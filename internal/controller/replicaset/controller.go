@@ -159,7 +159,21 @@ func (c *Controller) updateWorkload(oldObj, newObj any) {
 		// Deleted and recreated between two watch events: forget the old one's state.
 		c.deleteWorkload(cache.DeletedFinalStateUnknown{Key: keyOf(oldRS), Obj: oldObj})
 	}
+	if ok1 && ok2 && onlyStatusChanged(oldRS, newRS) {
+		// Its status is this controller's own write: nothing to do about it.
+		return
+	}
 	c.enqueue(newObj)
+}
+
+// onlyStatusChanged: a workload update that changed nothing its sync reads but status
+// (spec changes bump the generation).
+func onlyStatusChanged(old, cur *appsv1.ReplicaSet) bool {
+	return old.UID == cur.UID && old.Generation == cur.Generation &&
+		old.DeletionTimestamp.Equal(cur.DeletionTimestamp) &&
+		reflect.DeepEqual(old.Labels, cur.Labels) &&
+		reflect.DeepEqual(old.OwnerReferences, cur.OwnerReferences) &&
+		reflect.DeepEqual(old.Finalizers, cur.Finalizers)
 }
 
 func (c *Controller) deleteWorkload(obj any) {

@@ -82,3 +82,26 @@ func TestPodEventsBatchStatusSyncs(t *testing.T) {
 	c.deletePod(running)
 	expect("pod deleted", "now ns/web")
 }
+
+// TestWorkloadStatusUpdatesIgnored: the controller's own status writes come back as
+// workload updates; they do not queue another sync, a spec change (a new generation) does.
+func TestWorkloadStatusUpdatesIgnored(t *testing.T) {
+	q := &recordingQueue{}
+	c := &Controller{kind: replicaSets{}, queue: q, expectations: newExpectations(time.Now), now: time.Now}
+	old := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web", UID: "u", Generation: 1, ResourceVersion: "1"}}
+	status := old.DeepCopy()
+	status.ResourceVersion, status.Status.ReadyReplicas = "2", 3
+	c.updateWorkload(old, status)
+	if len(q.got) != 0 {
+		t.Errorf("status write queued %q, want nothing", q.got)
+	}
+	scaled := status.DeepCopy()
+	scaled.ResourceVersion, scaled.Generation = "3", 2
+	c.updateWorkload(status, scaled)
+	relabeled := scaled.DeepCopy()
+	relabeled.ResourceVersion, relabeled.Labels = "4", map[string]string{"a": "b"}
+	c.updateWorkload(scaled, relabeled)
+	if want := []string{"now ns/web", "now ns/web"}; !slices.Equal(q.got, want) {
+		t.Errorf("spec and label changes queued %q, want %q", q.got, want)
+	}
+}
