@@ -139,7 +139,8 @@ func TestRunIncrementalAndCleanup(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := r.next(t, "web's endpoint change", func(res SyncResult) bool { return res.Changed > 0 })
-	if res.Full || res.Err != nil || res.Changed != 1 || res.Chains != 2 || res.Operations != 9 {
+	// web's service chain (add, flush, 3 rules) and a hairpin element.
+	if res.Full || res.Err != nil || res.Changed != 1 || res.Chains != 1 || res.Operations != 6 {
 		t.Fatalf("incremental sync = %+v", res)
 	}
 	written := waitFor(t, nft.txs, "the transaction")
@@ -192,9 +193,9 @@ func TestRebuildFailsPartWay(t *testing.T) {
 		objects = append(objects, svc, s)
 	}
 	nft := newRecordingNFT()
-	// The fixed table and two Services a transaction: 4 transactions, the third fails.
+	// The fixed tables and two Services a transaction: 4 transactions, the third fails.
 	nft.failRuns = map[int]bool{3: true}
-	objects = append(objects, func(p *Proxy) { p.state.bounds = rebuildBounds{maps: rebuildMaxMaps, operations: 25} })
+	objects = append(objects, func(p *Proxy) { p.state.bounds = rebuildBounds{maps: rebuildMaxMaps, operations: 15} })
 	r := startProxy(t, nft, objects...)
 
 	failed := r.next(t, "the failed rebuild", func(res SyncResult) bool { return res.Full })

@@ -29,6 +29,12 @@ const (
 	rejectServicesSet  = "reject-services"
 	rejectNodePortsSet = "reject-nodeports"
 
+	// hairpinSet holds "ip . ip" for every endpoint address: a connection DNATed back
+	// to its own source (a pod reaching itself through a Service) is masqueraded, so
+	// that the reply comes back through the node. It is in the main table, shared by
+	// every Service (hairpinRefs counts them).
+	hairpinSet = "hairpin"
+
 	markMasqChain     = "mark-for-masquerade"
 	masqueradingChain = "masquerading"
 	// masqueradeMark is kube-proxy's default (bit 14), so CNI plugins that know it agree.
@@ -45,7 +51,8 @@ type elementKey struct {
 func (k elementKey) parts() []string { return strings.Split(k.key, " . ") }
 
 // serviceRules is everything the proxy writes for one Service: the chains it owns (with
-// their rules, in order), its affinity sets and its elements in the shared verdict maps.
+// their rules, in order), its affinity sets, its elements in the shared verdict maps and
+// the endpoint addresses it needs in the hairpin set.
 type serviceRules struct {
 	// chains holds the rules to write; once written only sums is kept (to tell
 	// whether a chain changed), so that 10 000 Services do not keep their rule text.
@@ -53,10 +60,12 @@ type serviceRules struct {
 	sums     map[string]uint64        // chain → fingerprint of its rules
 	sets     map[string]time.Duration // affinity set → element timeout
 	elements map[elementKey]string    // element → verdict
+	hairpin  map[string]bool          // endpoint addresses
 }
 
 func newServiceRules() *serviceRules {
-	return &serviceRules{chains: map[string][]string{}, sums: map[string]uint64{}, sets: map[string]time.Duration{}, elements: map[elementKey]string{}}
+	return &serviceRules{chains: map[string][]string{}, sums: map[string]uint64{}, sets: map[string]time.Duration{},
+		elements: map[elementKey]string{}, hairpin: map[string]bool{}}
 }
 
 // seal fingerprints the chains.
@@ -74,18 +83,18 @@ func (r *serviceRules) seal() *serviceRules {
 
 // written is what to remember of r once it is in the table.
 func (r *serviceRules) written() *serviceRules {
-	return &serviceRules{sums: r.sums, sets: r.sets, elements: r.elements}
+	return &serviceRules{sums: r.sums, sets: r.sets, elements: r.elements, hairpin: r.hairpin}
 }
 
 func (r *serviceRules) empty() bool {
-	return r == nil || len(r.sums)+len(r.sets)+len(r.elements) == 0
+	return r == nil || len(r.sums)+len(r.sets)+len(r.elements)+len(r.hairpin) == 0
 }
 
 func (r *serviceRules) equal(o *serviceRules) bool {
 	if r.empty() || o.empty() {
 		return r.empty() == o.empty()
 	}
-	return maps.Equal(r.sums, o.sums) && maps.Equal(r.sets, o.sets) && maps.Equal(r.elements, o.elements)
+	return maps.Equal(r.sums, o.sums) && maps.Equal(r.sets, o.sets) && maps.Equal(r.elements, o.elements) && maps.Equal(r.hairpin, o.hairpin)
 }
 
 // ruleParams are the node's facts rule generation depends on.
@@ -194,23 +203,30 @@ func addServicePort(r *serviceRules, sp *servicePort, c categorized, p ruleParam
 			r.sets[affinitySetPrefix+sp.endpointBaseName(e)] = sp.affinity
 		}
 	}
+	// Endpoint chains only where a rule must go to one: affinity (the service chain
+	// sends a known client to its endpoint's chain, which records it) or a numgen map.
+	// Otherwise the service chain translates itself: fewer chains, and the kernel walks
+	// every chain of the namespace at each commit.
+	inline := sp.affinity == 0 && len(c.cluster) <= maxCascade && len(c.local) <= maxCascade
 	if _, ok := r.chains[clusterChain]; ok {
-		r.chains[clusterChain] = append(r.chains[clusterChain], balanceRules(sp, c.cluster)...)
+		r.chains[clusterChain] = append(r.chains[clusterChain], balanceRules(sp, c.cluster, inline)...)
 	}
 	if _, ok := r.chains[localChain]; ok {
-		r.chains[localChain] = append(r.chains[localChain], balanceRules(sp, c.local)...)
+		r.chains[localChain] = append(r.chains[localChain], balanceRules(sp, c.local, inline)...)
 	}
 	for _, e := range c.reachable {
-		name := sp.endpointBaseName(e)
-		rules := []string{
-			// Hairpin: a pod reaching itself through the service must see the reply
-			// come from the service, so the node has to be in the path.
-			fmt.Sprintf("ip saddr %s jump %s", e.ip, markMasqChain),
+		// Hairpin: a pod reaching itself through the service must see the reply come
+		// from the service, so the node has to be in the path (see hairpinSet).
+		r.hairpin[e.ip] = true
+		if inline {
+			continue
 		}
+		name := sp.endpointBaseName(e)
+		var rules []string
 		if sp.affinity > 0 {
 			rules = append(rules, fmt.Sprintf("update @%s { ip saddr }", affinitySetPrefix+name))
 		}
-		rules = append(rules, fmt.Sprintf("meta l4proto %s dnat to %s", sp.protocol, e))
+		rules = append(rules, dnatRule(sp, e))
 		r.chains[endpointChainPrefix+name] = rules
 	}
 }
@@ -225,12 +241,23 @@ func addServicePort(r *serviceRules, sp *servicePort, c categorized, p ruleParam
 // packet of a connection goes through the nat chains.
 const maxCascade = 16
 
+func dnatRule(sp *servicePort, e endpoint) string {
+	return fmt.Sprintf("meta l4proto %s dnat to %s", sp.protocol, e)
+}
+
 // balanceRules sends a new connection to a recent client's endpoint (affinity), else to
 // a random one: with one endpoint, to it; with a few, through a cascade in which rule i
 // takes 1 of the N-i remaining choices (so each endpoint gets 1/N); with more, through
-// a numgen verdict map.
-func balanceRules(sp *servicePort, eps []endpoint) []string {
+// a numgen verdict map. With inline (no affinity, at most maxCascade endpoints) the
+// cascade translates the connection itself, else it goes to the endpoint's chain.
+func balanceRules(sp *servicePort, eps []endpoint, inline bool) []string {
 	var rules []string
+	if inline {
+		for i, e := range eps[:len(eps)-1] {
+			rules = append(rules, fmt.Sprintf("numgen random mod %d == 0 %s", len(eps)-i, dnatRule(sp, e)))
+		}
+		return append(rules, dnatRule(sp, eps[len(eps)-1]))
+	}
 	chains := make([]string, len(eps))
 	for i, e := range eps {
 		chains[i] = endpointChainPrefix + sp.endpointBaseName(e)

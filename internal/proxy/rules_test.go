@@ -88,33 +88,25 @@ func TestRuleGeneration(t *testing.T) {
 
 const goldenRules = `
 == ClusterIP with two endpoints
-chain endpoint-default/web/tcp/http__10.42.0.5/8080
-chain endpoint-default/web/tcp/http__10.42.1.7/8080
 chain service-default/web/tcp/http
-rule endpoint-default/web/tcp/http__10.42.0.5/8080 ip saddr 10.42.0.5 jump mark-for-masquerade
-rule endpoint-default/web/tcp/http__10.42.0.5/8080 meta l4proto tcp dnat to 10.42.0.5:8080
-rule endpoint-default/web/tcp/http__10.42.1.7/8080 ip saddr 10.42.1.7 jump mark-for-masquerade
-rule endpoint-default/web/tcp/http__10.42.1.7/8080 meta l4proto tcp dnat to 10.42.1.7:8080
 rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/tcp/http numgen random mod 2 == 0 goto endpoint-default/web/tcp/http__10.42.0.5/8080
-rule service-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.1.7/8080
+rule service-default/web/tcp/http numgen random mod 2 == 0 meta l4proto tcp dnat to 10.42.0.5:8080
+rule service-default/web/tcp/http meta l4proto tcp dnat to 10.42.1.7:8080
+element hairpin { 10.42.0.5 . 10.42.0.5 }
+element hairpin { 10.42.1.7 . 10.42.1.7 }
 element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
 == no endpoints: reject
 element reject-services { 10.43.0.10 . tcp . 80 }
 == NodePort
-chain endpoint-default/web/tcp/http__10.42.0.5/8080
-chain endpoint-default/web/tcp/http__10.42.1.7/8080
 chain external-default/web/tcp/http
 chain service-default/web/tcp/http
-rule endpoint-default/web/tcp/http__10.42.0.5/8080 ip saddr 10.42.0.5 jump mark-for-masquerade
-rule endpoint-default/web/tcp/http__10.42.0.5/8080 meta l4proto tcp dnat to 10.42.0.5:8080
-rule endpoint-default/web/tcp/http__10.42.1.7/8080 ip saddr 10.42.1.7 jump mark-for-masquerade
-rule endpoint-default/web/tcp/http__10.42.1.7/8080 meta l4proto tcp dnat to 10.42.1.7:8080
 rule external-default/web/tcp/http jump mark-for-masquerade
 rule external-default/web/tcp/http goto service-default/web/tcp/http
 rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/tcp/http numgen random mod 2 == 0 goto endpoint-default/web/tcp/http__10.42.0.5/8080
-rule service-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.1.7/8080
+rule service-default/web/tcp/http numgen random mod 2 == 0 meta l4proto tcp dnat to 10.42.0.5:8080
+rule service-default/web/tcp/http meta l4proto tcp dnat to 10.42.1.7:8080
+element hairpin { 10.42.0.5 . 10.42.0.5 }
+element hairpin { 10.42.1.7 . 10.42.1.7 }
 element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
 element service-nodeports { tcp . 30080 : goto external-default/web/tcp/http }
 == NodePort without endpoints: reject both
@@ -126,10 +118,8 @@ chain endpoint-default/web/tcp/http__10.42.1.7/8080
 chain service-default/web/tcp/http
 set affinity-default/web/tcp/http__10.42.0.5/8080 { type ipv4_addr ; flags dynamic,timeout ; timeout 600s ; }
 set affinity-default/web/tcp/http__10.42.1.7/8080 { type ipv4_addr ; flags dynamic,timeout ; timeout 600s ; }
-rule endpoint-default/web/tcp/http__10.42.0.5/8080 ip saddr 10.42.0.5 jump mark-for-masquerade
 rule endpoint-default/web/tcp/http__10.42.0.5/8080 update @affinity-default/web/tcp/http__10.42.0.5/8080 { ip saddr }
 rule endpoint-default/web/tcp/http__10.42.0.5/8080 meta l4proto tcp dnat to 10.42.0.5:8080
-rule endpoint-default/web/tcp/http__10.42.1.7/8080 ip saddr 10.42.1.7 jump mark-for-masquerade
 rule endpoint-default/web/tcp/http__10.42.1.7/8080 update @affinity-default/web/tcp/http__10.42.1.7/8080 { ip saddr }
 rule endpoint-default/web/tcp/http__10.42.1.7/8080 meta l4proto tcp dnat to 10.42.1.7:8080
 rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
@@ -137,138 +127,135 @@ rule service-default/web/tcp/http ip saddr @affinity-default/web/tcp/http__10.42
 rule service-default/web/tcp/http ip saddr @affinity-default/web/tcp/http__10.42.1.7/8080 goto endpoint-default/web/tcp/http__10.42.1.7/8080
 rule service-default/web/tcp/http numgen random mod 2 == 0 goto endpoint-default/web/tcp/http__10.42.0.5/8080
 rule service-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.1.7/8080
+element hairpin { 10.42.0.5 . 10.42.0.5 }
+element hairpin { 10.42.1.7 . 10.42.1.7 }
 element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
 == internalTrafficPolicy Local
-chain endpoint-default/web/tcp/http__10.42.0.5/8080
 chain local-default/web/tcp/http
-rule endpoint-default/web/tcp/http__10.42.0.5/8080 ip saddr 10.42.0.5 jump mark-for-masquerade
-rule endpoint-default/web/tcp/http__10.42.0.5/8080 meta l4proto tcp dnat to 10.42.0.5:8080
 rule local-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule local-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.0.5/8080
+rule local-default/web/tcp/http meta l4proto tcp dnat to 10.42.0.5:8080
+element hairpin { 10.42.0.5 . 10.42.0.5 }
 element service-ips { 10.43.0.10 . tcp . 80 : goto local-default/web/tcp/http }
 == internalTrafficPolicy Local, no local endpoint: drop
 element no-endpoint-services { 10.43.0.10 . tcp . 80 : drop }
 == externalTrafficPolicy Local
-chain endpoint-default/web/tcp/http__10.42.0.5/8080
-chain endpoint-default/web/tcp/http__10.42.1.7/8080
 chain external-default/web/tcp/http
 chain local-default/web/tcp/http
 chain service-default/web/tcp/http
-rule endpoint-default/web/tcp/http__10.42.0.5/8080 ip saddr 10.42.0.5 jump mark-for-masquerade
-rule endpoint-default/web/tcp/http__10.42.0.5/8080 meta l4proto tcp dnat to 10.42.0.5:8080
-rule endpoint-default/web/tcp/http__10.42.1.7/8080 ip saddr 10.42.1.7 jump mark-for-masquerade
-rule endpoint-default/web/tcp/http__10.42.1.7/8080 meta l4proto tcp dnat to 10.42.1.7:8080
 rule external-default/web/tcp/http ip saddr 10.42.0.0/16 goto service-default/web/tcp/http
 rule external-default/web/tcp/http fib saddr type local jump mark-for-masquerade
 rule external-default/web/tcp/http fib saddr type local goto service-default/web/tcp/http
 rule external-default/web/tcp/http goto local-default/web/tcp/http
-rule local-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.0.5/8080
+rule local-default/web/tcp/http meta l4proto tcp dnat to 10.42.0.5:8080
 rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/tcp/http numgen random mod 2 == 0 goto endpoint-default/web/tcp/http__10.42.0.5/8080
-rule service-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.1.7/8080
+rule service-default/web/tcp/http numgen random mod 2 == 0 meta l4proto tcp dnat to 10.42.0.5:8080
+rule service-default/web/tcp/http meta l4proto tcp dnat to 10.42.1.7:8080
+element hairpin { 10.42.0.5 . 10.42.0.5 }
+element hairpin { 10.42.1.7 . 10.42.1.7 }
 element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
 element service-nodeports { tcp . 30080 : goto external-default/web/tcp/http }
 == externalTrafficPolicy Local, no local endpoint: drop external
-chain endpoint-default/web/tcp/http__10.42.1.7/8080
 chain external-default/web/tcp/http
 chain service-default/web/tcp/http
-rule endpoint-default/web/tcp/http__10.42.1.7/8080 ip saddr 10.42.1.7 jump mark-for-masquerade
-rule endpoint-default/web/tcp/http__10.42.1.7/8080 meta l4proto tcp dnat to 10.42.1.7:8080
 rule external-default/web/tcp/http ip saddr 10.42.0.0/16 goto service-default/web/tcp/http
 rule external-default/web/tcp/http fib saddr type local jump mark-for-masquerade
 rule external-default/web/tcp/http fib saddr type local goto service-default/web/tcp/http
 rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.1.7/8080
+rule service-default/web/tcp/http meta l4proto tcp dnat to 10.42.1.7:8080
+element hairpin { 10.42.1.7 . 10.42.1.7 }
 element no-endpoint-nodeports { tcp . 30080 : drop }
 element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
 element service-nodeports { tcp . 30080 : goto external-default/web/tcp/http }
 == terminating endpoints unused while one is ready
-chain endpoint-default/web/tcp/http__10.42.0.5/8080
 chain service-default/web/tcp/http
-rule endpoint-default/web/tcp/http__10.42.0.5/8080 ip saddr 10.42.0.5 jump mark-for-masquerade
-rule endpoint-default/web/tcp/http__10.42.0.5/8080 meta l4proto tcp dnat to 10.42.0.5:8080
 rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.0.5/8080
+rule service-default/web/tcp/http meta l4proto tcp dnat to 10.42.0.5:8080
+element hairpin { 10.42.0.5 . 10.42.0.5 }
 element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
 == serving terminating endpoints when none is ready
-chain endpoint-default/web/tcp/http__10.42.1.8/8080
 chain service-default/web/tcp/http
-rule endpoint-default/web/tcp/http__10.42.1.8/8080 ip saddr 10.42.1.8 jump mark-for-masquerade
-rule endpoint-default/web/tcp/http__10.42.1.8/8080 meta l4proto tcp dnat to 10.42.1.8:8080
 rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.1.8/8080
+rule service-default/web/tcp/http meta l4proto tcp dnat to 10.42.1.8:8080
+element hairpin { 10.42.1.8 . 10.42.1.8 }
 element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
 == not ready endpoints: reject
 element reject-services { 10.43.0.10 . tcp . 80 }
 == unset conditions mean ready
-chain endpoint-default/web/tcp/http__10.42.1.8/8080
 chain service-default/web/tcp/http
-rule endpoint-default/web/tcp/http__10.42.1.8/8080 ip saddr 10.42.1.8 jump mark-for-masquerade
-rule endpoint-default/web/tcp/http__10.42.1.8/8080 meta l4proto tcp dnat to 10.42.1.8:8080
 rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.1.8/8080
+rule service-default/web/tcp/http meta l4proto tcp dnat to 10.42.1.8:8080
+element hairpin { 10.42.1.8 . 10.42.1.8 }
 element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
 == headless service: nothing
 
 == ExternalName: nothing
 
 == UDP with external IP
-chain endpoint-default/web/udp/http__10.42.0.5/8080
 chain external-default/web/udp/http
 chain service-default/web/udp/http
-rule endpoint-default/web/udp/http__10.42.0.5/8080 ip saddr 10.42.0.5 jump mark-for-masquerade
-rule endpoint-default/web/udp/http__10.42.0.5/8080 meta l4proto udp dnat to 10.42.0.5:8080
 rule external-default/web/udp/http jump mark-for-masquerade
 rule external-default/web/udp/http goto service-default/web/udp/http
 rule service-default/web/udp/http ip daddr 10.43.0.10 udp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/udp/http goto endpoint-default/web/udp/http__10.42.0.5/8080
+rule service-default/web/udp/http meta l4proto udp dnat to 10.42.0.5:8080
+element hairpin { 10.42.0.5 . 10.42.0.5 }
 element service-ips { 10.43.0.10 . udp . 80 : goto service-default/web/udp/http }
 element service-ips { 192.0.2.10 . udp . 80 : goto external-default/web/udp/http }
 `
 
 // A service chain picks each of N endpoints with probability 1/N: through a cascade of
-// numgen matches up to maxCascade endpoints, through one numgen verdict map past it.
+// numgen matches up to maxCascade endpoints (translating itself, or going to the
+// endpoint chains), through one numgen verdict map past it.
 func TestBalanceRules(t *testing.T) {
-	matchRE := regexp.MustCompile(`^numgen random mod (\d+) == 0 goto (\S+)$`)
-	for n := 1; n <= maxCascade+2; n++ {
-		sp := &servicePort{service: "default/web", portName: "http", protocol: "tcp"}
-		var eps []endpoint
-		for i := range n {
-			eps = append(eps, endpoint{ip: fmt.Sprintf("10.42.0.%d", i+2), port: 8080})
+	gotoRE := regexp.MustCompile(`^numgen random mod (\d+) == 0 goto (\S+)$`)
+	dnatRE := regexp.MustCompile(`^numgen random mod (\d+) == 0 (meta l4proto tcp dnat to \S+)$`)
+	for _, inline := range []bool{false, true} {
+		matchRE, lastPrefix := gotoRE, "goto "
+		if inline {
+			matchRE, lastPrefix = dnatRE, ""
 		}
-		rules := balanceRules(sp, eps)
-		if n > maxCascade {
-			if len(rules) != 1 || !strings.HasPrefix(rules[0], fmt.Sprintf("numgen random mod %d vmap { 0 : goto ", n)) || strings.Count(rules[0], "goto") != n {
-				t.Errorf("%d endpoints: %q, want one numgen vmap", n, rules)
-			}
-			continue
-		}
-		// The chance that a connection reaches each rule, and then takes its endpoint.
-		chance := map[string]float64{}
-		reach := 1.0
-		for i, rule := range rules {
-			if i == len(rules)-1 {
-				target, ok := strings.CutPrefix(rule, "goto ")
-				if !ok {
-					t.Fatalf("%d endpoints: last rule %q is not a goto", n, rule)
-				}
-				chance[target] += reach
+		for n := 1; n <= maxCascade+2; n++ {
+			if inline && n > maxCascade {
 				break
 			}
-			m := matchRE.FindStringSubmatch(rule)
-			if m == nil {
-				t.Fatalf("%d endpoints: rule %q", n, rule)
+			sp := &servicePort{service: "default/web", portName: "http", protocol: "tcp"}
+			var eps []endpoint
+			for i := range n {
+				eps = append(eps, endpoint{ip: fmt.Sprintf("10.42.0.%d", i+2), port: 8080})
 			}
-			mod, _ := strconv.Atoi(m[1])
-			chance[m[2]] += reach / float64(mod)
-			reach -= reach / float64(mod)
-		}
-		if len(chance) != n {
-			t.Fatalf("%d endpoints: rules %q reach %d of them", n, rules, len(chance))
-		}
-		for target, p := range chance {
-			if math.Abs(p-1/float64(n)) > 1e-9 {
-				t.Errorf("%d endpoints: %s gets %.4f, want %.4f", n, target, p, 1/float64(n))
+			rules := balanceRules(sp, eps, inline)
+			if n > maxCascade {
+				if len(rules) != 1 || !strings.HasPrefix(rules[0], fmt.Sprintf("numgen random mod %d vmap { 0 : goto ", n)) || strings.Count(rules[0], "goto") != n {
+					t.Errorf("%d endpoints: %q, want one numgen vmap", n, rules)
+				}
+				continue
+			}
+			// The chance that a connection reaches each rule, and then takes its endpoint.
+			chance := map[string]float64{}
+			reach := 1.0
+			for i, rule := range rules {
+				if i == len(rules)-1 {
+					target, ok := strings.CutPrefix(rule, lastPrefix)
+					if !ok || inline && !strings.HasPrefix(rule, "meta l4proto tcp dnat to ") {
+						t.Fatalf("%d endpoints (inline %v): last rule %q", n, inline, rule)
+					}
+					chance[target] += reach
+					break
+				}
+				m := matchRE.FindStringSubmatch(rule)
+				if m == nil {
+					t.Fatalf("%d endpoints (inline %v): rule %q", n, inline, rule)
+				}
+				mod, _ := strconv.Atoi(m[1])
+				chance[m[2]] += reach / float64(mod)
+				reach -= reach / float64(mod)
+			}
+			if len(chance) != n {
+				t.Fatalf("%d endpoints: rules %q reach %d of them", n, rules, len(chance))
+			}
+			for target, p := range chance {
+				if math.Abs(p-1/float64(n)) > 1e-9 {
+					t.Errorf("%d endpoints: %s gets %.4f, want %.4f", n, target, p, 1/float64(n))
+				}
 			}
 		}
 	}

@@ -29,8 +29,10 @@ type tableState struct {
 	waiting map[elementKey]map[string]struct{}
 	// stale chains were flushed when no longer used and are deleted after
 	// staleChainDelay.
-	stale  map[chainRef]time.Time
-	broken bool
+	stale map[chainRef]time.Time
+	// hairpinRefs counts the Services that need each address in the hairpin set.
+	hairpinRefs map[string]int
+	broken      bool
 	// bounds limit a rebuild's transactions (see planFull).
 	bounds rebuildBounds
 }
@@ -39,7 +41,7 @@ func newTableState(shards int) *tableState {
 	return &tableState{
 		shards:     max(shards, 1),
 		programmed: map[string]*serviceRules{}, owners: map[elementKey]string{},
-		waiting: map[elementKey]map[string]struct{}{}, stale: map[chainRef]time.Time{},
+		waiting: map[elementKey]map[string]struct{}{}, stale: map[chainRef]time.Time{}, hairpinRefs: map[string]int{},
 		bounds: rebuildBounds{maps: rebuildMaxMaps, operations: rebuildMaxOperations},
 	}
 }
@@ -120,6 +122,7 @@ func (s *tableState) planFull(newTx func() *knftables.Transaction, nodeIPs []str
 			continue
 		}
 		c := diff(nil, r, ShardTable(shardOfKey[key]))
+		fresh.hairpinChanges(c, nil, r)
 		m, o := c.size(true)
 		if len(changes) > 0 && (maps+m > s.bounds.maps || ops+o > s.bounds.operations) {
 			flush()
@@ -155,6 +158,7 @@ func (s *tableState) planIncremental(tx *knftables.Transaction, keys []string, d
 			continue
 		}
 		c := diff(old, r, s.shardTable(key))
+		s.hairpinChanges(c, old, r)
 		if r.empty() {
 			delete(s.programmed, key)
 		} else {
@@ -188,6 +192,33 @@ func (s *tableState) planIncremental(tx *knftables.Transaction, keys []string, d
 		}
 	}
 	return plan
+}
+
+// hairpinChanges adds to c the elements of the hairpin set that going from old to r
+// adds or removes: an address is in the set while a Service needs it.
+func (s *tableState) hairpinChanges(c *change, old, r *serviceRules) {
+	var was, is map[string]bool
+	if old != nil {
+		was = old.hairpin
+	}
+	if r != nil {
+		is = r.hairpin
+	}
+	for _, ip := range sortedKeys(was) {
+		if !is[ip] {
+			if s.hairpinRefs[ip]--; s.hairpinRefs[ip] <= 0 {
+				delete(s.hairpinRefs, ip)
+				c.delElements = append(c.delElements, hairpinElement(ip))
+			}
+		}
+	}
+	for _, ip := range sortedKeys(is) {
+		if !was[ip] {
+			if s.hairpinRefs[ip]++; s.hairpinRefs[ip] == 1 {
+				c.addElements = append(c.addElements, hairpinElement(ip))
+			}
+		}
+	}
 }
 
 // shardTable is the table of the Service at key.

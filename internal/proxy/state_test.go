@@ -207,9 +207,10 @@ func TestIncrementalTouchesOnlyTheChangedService(t *testing.T) {
 				t.Errorf("transaction touches %s:\n%s", chain, tx)
 			}
 		}
-		// Only api's shard, and the main table's no-endpoint maps and reject sets.
+		// Only api's shard, and the main table's no-endpoint maps, reject and hairpin
+		// sets.
 		for _, l := range strings.Split(strings.TrimSpace(tx.String()), "\n") {
-			if f := strings.Fields(l); len(f) > 4 && f[3] != shard && !(f[3] == TableName && (strings.HasPrefix(f[4], "no-endpoint-") || strings.HasPrefix(f[4], "reject-"))) {
+			if f := strings.Fields(l); len(f) > 4 && f[3] != shard && !(f[3] == TableName && (strings.HasPrefix(f[4], "no-endpoint-") || strings.HasPrefix(f[4], "reject-") || f[4] == hairpinSet)) {
 				t.Errorf("transaction writes to table %s: %q", f[3], l)
 			}
 		}
@@ -217,23 +218,24 @@ func TestIncrementalTouchesOnlyTheChangedService(t *testing.T) {
 	steps := []struct {
 		name   string
 		change func()
-		// ops: new endpoint chain = add+flush+2 rules; rewritten service chain =
-		// add+flush+1 rule+1 per endpoint; a removed chain = add+flush now, delete later.
+		// ops: rewritten service chain = add+flush+1 rule+1 per endpoint (it
+		// translates itself); a hairpin element per endpoint added or removed; a
+		// removed chain = add+flush now, delete later.
 		ops int
 	}{
 		{"add an endpoint", func() {
 			c.slices["default/api"] = []*discoveryv1.EndpointSlice{slice(api, "api-1", 8080, ep{ip: "10.42.0.5"}, ep{ip: "10.42.0.6"}, ep{ip: "10.42.0.7"})}
-		}, 6 + 4},
+		}, 6 + 1},
 		{"remove an endpoint", func() {
 			c.slices["default/api"] = []*discoveryv1.EndpointSlice{slice(api, "api-1", 8080, ep{ip: "10.42.0.5"}, ep{ip: "10.42.0.7"})}
-		}, 5 + 2},
+		}, 5 + 1},
 		{"no change", func() {}, 0},
 		{"endpoint becomes terminating (it is dropped)", func() {
 			c.slices["default/api"] = []*discoveryv1.EndpointSlice{slice(api, "api-1", 8080, ep{ip: "10.42.0.5"}, ep{ip: "10.42.0.7", terminating: true})}
-		}, 4 + 2},
+		}, 4 + 1},
 		{"no endpoints left: the element moves to the reject map", func() {
 			c.slices["default/api"] = nil
-		}, 2 /* service chain */ + 2 /* endpoint chain */ + 1 /* delete element */ + 1 /* add reject element */},
+		}, 2 /* service chain */ + 1 /* delete element */ + 1 /* add reject element */ + 1 /* hairpin */},
 		{"service deleted", func() {
 			delete(c.services, "default/api")
 		}, 1},
@@ -254,8 +256,10 @@ func TestIncrementalTouchesOnlyTheChangedService(t *testing.T) {
 // before 6.2 free map-element references to a chain lazily).
 func TestStaleChainsDeletedLater(t *testing.T) {
 	c := threeServices()
+	// With affinity, api has a chain per endpoint.
+	api := service("api", clusterIP("10.43.0.10"), affinity(60))
+	c.add(api, slice(api, "api-1", 8080, ep{ip: "10.42.0.5"}, ep{ip: "10.42.0.6"}))
 	tb := newTable(t, c)
-	api := c.services["default/api"]
 	c.slices["default/api"] = []*discoveryv1.EndpointSlice{slice(api, "api-1", 8080, ep{ip: "10.42.0.5"})}
 	tb.sync("default/api")
 	if wait, ok := tb.state.nextGC(tb.now); !ok || wait != staleChainDelay {

@@ -183,6 +183,8 @@ func writeMainTable(tx *knftables.Transaction, nodeIPs []string) {
 		Comment: knftables.PtrTo("services with no endpoints anywhere: reject")})
 	tx.Add(&knftables.Set{Family: knftables.IPv4Family, Table: t, Name: rejectNodePortsSet, Type: strings.TrimSuffix(protoPort, " : verdict"),
 		Comment: knftables.PtrTo("NodePorts with no endpoints anywhere: reject")})
+	tx.Add(&knftables.Set{Family: knftables.IPv4Family, Table: t, Name: hairpinSet, Type: "ipv4_addr . ipv4_addr",
+		Comment: knftables.PtrTo("endpoint . endpoint: connections DNATed to their source, masqueraded")})
 	match := nodePortMatch(tx, t, nodeIPs)
 	tx.Add(ruleObj(t, endpointsCheckChain, "ip daddr . meta l4proto . th dport @"+rejectServicesSet+" goto "+rejectChain))
 	tx.Add(ruleObj(t, endpointsCheckChain, "ip daddr . meta l4proto . th dport vmap @"+noEndpointServicesMap))
@@ -193,6 +195,8 @@ func writeMainTable(tx *knftables.Transaction, nodeIPs []string) {
 	tx.Add(ruleObj(t, rejectChain, "meta l4proto tcp reject with tcp reset"))
 	tx.Add(ruleObj(t, rejectChain, "reject"))
 	// The shards' mark-for-masquerade chains set the mark; it travels with the packet.
+	// Hairpin connections get it here (after DNAT, their destination is their source).
+	tx.Add(ruleObj(t, masqueradingChain, "ct status dnat ip saddr . ip daddr @"+hairpinSet+" mark set mark or "+masqueradeMark))
 	tx.Add(ruleObj(t, masqueradingChain, "mark and "+masqueradeMark+" == 0 return"))
 	tx.Add(ruleObj(t, masqueradingChain, "mark set mark xor "+masqueradeMark))
 	tx.Add(ruleObj(t, masqueradingChain, "masquerade fully-random"))
@@ -232,6 +236,11 @@ func elementTable(mapName, shard string) string {
 		return TableName
 	}
 	return shard
+}
+
+// hairpinElement is ip's element of the hairpin set.
+func hairpinElement(ip string) *knftables.Element {
+	return &knftables.Element{Family: knftables.IPv4Family, Table: TableName, Set: hairpinSet, Key: []string{ip, ip}}
 }
 
 // element is the element k (with verdict) of a Service of the shard table shard; with

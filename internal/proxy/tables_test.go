@@ -34,7 +34,7 @@ func TestServicesSpreadOverShards(t *testing.T) {
 		if !IsProxyTable(table) {
 			t.Fatalf("line of another table: %q", l)
 		}
-		if strings.HasPrefix(name, "no-endpoint-") || strings.HasPrefix(name, "reject-") || name == endpointsCheckChain || name == rejectChain || name == masqueradingChain ||
+		if strings.HasPrefix(name, "no-endpoint-") || strings.HasPrefix(name, "reject-") || name == hairpinSet || name == endpointsCheckChain || name == rejectChain || name == masqueradingChain ||
 			strings.HasPrefix(name, "filter-") || name == "nat-postrouting" {
 			if table != TableName {
 				t.Errorf("%q is not in the main table", l)

@@ -41,6 +41,7 @@ var rules = []string{
 	"ip saddr 10.42.0.5 jump mark-for-masquerade",
 	"update @aff { ip saddr }",
 	"meta l4proto tcp dnat to 10.42.0.5:8080",
+	"numgen random mod 2 == 0 meta l4proto tcp dnat to 10.42.0.5:8080",
 	"meta l4proto udp dnat to 10.42.0.5:53",
 	"meta l4proto sctp dnat to 10.42.0.5",
 	"udp dport != 53 drop",
