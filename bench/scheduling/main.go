@@ -38,6 +38,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -170,7 +171,12 @@ func run(ctx context.Context, o options) (result, error) {
 		if err := registerNodes(ctx, client, o.nodes); err != nil {
 			return res, err
 		}
-		simWG.Go(func() { simulateKubelet(simCtx, client, o.statusWorkers) })
+		// Kubelets speak protobuf.
+		kubelet := rest.CopyConfig(cfg)
+		kubelet.ContentType = k8sruntime.ContentTypeProtobuf
+		kubelet.AcceptContentTypes = k8sruntime.ContentTypeProtobuf + "," + k8sruntime.ContentTypeJSON
+		kubeletClient := kubernetes.NewForConfigOrDie(kubelet)
+		simWG.Go(func() { simulateKubelet(simCtx, kubeletClient, o.statusWorkers) })
 	}
 	if err := waitNodes(ctx, client, o.nodes); err != nil {
 		return res, err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -77,7 +78,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	client, err := kubernetes.NewForConfig(restConfig)
+	client, err := kubernetes.NewForConfig(protobufConfig(restConfig))
 	if err != nil {
 		return err
 	}
@@ -371,4 +372,14 @@ func detectNodeIP(host cni.Host) string {
 		return nil
 	})
 	return ip
+}
+
+// protobufConfig is cfg speaking protobuf, as the kubelet does by default: the agent's
+// informers decode every pod, service and slice change, and protobuf costs both sides a
+// fraction of JSON.
+func protobufConfig(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.ContentType = k8sruntime.ContentTypeProtobuf
+	cfg.AcceptContentTypes = k8sruntime.ContentTypeProtobuf + "," + k8sruntime.ContentTypeJSON
+	return cfg
 }

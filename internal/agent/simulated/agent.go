@@ -9,6 +9,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -79,6 +80,11 @@ func start(ctx context.Context, cfg Config) (*Agent, error) {
 	}
 	if rc.UserAgent == "" {
 		rc.UserAgent = "berth-simulated-agent"
+	}
+	if rc.ContentType == "" {
+		// As a kubelet: protobuf is a fraction of JSON's cost on both sides.
+		rc.ContentType = runtime.ContentTypeProtobuf
+		rc.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 	}
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
