@@ -25,8 +25,8 @@ const TableName = "berth-proxy"
 // that table. With the Services over N tables it pays for about 1/N of them. Each
 // shard adds two NAT base chains that the first packet of every connection passes
 // (until one of them translates it), so N is not larger than it needs to be: at
-// 10 000 Services, 32 shards hold ≈310 each (≈0.4 ms of validation); see doc.go for
-// the measurements.
+// 10 000 Services (≈310 a shard) a one-Service sync took 0.80, 0.53 and 0.57 ms with
+// 16, 32 and 64 shards; see doc.go for the measurements.
 const (
 	DefaultShards = 32
 	MaxShards     = 256

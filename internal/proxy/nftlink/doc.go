@@ -4,10 +4,14 @@
 //
 // Why: nft (1.0.6 here) fetches every chain and set of the namespace into its cache
 // before a transaction that adds a rule or an element, so with the service proxy's
-// table a one-Service change costs time in proportion to the whole table. Over netlink
+// tables a one-Service change costs time in proportion to all of them. Over netlink
 // the batch costs what it holds in user space; in the kernel, a commit that adds a
 // jump, goto or verdict-map element still revalidates every chain reachable from the
-// base chains (nft_table_validate), which no writer avoids.
+// base chains of the tables it wrote to (nft_table_validate), which no writer avoids.
+//
+// A Table covers every table of the ip family in its namespace: a transaction may
+// write to several (its objects name their tables, as knftables allows when the
+// Interface has no default table), and stays one atomic batch. Tables lists them.
 //
 // One netlink socket is kept open between transactions (Close releases it): closing
 // an nf_tables socket waits for the previous commit's deferred cleanup.
@@ -24,7 +28,7 @@
 // chains, maps, comments, other statements) goes to the nft binary whole, so each
 // transaction stays atomic either way. Element keys are encoded from the set's type,
 // which the Table learns from the transactions that created the set (the proxy's full
-// sync); a set it has not seen sends its transactions to nft.
+// sync), table by table; a set it has not seen sends its transactions to nft.
 //
 // Listing (List, ListElements, …) and Check always use nft.
 package nftlink
