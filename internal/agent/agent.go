@@ -256,6 +256,12 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 // credential returns a client config with the node's own certificate, joining with the
 // token when there is no usable stored one.
 func (a *Agent) credential(ctx context.Context) (*rest.Config, error) {
+	if a.cfg.APITransport != nil {
+		return &rest.Config{
+			Host: a.cfg.Server, Transport: a.cfg.APITransport(a.cfg.NodeName),
+			UserAgent: "berth-agent/" + a.cfg.NodeName, QPS: 50, Burst: 100,
+		}, nil
+	}
 	dir := a.cfg.dir()
 	cred, err := loadCredential(dir, a.cfg.NodeName, a.cfg.CAPEM, time.Now())
 	if err != nil {

@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,10 @@ type Config struct {
 	// Insecure trusts the first answer (the CA it returns is stored and used after).
 	CAPEM    []byte
 	Insecure bool
+	// APITransport, when set, carries the agent's API requests in place of a connection
+	// made with a node credential (no join, no token): the agent built into the server
+	// calls the server's handler in process, as the node it is given.
+	APITransport func(node string) http.RoundTripper
 	// DataDir: containerd lives in <DataDir>/containerd (where `berth image` finds it),
 	// the agent's own state (credential, CNI config, pods) in <DataDir>/agent.
 	DataDir string

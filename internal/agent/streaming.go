@@ -26,8 +26,12 @@ import (
 // cluster CA the node's credential trusts; sessions reach containerd's streaming server
 // inside the node's network namespace.
 func (a *Agent) serveStreaming(ctx context.Context, ln net.Listener, runtime *cri.Client, restConfig *rest.Config) error {
+	ca := restConfig.TLSClientConfig.CAData
+	if len(ca) == 0 {
+		ca = a.cfg.CAPEM // an in-process API transport carries no TLS settings
+	}
 	cas := x509.NewCertPool()
-	if !cas.AppendCertsFromPEM(restConfig.TLSClientConfig.CAData) {
+	if !cas.AppendCertsFromPEM(ca) {
 		return errors.New("streaming: the node credential has no cluster CA")
 	}
 	cert, err := a.servingCertificate(ctx, restConfig)

@@ -105,6 +105,7 @@ type Server struct {
 	// this process, without TLS or sockets; the controllers use it.
 	InProcess *rest.Config
 	caPEM     []byte
+	handler   http.Handler
 	// URL is the HTTPS address clients use.
 	URL string
 }
@@ -262,6 +263,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	pool := x509.NewCertPool()
 	pool.AddCert(bundle.CA)
 	handler := api.Handler()
+	s.handler = handler
 	s.httpSrv = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 30 * time.Second,
@@ -348,6 +350,10 @@ func (s *Server) startAgent(b *pki.Bundle) error {
 	}
 	a, err := agent.New(agent.Config{
 		Server: s.URL, Token: b.NodeToken, CAPEM: b.CAPEM, DataDir: s.cfg.DataDir, Options: opts,
+		// The node's requests are served in process, as the node: no TLS, no sockets.
+		APITransport: func(node string) http.RoundTripper {
+			return apiserver.InProcessTransport(s.handler, apiserver.User{Name: apiserver.NodeUserPrefix + node, Groups: []string{apiserver.GroupNodes}})
+		},
 	})
 	if err != nil {
 		return err
