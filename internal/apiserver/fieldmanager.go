@@ -2,7 +2,9 @@ package apiserver
 
 import (
 	"fmt"
+	"reflect"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
@@ -23,6 +25,52 @@ func (f *fieldManagers) forSub(sub string) *managedfields.FieldManager {
 		return f.status
 	}
 	return f.main
+}
+
+// trackUpdate records manager's update of live to next in next's managedFields and
+// returns next. The status subresource's field manager ignores spec and metadata
+// (statusReset): what a status update owns, and what it takes from others, never depends
+// on the spec. So for it the objects are compared without their spec — the same outcome,
+// for a fraction of the work: the spec is most of an object, and a pod's status update
+// otherwise walked every container of both versions.
+func (f *fieldManagers) trackUpdate(sub string, live, next runtime.Object, manager string) runtime.Object {
+	fm := f.forSub(sub)
+	if fm == nil {
+		return next
+	}
+	if sub != "status" {
+		return fm.UpdateNoErrors(live, next, manager)
+	}
+	liveLite, ok1 := withoutSpec(live)
+	nextLite, ok2 := withoutSpec(next)
+	nextMeta, err := meta.Accessor(next)
+	if !ok1 || !ok2 || err != nil {
+		return fm.UpdateNoErrors(live, next, manager)
+	}
+	out, err := meta.Accessor(fm.UpdateNoErrors(liveLite, nextLite, manager))
+	if err != nil {
+		return fm.UpdateNoErrors(live, next, manager)
+	}
+	nextMeta.SetManagedFields(out.GetManagedFields())
+	return next
+}
+
+// withoutSpec returns a shallow copy of obj (a pointer to a struct) with its Spec field
+// zeroed; false when it has none.
+func withoutSpec(obj runtime.Object) (runtime.Object, bool) {
+	v := reflect.ValueOf(obj)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return nil, false
+	}
+	cp := reflect.New(v.Elem().Type())
+	cp.Elem().Set(v.Elem())
+	spec := cp.Elem().FieldByName("Spec")
+	if !spec.IsValid() || !spec.CanSet() {
+		return nil, false
+	}
+	spec.Set(reflect.Zero(spec.Type()))
+	out, ok := cp.Interface().(runtime.Object)
+	return out, ok
 }
 
 type defaulterFunc func(runtime.Object)

@@ -389,17 +389,13 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, st *regist
 	if st.Res.Default != nil {
 		st.Res.Default(obj)
 	}
-	fm := s.fieldManagersFor(st.Res.GVR()).forSub(sub)
+	fms := s.fieldManagersFor(st.Res.GVR())
 	res, err := st.Update(r.Context(), info.Namespace, info.Name, func(current runtime.Object) (runtime.Object, error) {
-		next := obj.DeepCopyObject()
-		if fm != nil {
-			live := current
-			if live == nil {
-				live = st.Res.New()
-			}
-			next = fm.UpdateNoErrors(live, next, params.FieldManager)
+		live := current
+		if live == nil {
+			live = st.Res.New()
 		}
-		return next, nil
+		return fms.trackUpdate(sub, live, obj.DeepCopyObject(), params.FieldManager), nil
 	}, registry.UpdateOptions{DryRun: params.DryRun, Subresource: sub, AllowCreate: st.Res.AllowCreateOnUpdate && sub == ""})
 	if err != nil {
 		s.writeError(w, r, err)

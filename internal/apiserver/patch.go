@@ -89,10 +89,7 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, st *registr
 			if err != nil {
 				return nil, err
 			}
-			if fm != nil {
-				patched = fm.UpdateNoErrors(current, patched, params.FieldManager)
-			}
-			return patched, nil
+			return s.fieldManagersFor(st.Res.GVR()).trackUpdate(sub, current, patched, params.FieldManager), nil
 		}
 	}
 	res, err := st.Update(r.Context(), info.Namespace, info.Name, fn, registry.UpdateOptions{DryRun: params.DryRun, Subresource: sub, AllowCreate: allowCreate})
