@@ -104,8 +104,8 @@ type Server struct {
 	// InProcess is an admin client config whose requests the server's handler serves in
 	// this process, without TLS or sockets; the controllers use it.
 	InProcess *rest.Config
-	caPEM     []byte
-	handler   http.Handler
+	// handler serves the API (over the listener and in process).
+	handler http.Handler
 	// URL is the HTTPS address clients use.
 	URL string
 }
@@ -262,10 +262,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(bundle.CA)
-	handler := api.Handler()
-	s.handler = handler
+	s.handler = api.Handler()
 	s.httpSrv = &http.Server{
-		Handler:           handler,
+		Handler:           s.handler,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       90 * time.Second,
 		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
@@ -287,7 +286,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	}
 	s.InProcess = &rest.Config{
 		Host:      s.URL,
-		Transport: apiserver.InProcessTransport(handler, apiserver.User{Name: loopbackUser, Groups: []string{pki.AdminGroup}}),
+		Transport: apiserver.InProcessTransport(s.handler, apiserver.User{Name: loopbackUser, Groups: []string{pki.AdminGroup}}),
 		UserAgent: "berth-controller-manager",
 		QPS:       2000,
 		Burst:     4000,
@@ -297,9 +296,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 			AcceptContentTypes: k8sruntime.ContentTypeProtobuf + "," + k8sruntime.ContentTypeJSON,
 		},
 	}
-	s.caPEM = bundle.CAPEM
 	if !cfg.DisableControllers {
-		if err := s.startControllers(); err != nil {
+		if err := s.startControllers(bundle); err != nil {
 			return nil, err
 		}
 	}
@@ -316,9 +314,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 }
 
 // startControllers runs the control loops under leader election as API clients.
-func (s *Server) startControllers() error {
+func (s *Server) startControllers(b *pki.Bundle) error {
 	opts := s.cfg.Controllers
-	opts.RootCAPEM = s.caPEM
+	opts.RootCAPEM = b.CAPEM
 	cc, err := controller.NewContext(s.InProcess, s.log, opts)
 	if err != nil {
 		return err
