@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/berth/berth/internal/agent"
+	"github.com/berth/berth/internal/agent/node"
 )
 
 // isSimulated reports whether `berth agent` args ask for simulated nodes; without
@@ -39,10 +41,10 @@ func runNodeAgent(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("berth agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		cfg                              agent.Config
-		tokenFile, caFile, labels, level string
-		netns, clusterDNS                string
-		insecure                         bool
+		cfg                                            agent.Config
+		tokenFile, caFile, labels, level, evictionHard string
+		netns, clusterDNS                              string
+		insecure                                       bool
 	)
 	fs.StringVar(&cfg.Server, "server", "", "URL of the berth API server, e.g. https://10.0.0.1:6443")
 	fs.StringVar(&tokenFile, "token-file", "", "file holding the node token (<server data-dir>/node-token); only needed until the node has its own credential")
@@ -61,6 +63,7 @@ func runNodeAgent(args []string, stderr io.Writer) int {
 	fs.IntVar(&cfg.StreamingPort, "streaming-port", 10250, "port of the node's streaming endpoint (logs, exec, attach, port-forward for the API server); -1: any free port")
 	fs.BoolVar(&cfg.LeaveRunning, "leave-running", false, "on exit leave containerd and the pods running for the next agent")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "Lease renew interval")
+	fs.StringVar(&evictionHard, "eviction-hard", "", "disk pressure thresholds as the kubelet's, e.g. nodefs.available<10%,imagefs.available<15% (the defaults); 0% turns one off")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -107,6 +110,11 @@ func runNodeAgent(args []string, stderr io.Writer) int {
 		}
 	}
 	var err error
+	if evictionHard != "" {
+		if cfg.Eviction, err = parseEvictionHard(evictionHard); err != nil {
+			return fail("--eviction-hard: %v", err)
+		}
+	}
 	if cfg.Labels, err = parseLabels(labels); err != nil {
 		return fail("--labels: %v", err)
 	}
@@ -142,4 +150,28 @@ func runNodeAgent(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// parseEvictionHard reads the kubelet's --eviction-hard form for the disk thresholds the
+// agent applies: nodefs.available<N% and imagefs.available<N% (unnamed ones keep their
+// defaults).
+func parseEvictionHard(s string) (*node.Thresholds, error) {
+	t := node.DefaultThresholds
+	for _, item := range strings.Split(s, ",") {
+		name, value, ok := strings.Cut(strings.TrimSpace(item), "<")
+		pct, isPct := strings.CutSuffix(value, "%")
+		n, err := strconv.ParseUint(pct, 10, 8)
+		if !ok || !isPct || err != nil || n > 100 {
+			return nil, fmt.Errorf("%q: want signal<percent%%, e.g. imagefs.available<15%%", item)
+		}
+		switch name {
+		case "nodefs.available":
+			t.NodeFSAvailablePct = n
+		case "imagefs.available":
+			t.ImageFSAvailablePct = n
+		default:
+			return nil, fmt.Errorf("%q: only nodefs.available and imagefs.available are supported", name)
+		}
+	}
+	return &t, nil
 }

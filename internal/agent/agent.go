@@ -137,7 +137,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			{Type: corev1.NodeInternalIP, Address: a.nodeIP},
 			{Type: corev1.NodeHostName, Address: a.cfg.NodeName},
 		},
-		NodeFSPath: a.cfg.DataDir, ImageFSPath: cd.Paths().Root,
+		NodeFSPath: a.cfg.DataDir, ImageFSPath: cd.Paths().Root, Eviction: a.cfg.Eviction,
 		RuntimeVersion: "containerd://" + res.Version,
 		Health:         a.health, Images: a.images, KubeletPort: streamPort,
 		HeartbeatInterval: a.cfg.HeartbeatInterval, Log: a.cfg.Log,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berth/berth/internal/agent/containerd"
+	"github.com/berth/berth/internal/agent/node"
 	"github.com/berth/berth/internal/agent/pods"
 )
 
@@ -48,6 +49,8 @@ type Options struct {
 	Labels map[string]string
 	// MaxPods is the node's pod capacity (default 110).
 	MaxPods int
+	// Eviction are the disk pressure thresholds (nil: the kubelet's defaults).
+	Eviction *node.Thresholds
 	// ClusterCIDR is the pod network of the whole cluster (10.42.0.0/16): pod traffic
 	// leaving it is masqueraded, other nodes' parts of it are routed to them.
 	ClusterCIDR string

@@ -30,10 +30,12 @@ type Config struct {
 	// NodeFSPath and ImageFSPath are paths on the filesystems the agent's data and
 	// containerd's images live on (disk pressure, ephemeral-storage capacity).
 	NodeFSPath, ImageFSPath string
-	MaxPods                 int    // default 110
-	KubeletVersion          string // default v1.37.2
-	RuntimeVersion          string // e.g. "containerd://1.6.20"
-	KubeletPort             int32  // daemonEndpoints.kubeletEndpoint; 0 when the agent serves none
+	// Eviction are the disk pressure thresholds (nil: DefaultThresholds).
+	Eviction       *Thresholds
+	MaxPods        int    // default 110
+	KubeletVersion string // default v1.37.2
+	RuntimeVersion string // e.g. "containerd://1.6.20"
+	KubeletPort    int32  // daemonEndpoints.kubeletEndpoint; 0 when the agent serves none
 	// Health says why the node cannot run pods (runtime or network down); nil: ready.
 	Health func(ctx context.Context) error
 	// Images lists the runtime's images for status.images.
@@ -209,6 +211,13 @@ func (n *Node) readings(ctx context.Context) Readings {
 	return r
 }
 
+func (n *Node) thresholds() Thresholds {
+	if n.cfg.Eviction != nil {
+		return *n.cfg.Eviction
+	}
+	return DefaultThresholds
+}
+
 // postStatus writes the node's status when it changed, ReportInterval passed, or force.
 func (n *Node) postStatus(ctx context.Context, force bool) error {
 	nodes := n.cfg.Client.CoreV1().Nodes()
@@ -216,7 +225,7 @@ func (n *Node) postStatus(ctx context.Context, force bool) error {
 	for attempt := 0; ; attempt++ {
 		cur := n.Current()
 		status := buildStatus(statusInput{
-			readings: r, maxPods: n.cfg.MaxPods, addresses: n.cfg.Addresses, info: n.info,
+			readings: r, thresholds: n.thresholds(), maxPods: n.cfg.MaxPods, addresses: n.cfg.Addresses, info: n.info,
 			runtimeVersion: n.cfg.RuntimeVersion, kubeletVersion: n.cfg.KubeletVersion, kubeletPort: n.cfg.KubeletPort,
 			current: cur.Status, now: metav1.NewTime(time.Now().Truncate(time.Second)),
 		})

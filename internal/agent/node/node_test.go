@@ -53,22 +53,31 @@ func TestPressure(t *testing.T) {
 		PIDs:   PIDs{Max: 1000, Used: 100},
 	}
 	cases := []struct {
-		name   string
-		change func(*Readings)
-		want   Pressure
+		name       string
+		change     func(*Readings)
+		thresholds *Thresholds
+		want       Pressure
 	}{
-		{"healthy", func(*Readings) {}, Pressure{}},
-		{"memory below 100Mi", func(r *Readings) { r.Memory.Available = 50 << 20 }, Pressure{Memory: true}},
-		{"disk below 10%", func(r *Readings) { r.NodeFS.Available = 9 }, Pressure{Disk: true}},
-		{"inodes below 5%", func(r *Readings) { r.NodeFS.InodesFree = 4 }, Pressure{Disk: true}},
-		{"image fs below 15%", func(r *Readings) { r.ImageFS = Filesystem{Capacity: 100, Available: 14} }, Pressure{Disk: true}},
-		{"pids nearly exhausted", func(r *Readings) { r.PIDs.Used = 950 }, Pressure{PID: true}},
+		{"healthy", func(*Readings) {}, nil, Pressure{}},
+		{"memory below 100Mi", func(r *Readings) { r.Memory.Available = 50 << 20 }, nil, Pressure{Memory: true}},
+		{"disk below 10%", func(r *Readings) { r.NodeFS.Available = 9 }, nil, Pressure{Disk: true}},
+		{"inodes below 5%", func(r *Readings) { r.NodeFS.InodesFree = 4 }, nil, Pressure{Disk: true}},
+		{"image fs below 15%", func(r *Readings) { r.ImageFS = Filesystem{Capacity: 100, Available: 14} }, nil, Pressure{Disk: true}},
+		{"pids nearly exhausted", func(r *Readings) { r.PIDs.Used = 950 }, nil, Pressure{PID: true}},
+		{"disk checks off", func(r *Readings) {
+			r.NodeFS.Available, r.ImageFS = 1, Filesystem{Capacity: 100, Available: 1}
+		}, &Thresholds{}, Pressure{}},
+		{"stricter image fs", func(r *Readings) { r.ImageFS = Filesystem{Capacity: 100, Available: 20} }, &Thresholds{ImageFSAvailablePct: 25}, Pressure{Disk: true}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := healthy
 			tc.change(&r)
-			if got := PressureOf(r); got != tc.want {
+			th := DefaultThresholds
+			if tc.thresholds != nil {
+				th = *tc.thresholds
+			}
+			if got := PressureOf(r, th); got != tc.want {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})

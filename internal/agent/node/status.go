@@ -35,14 +35,23 @@ type Readings struct {
 // Pressure says which of the kubelet's pressure conditions hold for r.
 type Pressure struct{ Memory, Disk, PID bool }
 
-// PressureOf applies the default eviction thresholds.
-func PressureOf(r Readings) Pressure {
+// Thresholds are the disk eviction thresholds (the kubelet's --eviction-hard
+// nodefs.available and imagefs.available): the percent of each filesystem that must stay
+// available, or the node reports DiskPressure and is tainted. 0 turns a check off, as
+// kind does for CI machines whose disks are mostly full.
+type Thresholds struct{ NodeFSAvailablePct, ImageFSAvailablePct uint64 }
+
+// DefaultThresholds are the kubelet's defaults.
+var DefaultThresholds = Thresholds{NodeFSAvailablePct: nodefsAvailablePct, ImageFSAvailablePct: imagefsAvailPct}
+
+// PressureOf applies the eviction thresholds.
+func PressureOf(r Readings, t Thresholds) Pressure {
 	var p Pressure
 	p.Memory = r.Memory.Total > 0 && r.Memory.Available < memoryAvailableMin
 	below := func(avail, total, pct uint64) bool { return total > 0 && avail*100 < total*pct }
-	p.Disk = below(r.NodeFS.Available, r.NodeFS.Capacity, nodefsAvailablePct) ||
+	p.Disk = below(r.NodeFS.Available, r.NodeFS.Capacity, t.NodeFSAvailablePct) ||
 		below(r.NodeFS.InodesFree, r.NodeFS.Inodes, nodefsInodesPct) ||
-		below(r.ImageFS.Available, r.ImageFS.Capacity, imagefsAvailPct)
+		below(r.ImageFS.Available, r.ImageFS.Capacity, t.ImageFSAvailablePct)
 	p.PID = r.PIDs.Max > 0 && r.PIDs.Used < r.PIDs.Max && below(r.PIDs.Max-r.PIDs.Used, r.PIDs.Max, pidsAvailablePct)
 	return p
 }
@@ -50,6 +59,7 @@ func PressureOf(r Readings) Pressure {
 // statusInput is everything one node status is computed from.
 type statusInput struct {
 	readings       Readings
+	thresholds     Thresholds
 	maxPods        int
 	addresses      []corev1.NodeAddress
 	info           Info
@@ -92,7 +102,7 @@ func buildStatus(in statusInput) corev1.NodeStatus {
 		VolumesAttached: in.current.VolumesAttached,
 		Config:          in.current.Config,
 	}
-	p := PressureOf(r)
+	p := PressureOf(r, in.thresholds)
 	status.Conditions = conditions(in.current.Conditions, in.now, []corev1.NodeCondition{
 		pressure(corev1.NodeMemoryPressure, p.Memory, "KubeletHasInsufficientMemory", "kubelet has insufficient memory available",
 			"KubeletHasSufficientMemory", "kubelet has sufficient memory available"),

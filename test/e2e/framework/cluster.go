@@ -22,6 +22,7 @@ import (
 	"github.com/berth/berth/internal/agent"
 	"github.com/berth/berth/internal/agent/agenttest"
 	"github.com/berth/berth/internal/agent/cri"
+	"github.com/berth/berth/internal/agent/node"
 	"github.com/berth/berth/internal/server"
 )
 
@@ -141,7 +142,7 @@ func (c *Cluster) startWorker(t testing.TB, i int) {
 	n.IP = c.Link.attach(t, n)
 	opts := agent.Options{
 		NodeName: n.Name, NetNS: n.NetNS, CgroupRoot: n.CgroupParent, ContainerdStopTimeout: 5 * time.Second,
-		Log: c.log.With("node", n.Name), StreamingPort: -1,
+		Log: c.log.With("node", n.Name), StreamingPort: -1, Eviction: noDiskEviction,
 	}
 	if c.Opts.Agent != nil {
 		c.Opts.Agent(&opts)
@@ -209,6 +210,7 @@ func (c *Cluster) Start(t testing.TB) {
 		NodeName: c.Node.Name, NetNS: c.Node.NetNS, CgroupRoot: c.Node.CgroupParent,
 		LeaveRunning: c.Opts.LeaveRunning, ContainerdStopTimeout: 5 * time.Second, Log: c.log,
 		StreamingPort: -1, // any free port: e2e nodes share the host's network namespace for it
+		Eviction:      noDiskEviction,
 	}
 	if c.Opts.Agent != nil {
 		c.Opts.Agent(&opts)
@@ -287,6 +289,11 @@ func (c *Cluster) Reboot(t testing.TB) {
 // cleanup removes the nodes' pods over CRI, stops the server and the other agents,
 // then removes whatever is left: processes, mounts, cgroups, the network namespaces, the
 // data dirs.
+// noDiskEviction turns the disk pressure checks off, as kind does for CI: the nodes share
+// the host's disk, and a host with less than 15 % of it free would taint every node
+// (DiskPressure) and leave every test's pods Pending.
+var noDiskEviction = &node.Thresholds{}
+
 func (c *Cluster) cleanup(t testing.TB, hostForward string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -333,7 +340,8 @@ func (c *Cluster) StartAgent(t testing.TB) {
 	t.Helper()
 	n := c.Node
 	args := []string{"agent", "--server", c.Server.URL, "--token-file", filepath.Join(n.DataDir, "node-token"),
-		"--data-dir", n.DataDir, "--node-name", n.Name, "--netns", n.NetNS, "--cgroup-root", n.CgroupParent, "--log-level", "debug", "--streaming-port", "-1"}
+		"--data-dir", n.DataDir, "--node-name", n.Name, "--netns", n.NetNS, "--cgroup-root", n.CgroupParent, "--log-level", "debug", "--streaming-port", "-1",
+		"--eviction-hard", "nodefs.available<0%,imagefs.available<0%"}
 	if c.Opts.LeaveRunning {
 		args = append(args, "--leave-running")
 	}
