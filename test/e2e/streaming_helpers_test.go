@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berth/berth/internal/syncbuf"
 	"github.com/berth/berth/test/e2e/framework"
 	itframework "github.com/berth/berth/test/integration/framework"
 )
@@ -73,8 +74,7 @@ func mustKubectl(t *testing.T, c *framework.Cluster, env []string, stdin string,
 type background struct {
 	cmd    *osexec.Cmd
 	stdin  io.WriteCloser
-	mu     sync.Mutex
-	out    bytes.Buffer
+	out    syncbuf.Buffer
 	done   chan struct{}
 	cancel context.CancelFunc
 }
@@ -87,7 +87,7 @@ func startKubectl(t *testing.T, c *framework.Cluster, env []string, args ...stri
 	if b.stdin, err = b.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
-	b.cmd.Stdout, b.cmd.Stderr = b, b
+	b.cmd.Stdout, b.cmd.Stderr = &b.out, &b.out
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -99,17 +99,7 @@ func startKubectl(t *testing.T, c *framework.Cluster, env []string, args ...stri
 	return b
 }
 
-func (b *background) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.out.Write(p)
-}
-
-func (b *background) output() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.out.String()
-}
+func (b *background) output() string { return b.out.String() }
 
 // waitOutput waits until the output matches re and returns the submatches.
 func (b *background) waitOutput(t *testing.T, what string, re *regexp.Regexp) []string {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/berth/berth/internal/syncbuf"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -122,24 +124,6 @@ func TestReadLogsMissingFile(t *testing.T) {
 	}
 }
 
-// syncBuffer is written by ReadLogs while the test polls it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -174,7 +158,7 @@ func TestReadLogsFollow(t *testing.T) {
 		defer running.Unlock()
 		return isRunning
 	}}
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{} // written by ReadLogs while the test polls it
 	done := make(chan error, 1)
 	go func() { done <- ReadLogs(context.Background(), path, LogOptions{Follow: true}, out, fw) }()
 	waitFor(t, "first line", func() bool { return out.String() == "first\n" })
@@ -217,7 +201,7 @@ func TestReadLogsFollow(t *testing.T) {
 func TestReadLogsFollowEndsWithContext(t *testing.T) {
 	path := writeLog(t, criLine(0, "stdout", "F", "x"))
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{} // written by ReadLogs while the test polls it
 	done := make(chan error, 1)
 	go func() {
 		done <- ReadLogs(ctx, path, LogOptions{Follow: true, TailLines: ptr[int64](0)}, out, Follower{Interval: time.Millisecond})
@@ -245,7 +229,7 @@ func TestReadLogsFollowEndsWithContext(t *testing.T) {
 
 func TestReadLogsFollowLimitBytes(t *testing.T) {
 	path := writeLog(t, criLine(0, "stdout", "F", "abc"))
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{} // written by ReadLogs while the test polls it
 	done := make(chan error, 1)
 	go func() {
 		done <- ReadLogs(context.Background(), path, LogOptions{Follow: true, LimitBytes: ptr[int64](6)}, out, Follower{Interval: time.Millisecond})
