@@ -257,3 +257,23 @@ func TestOCIIndexIsPlainJSON(t *testing.T) {
 		}
 	}
 }
+
+// PauseName must name exactly the image Pause builds: the agent checks containerd for
+// that reference and ID and imports Pause's image under them.
+func TestPauseNameMatchesImage(t *testing.T) {
+	ref, img, err := Pause()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := ID(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nref, nid, err := PauseName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nref != ref || nid != id {
+		t.Fatalf("PauseName() = %s %s; Pause() builds %s %s", nref, nid, ref, id)
+	}
+}

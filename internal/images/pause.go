@@ -21,43 +21,57 @@ import (
 //go:embed assets/pause.gz
 var pauseGz []byte
 
-var pause = sync.OnceValues(func() (pauseImage, error) {
+// buildPause makes the image from the embedded binary. Callers keep what they need of it
+// only as long as they need it: the image holds the binary and its layer (≈3 MB), which a
+// node agent would otherwise carry for its whole life to import it once.
+func buildPause() (ref string, img v1.Image, err error) {
 	zr, err := gzip.NewReader(bytes.NewReader(pauseGz))
 	if err != nil {
-		return pauseImage{}, fmt.Errorf("pause binary: %w", err)
+		return "", nil, fmt.Errorf("pause binary: %w", err)
 	}
 	bin, err := io.ReadAll(zr)
 	if err != nil {
-		return pauseImage{}, fmt.Errorf("pause binary: %w", err)
+		return "", nil, fmt.Errorf("pause binary: %w", err)
 	}
 	sum := sha256.Sum256(bin)
 	layer, err := UncompressedLayer([]File{Regular("/pause", 0o755, bin)})
 	if err != nil {
-		return pauseImage{}, fmt.Errorf("pause layer: %w", err)
+		return "", nil, fmt.Errorf("pause layer: %w", err)
 	}
-	img, err := Build(Config{
+	img, err = Build(Config{
 		Entrypoint: []string{"/pause"},
 		StopSignal: "SIGTERM",
 		Labels:     map[string]string{"io.berth.image": "pause", "io.cri-containerd.pause": "true"},
 	}, layer)
 	if err != nil {
-		return pauseImage{}, fmt.Errorf("pause image: %w", err)
+		return "", nil, fmt.Errorf("pause image: %w", err)
 	}
 	// The tag follows the binary, so a berth upgrade that changes pause imports a new image
 	// instead of reusing a stale one under the same name.
-	ref := "localhost/berth/pause:" + hex.EncodeToString(sum[:6])
-	return pauseImage{ref: ref, img: img, binary: bin}, nil
-})
-
-type pauseImage struct {
-	ref    string
-	img    v1.Image
-	binary []byte
+	return "localhost/berth/pause:" + hex.EncodeToString(sum[:6]), img, nil
 }
 
+// pauseName is the reference and image ID, computed once; the image itself is not kept.
+var pauseName = sync.OnceValues(func() ([2]string, error) {
+	ref, img, err := buildPause()
+	if err != nil {
+		return [2]string{}, err
+	}
+	id, err := ID(img)
+	if err != nil {
+		return [2]string{}, fmt.Errorf("pause image: %w", err)
+	}
+	return [2]string{ref, id}, nil
+})
+
 // Pause returns berth's sandbox image and the reference it is imported under
-// (localhost/berth/pause:<hash of the binary>).
+// (localhost/berth/pause:<hash of the binary>). Each call builds the image afresh.
 func Pause() (ref string, img v1.Image, err error) {
-	p, err := pause()
-	return p.ref, p.img, err
+	return buildPause()
+}
+
+// PauseName returns the reference and image ID of Pause's image without keeping the image.
+func PauseName() (ref, id string, err error) {
+	n, err := pauseName()
+	return n[0], n[1], err
 }

@@ -20,15 +20,17 @@ const Namespace = "k8s.io"
 
 // PauseImage is berth's built-in pause image as a preload.
 func PauseImage() (Image, error) {
-	ref, img, err := images.Pause()
+	ref, id, err := images.PauseName()
 	if err != nil {
 		return Image{}, err
 	}
-	id, err := images.ID(img)
-	if err != nil {
-		return Image{}, err
-	}
+	// The image is built when it is written: it is imported once per containerd start, and
+	// holding it in between would cost the agent ≈3 MB of heap for good.
 	return Image{Ref: ref, ID: id, WriteArchive: func(w io.Writer) error {
+		ref, img, err := images.Pause()
+		if err != nil {
+			return err
+		}
 		return images.WriteOCIArchive(w, img, ref)
 	}}, nil
 }
