@@ -58,6 +58,7 @@ func runNodeAgent(args []string, stderr io.Writer) int {
 	fs.StringVar(&labels, "labels", "", "extra node labels, k=v,k2=v2")
 	fs.IntVar(&cfg.MaxPods, "max-pods", 110, "pod capacity of the node")
 	fs.StringVar(&cfg.ClusterCIDR, "cluster-cidr", "10.42.0.0/16", "IPv4 range of all pod IPs (the server's --cluster-cidr): pod traffic leaving it is masqueraded")
+	fs.Var(&cfg.PodNetwork, "pod-network", "how pods reach other nodes' pods: auto (a route to a node on a subnet of this node, VXLAN to others), host-gw (routes only) or vxlan (all through the tunnel)")
 	fs.StringVar(&clusterDNS, "cluster-dns", "10.43.0.10", "DNS server of ClusterFirst pods (comma-separated)")
 	fs.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "cluster DNS domain")
 	fs.IntVar(&cfg.StreamingPort, "streaming-port", 10250, "port of the node's streaming endpoint (logs, exec, attach, port-forward for the API server); -1: any free port")

@@ -108,6 +108,7 @@ func runServer(args []string, stderr io.Writer) int {
 	fs.StringVar(&cfg.EtcdKeyFile, "etcd-keyfile", "", "client key for the external etcd")
 	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", "10.43.0.0/16", "IPv4 range of service cluster IPs")
 	fs.StringVar(&cfg.Controllers.ClusterCIDR, "cluster-cidr", "10.42.0.0/16", "IPv4 range of pod IPs, split into one block per node")
+	fs.Var(&cfg.Agent.PodNetwork, "pod-network", "how the built-in agent's pods reach other nodes' pods: auto, host-gw or vxlan (see berth agent -h)")
 	fs.IntVar(&cfg.Controllers.NodeCIDRMaskSize, "node-cidr-mask-size", 24, "prefix length of each node's block of the cluster CIDR")
 	fs.DurationVar(&cfg.Controllers.NodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "a node whose Lease is not renewed for this long becomes NotReady (Unknown)")
 	var nodePorts string

@@ -26,6 +26,7 @@ import (
 	"github.com/berth/berth/internal/agent/containerd"
 	"github.com/berth/berth/internal/agent/cri"
 	"github.com/berth/berth/internal/agent/node"
+	"github.com/berth/berth/internal/agent/podnet"
 	"github.com/berth/berth/internal/agent/pods"
 	"github.com/berth/berth/internal/agent/streaming"
 )
@@ -287,10 +288,16 @@ func (a *Agent) credential(ctx context.Context) (*rest.Config, error) {
 	}, nil
 }
 
-// setUpNetwork writes the CNI conflist for the pod CIDR and turns forwarding on.
+// setUpNetwork writes the CNI conflist for the pod CIDR (with the MTU the pod network
+// mode calls for) and turns forwarding on.
 func (a *Agent) setUpNetwork(host cni.Host, podCIDR string) error {
+	mtu, err := podnet.PodMTU(a.cfg.PodNetwork, a.cfg.NetNS, a.nodeIP)
+	if err != nil {
+		a.log.Warn("pods keep the default MTU: the VXLAN tunnel's is unknown", "err", err)
+	}
 	res, err := cni.Network{
 		PodCIDR: podCIDR, ConfDir: filepath.Join(a.cfg.dir(), "cni", "net.d"), IPAMDir: filepath.Join(a.cfg.dir(), "cni", "ipam"),
+		MTU: mtu,
 	}.Write()
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth/berth/internal/agent/containerd"
 	"github.com/berth/berth/internal/agent/node"
+	"github.com/berth/berth/internal/agent/podnet"
 	"github.com/berth/berth/internal/agent/pods"
 )
 
@@ -54,6 +55,9 @@ type Options struct {
 	// ClusterCIDR is the pod network of the whole cluster (10.42.0.0/16): pod traffic
 	// leaving it is masqueraded, other nodes' parts of it are routed to them.
 	ClusterCIDR string
+	// PodNetwork is how pods reach other nodes' pods: routes, VXLAN, or each where it
+	// fits (podnet.ModeAuto, the default).
+	PodNetwork podnet.Mode
 	// ClusterDNS and ClusterDomain configure ClusterFirst pods (10.43.0.10, cluster.local);
 	// the agent serves the cluster DNS on the first ClusterDNS address, inside the node.
 	ClusterDNS    []string

@@ -44,7 +44,7 @@ func (a *Agent) startClusterNetwork(ctx context.Context, wg *sync.WaitGroup, cli
 	n := &clusterNetwork{}
 	if n.podnet, err = podnet.New(podnet.Config{
 		NodeName: a.cfg.NodeName, NetNS: a.cfg.NetNS, ClusterCIDR: a.cfg.ClusterCIDR, PodCIDR: podCIDR,
-		LocalIPs: a.cfg.ClusterDNS, Nodes: nodes, Log: a.cfg.Log,
+		LocalIPs: a.cfg.ClusterDNS, Mode: a.cfg.PodNetwork, NodeIP: a.nodeIP, Nodes: nodes, Log: a.cfg.Log,
 	}); err != nil {
 		return nil, err
 	}

@@ -1,26 +1,7 @@
-// Package podnet is a node's share of the cluster network beyond its pod bridge:
-//
-//   - a route to every other node's pod CIDR through that node's InternalIP (the nodes
-//     share a link, as with flannel's host-gw), so that pods reach pods on other nodes
-//     by their own addresses, without NAT;
-//   - masquerade for pod traffic that leaves the cluster network (table `ip berth-net`),
-//     and only for that: a pod on another node sees the client pod's address;
-//   - bridged pod-to-pod traffic through netfilter (bridge-nf-call-iptables), which
-//     service DNAT between two pods of one bridge needs;
-//   - addresses the node answers itself (the cluster DNS service IP), on the loopback
-//     device, so every pod and the node reach them without leaving the node.
-//
-// Routes carry their own protocol number (RouteProtocol), so the agent finds and removes
-// exactly its own. Close removes the table, the routes and the addresses (unless asked to
-// leave them for the next agent).
-//
-// Nodes whose InternalIP is not on a link of this node are reported, not routed: the
-// kernels berth runs on here have no VXLAN (nor dummy) devices, so there is no overlay.
 package podnet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -58,6 +38,10 @@ type Config struct {
 	ClusterCIDR, PodCIDR string
 	// LocalIPs are put on the loopback device (e.g. the cluster DNS service IP).
 	LocalIPs []string
+	// Mode chooses between routes and the VXLAN tunnel per node ("": ModeAuto).
+	Mode Mode
+	// NodeIP is this node's InternalIP: the tunnel's local end.
+	NodeIP string
 	// Nodes is a Node informer; Run routes to every other node in it.
 	Nodes cache.SharedIndexInformer
 	// NFT is the table (nil: the real one in NetNS).
@@ -65,13 +49,14 @@ type Config struct {
 	Log *slog.Logger
 }
 
-// Network keeps the node's routes, masquerade rule and local addresses.
+// Network keeps the node's routes, tunnel, masquerade rule and local addresses.
 type Network struct {
 	cfg     Config
 	log     *slog.Logger
 	cluster netip.Prefix
 	pod     netip.Prefix
 	local   []netip.Addr
+	nodeIP  netip.Addr // invalid: none (no tunnel)
 	nodes   corelisters.NodeLister
 	queue   workqueue.TypedRateLimitingInterface[string]
 }
@@ -92,6 +77,14 @@ func New(cfg Config) (*Network, error) {
 	if !n.cluster.Contains(n.pod.Addr()) {
 		return nil, fmt.Errorf("podnet: pod CIDR %s is outside the cluster CIDR %s", n.pod, n.cluster)
 	}
+	if n.cfg.Mode, err = ParseMode(string(cfg.Mode)); err != nil {
+		return nil, fmt.Errorf("podnet: %w", err)
+	}
+	if cfg.NodeIP != "" {
+		if n.nodeIP, err = netip.ParseAddr(cfg.NodeIP); err != nil || !n.nodeIP.Is4() {
+			return nil, fmt.Errorf("podnet: node IP %q is not an IPv4 address", cfg.NodeIP)
+		}
+	}
 	for _, ip := range cfg.LocalIPs {
 		addr, err := netip.ParseAddr(ip)
 		if err != nil || !addr.Is4() {
@@ -110,7 +103,14 @@ func New(cfg Config) (*Network, error) {
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "podnet"})
 		enqueue := func(any) { n.queue.Add("routes") }
 		if _, err := cfg.Nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc: enqueue, UpdateFunc: func(_, obj any) { enqueue(obj) }, DeleteFunc: enqueue,
+			AddFunc: enqueue, UpdateFunc: func(old, cur any) {
+				// Status heartbeats change nothing podnet reads.
+				o, ok1 := old.(*corev1.Node)
+				c, ok2 := cur.(*corev1.Node)
+				if !ok1 || !ok2 || o.Spec.PodCIDR != c.Spec.PodCIDR || internalIP(o) != internalIP(c) {
+					enqueue(cur)
+				}
+			}, DeleteFunc: enqueue,
 		}); err != nil {
 			return nil, err
 		}
@@ -150,7 +150,7 @@ func (n *Network) Setup(ctx context.Context) error {
 // writeTable (re)writes the masquerade table in one transaction.
 func (n *Network) writeTable(ctx context.Context) error {
 	tx := n.cfg.NFT.NewTransaction()
-	tx.Add(&knftables.Table{Comment: knftables.PtrTo("berth: masquerade of pod traffic leaving the cluster network")})
+	tx.Add(&knftables.Table{Comment: knftables.PtrTo("berth: masquerade of pod traffic leaving the cluster network, TCP MSS through the VXLAN tunnel")})
 	tx.Flush(&knftables.Table{})
 	tx.Add(&knftables.Chain{
 		Name: "postrouting", Type: knftables.PtrTo(knftables.NATType),
@@ -160,6 +160,19 @@ func (n *Network) writeTable(ctx context.Context) error {
 		Chain: "postrouting",
 		Rule:  knftables.Concat("ip saddr", n.pod.String(), "ip daddr !=", n.cluster.String(), "masquerade fully-random"),
 	})
+	if n.cfg.Mode != ModeHostGW {
+		// Pods keep the link's MTU in auto mode: a TCP connection through the tunnel
+		// agrees on segments that fit it without waiting for ICMP (which the node sends
+		// too, for the rest).
+		tx.Add(&knftables.Chain{
+			Name: "forward", Type: knftables.PtrTo(knftables.FilterType),
+			Hook: knftables.PtrTo(knftables.ForwardHook), Priority: knftables.PtrTo(knftables.ManglePriority),
+		})
+		tx.Add(&knftables.Rule{
+			Chain: "forward",
+			Rule:  knftables.Concat("oifname", `"`+VXLANDevice+`"`, "tcp flags syn / syn,rst tcp option maxseg size set rt mtu"),
+		})
+	}
 	if err := n.cfg.NFT.Run(ctx, tx); err != nil {
 		return fmt.Errorf("podnet: write table %s: %w", TableName, err)
 	}
@@ -184,8 +197,8 @@ func bridgeNetfilter(log *slog.Logger) error {
 	return nil
 }
 
-// Run routes to the other nodes' pod CIDRs until ctx ends. The Nodes informer must be
-// started by the caller.
+// Run keeps the ways to the other nodes' pod CIDRs until ctx ends. The Nodes informer
+// must be started by the caller.
 func (n *Network) Run(ctx context.Context) error {
 	if n.queue == nil {
 		<-ctx.Done()
@@ -213,68 +226,50 @@ func (n *Network) Run(ctx context.Context) error {
 	}
 }
 
-// Route is one route podnet keeps: Dst (a node's pod CIDR) via Gateway (its IP).
-type Route struct {
-	Dst, Gateway, Node string
-}
-
-// DesiredRoutes lists a route for every other node with a pod CIDR inside the cluster
-// CIDR and an InternalIP (sorted by destination).
-func DesiredRoutes(self string, cluster netip.Prefix, nodes []*corev1.Node) []Route {
-	var out []Route
-	for _, node := range nodes {
-		if node.Name == self || node.Spec.PodCIDR == "" {
-			continue
-		}
-		dst, err := netip.ParsePrefix(node.Spec.PodCIDR)
-		if err != nil || !dst.Addr().Is4() || !cluster.Contains(dst.Addr()) {
-			continue
-		}
-		gw := internalIP(node)
-		if !gw.IsValid() || gw.IsLoopback() || cluster.Contains(gw) {
-			continue
-		}
-		out = append(out, Route{Dst: dst.Masked().String(), Gateway: gw.String(), Node: node.Name})
-	}
-	slices.SortFunc(out, func(a, b Route) int { return strings.Compare(a.Dst, b.Dst) })
-	return out
-}
-
-func internalIP(node *corev1.Node) netip.Addr {
-	for _, a := range node.Status.Addresses {
-		if a.Type == corev1.NodeInternalIP {
-			if ip, err := netip.ParseAddr(a.Address); err == nil && ip.Is4() {
-				return ip
-			}
-		}
-	}
-	return netip.Addr{}
-}
-
-// syncRoutes makes this node's routes (protocol RouteProtocol) the desired ones.
-func (n *Network) syncRoutes(ctx context.Context) error {
+// syncRoutes makes this node's routes (protocol RouteProtocol), and its tunnel when
+// some node needs it, the desired ones.
+func (n *Network) syncRoutes(_ context.Context) error {
 	nodes, err := n.nodes.List(labels.Everything())
 	if err != nil {
 		return err
 	}
-	want := DesiredRoutes(n.cfg.NodeName, n.cluster, nodes)
-	have, err := n.routes()
+	ls, err := readLinks(n.cfg.NetNS)
 	if err != nil {
 		return err
 	}
+	want := DesiredRoutes(n.cfg.Mode, Self{Name: n.cfg.NodeName, IP: n.nodeIP, Connected: ls.connected()}, n.cluster, nodes)
 	var errs []error
+	for _, u := range want.Unroutable {
+		errs = append(errs, fmt.Errorf("node %s (%s) unreachable: %s", u.Node, u.NodeIP, u.Reason))
+	}
+	tunnel := want.Tunneled()
+	if tunnel {
+		// Neighbours first: a route through the tunnel to a peer the device cannot
+		// resolve would drop its traffic.
+		if err := n.syncTunnel(ls, want.Routes); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+	}
+	have, err := n.routes()
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
 	wanted := map[string]bool{}
-	for _, r := range want {
+	for _, r := range want.Routes {
 		wanted[r.Dst] = true
-		if have[r.Dst] == r.Gateway {
+		cur, ok := have[r.Dst]
+		if ok && cur.Gateway == r.Gateway && (cur.Dev == VXLANDevice) == r.VXLAN {
 			continue
 		}
-		if err := n.ip("route", "replace", r.Dst, "via", r.Gateway, "proto", RouteProtocol); err != nil {
-			// A gateway off this node's links needs an overlay, which berth does not have.
+		args := []string{"route", "replace", r.Dst, "via", r.Gateway, "proto", RouteProtocol}
+		if r.VXLAN {
+			args = append(args, "dev", VXLANDevice, "onlink")
+		}
+		if err := n.ip(args...); err != nil {
 			errs = append(errs, fmt.Errorf("route to node %s's pods: %w", r.Node, err))
 			continue
 		}
-		n.log.Info("route to a node's pods", "node", r.Node, "podCIDR", r.Dst, "via", r.Gateway)
+		n.log.Info("route to a node's pods", "node", r.Node, "podCIDR", r.Dst, "via", r.Gateway, "vxlan", r.VXLAN, "nodeIP", r.NodeIP)
 	}
 	for dst := range have {
 		if !wanted[dst] {
@@ -285,32 +280,38 @@ func (n *Network) syncRoutes(ctx context.Context) error {
 			n.log.Info("route removed", "podCIDR", dst)
 		}
 	}
+	if !tunnel && ls.named(VXLANDevice) != nil {
+		errs = append(errs, n.deleteTunnel())
+	}
 	return errors.Join(errs...)
 }
 
-// routes reads this node's podnet routes: destination → gateway.
-func (n *Network) routes() (map[string]string, error) {
+// installedRoute is one of podnet's routes as the kernel has it.
+type installedRoute struct {
+	Dst     string `json:"dst"`
+	Gateway string `json:"gateway"`
+	Dev     string `json:"dev"`
+}
+
+// routes reads this node's podnet routes by destination.
+func (n *Network) routes() (map[string]installedRoute, error) {
 	out, err := n.ipOutput("-j", "route", "show", "proto", RouteProtocol)
 	if err != nil {
 		return nil, err
 	}
-	var list []struct {
-		Dst     string `json:"dst"`
-		Gateway string `json:"gateway"`
+	var list []installedRoute
+	if err := unmarshalList(out, &list); err != nil {
+		return nil, fmt.Errorf("podnet: ip -j route: %w", err)
 	}
-	if len(strings.TrimSpace(out)) > 0 {
-		if err := json.Unmarshal([]byte(out), &list); err != nil {
-			return nil, fmt.Errorf("podnet: ip -j route: %w", err)
-		}
-	}
-	have := make(map[string]string, len(list))
+	have := make(map[string]installedRoute, len(list))
 	for _, r := range list {
-		have[r.Dst] = r.Gateway
+		have[r.Dst] = r
 	}
 	return have, nil
 }
 
-// Close removes what Setup and Run made: the table, the routes, the local addresses.
+// Close removes what Setup and Run made: the table, the routes, the VXLAN device, the
+// local addresses.
 func (n *Network) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -328,6 +329,7 @@ func (n *Network) Close() error {
 			errs = append(errs, n.ip("route", "delete", dst, "proto", RouteProtocol))
 		}
 	}
+	errs = append(errs, n.deleteTunnel())
 	for _, ip := range n.local {
 		if err := n.ip("addr", "delete", ip.String()+"/32", "dev", "lo"); err != nil && !strings.Contains(err.Error(), "Cannot assign") {
 			errs = append(errs, err)
@@ -346,16 +348,20 @@ func (n *Network) ip(args ...string) error {
 }
 
 // ipOutput runs `ip` in the node's network namespace.
-func (n *Network) ipOutput(args ...string) (string, error) {
-	if n.cfg.NetNS != "" {
-		args = append([]string{"-n", filepath.Base(n.cfg.NetNS)}, args...)
+func (n *Network) ipOutput(args ...string) (string, error) { return runIn(n.cfg.NetNS, "ip", args...) }
+
+// runIn runs an iproute2 command (ip, bridge) in the network namespace netNS (a path;
+// empty: this process's).
+func runIn(netNS, command string, args ...string) (string, error) {
+	if netNS != "" {
+		args = append([]string{"-n", filepath.Base(netNS)}, args...)
 	}
-	cmd := exec.Command("ip", args...)
+	cmd := exec.Command(command, args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("podnet: ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		return "", fmt.Errorf("podnet: %s %s: %v: %s", command, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return string(out), nil
 }

@@ -64,6 +64,9 @@ type ClusterOptions struct {
 	// Nodes is how many nodes the cluster has (default 1). With two or more, every node
 	// gets an eth0 on a shared Link and its address there as InternalIP.
 	Nodes int
+	// Routed puts every node on a subnet of its own behind a router (Link.Routed), so
+	// that no two nodes share an L2 segment: pods reach other nodes' pods through VXLAN.
+	Routed bool
 }
 
 // worker is a node whose agent runs in this process beside the server's.
@@ -103,7 +106,7 @@ func StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	run(t, "ip", "netns", "add", n.Name)
 	run(t, "ip", "-n", n.Name, "link", "set", "lo", "up")
 	if opts.Nodes > 1 {
-		c.Link = newLink(t, id)
+		c.Link = newLink(t, id, opts.Routed)
 		n.IP = c.Link.attach(t, n)
 	}
 

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,68 +20,105 @@ import (
 // and the host on it through one veth, so that the API server on the host reaches the
 // nodes' streaming endpoints. Its /24 is chosen at random among ones the host does not
 // use.
+//
+// A routed Link puts every node on a /24 and a bridge of its own instead, the outside
+// namespace routing between them: no two nodes share an L2 segment (the host is on the
+// first node's, with a route to the others through the outside).
 type Link struct {
 	// NetNS is the outside namespace: a client that is on the nodes' network but on no node.
 	NetNS  *Node
 	Prefix netip.Prefix
-	// Gateway is the outside namespace's address (the nodes' default route).
-	Gateway  string
+	// Gateway is the outside namespace's address on Prefix (the first node's default
+	// route; every node's is the outside's address on its own subnet).
+	Gateway string
+	// Routed says every node has a subnet of its own.
+	Routed   bool
+	prefixes []netip.Prefix
 	hostVeth string
 	nodes    int
 }
 
 // newLink makes the outside namespace, its bridge and the host's veth onto it.
-func newLink(t testing.TB, id string) *Link {
+func newLink(t testing.TB, id string, routed bool) *Link {
 	t.Helper()
-	l := &Link{NetNS: &Node{Name: "berth-e2e-" + id + "-net"}, hostVeth: "be" + id}
+	l := &Link{NetNS: &Node{Name: "berth-e2e-" + id + "-net"}, hostVeth: "be" + id, Routed: routed}
 	l.NetNS.NetNS = netns.Path(l.NetNS.Name)
 	l.Prefix = freePrefix(t)
-	base := l.Prefix.Addr().As4()
-	at := func(last byte) string { b := base; b[3] = last; return netip.AddrFrom4(b).String() }
-	l.Gateway = at(1)
+	l.prefixes = []netip.Prefix{l.Prefix}
+	l.Gateway = hostOn(l.Prefix, 1)
 	t.Cleanup(func() { l.cleanup(t) })
 	out := l.NetNS.Name
+	run(t, "ip", "netns", "add", out)
+	run(t, "ip", "-n", out, "link", "set", "lo", "up")
+	l.addBridge(t, "br0", l.Prefix)
 	for _, args := range [][]string{
-		{"netns", "add", out},
-		{"-n", out, "link", "set", "lo", "up"},
-		{"-n", out, "link", "add", "br0", "type", "bridge"},
-		{"-n", out, "addr", "add", l.Gateway + "/24", "dev", "br0"},
-		{"-n", out, "link", "set", "br0", "up"},
 		{"link", "add", l.hostVeth, "type", "veth", "peer", "name", "host", "netns", out},
 		{"-n", out, "link", "set", "host", "master", "br0"},
 		{"-n", out, "link", "set", "host", "up"},
-		{"addr", "add", at(254) + "/24", "dev", l.hostVeth},
+		{"addr", "add", hostOn(l.Prefix, 254) + "/24", "dev", l.hostVeth},
 		{"link", "set", l.hostVeth, "up"},
 	} {
 		run(t, "ip", args...)
 	}
+	if routed {
+		run(t, "ip", "netns", "exec", out, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+	}
 	return l
 }
 
-// attach puts n's eth0 on the link and returns its address (.10, .11, ... in order of
-// attachment); the node's default route is the outside namespace.
+// addBridge makes a bridge in the outside namespace with the gateway (.1) of prefix.
+func (l *Link) addBridge(t testing.TB, name string, prefix netip.Prefix) {
+	t.Helper()
+	out := l.NetNS.Name
+	for _, args := range [][]string{
+		{"-n", out, "link", "add", name, "type", "bridge"},
+		{"-n", out, "addr", "add", hostOn(prefix, 1) + "/24", "dev", name},
+		{"-n", out, "link", "set", name, "up"},
+	} {
+		run(t, "ip", args...)
+	}
+}
+
+// hostOn is the address .last of a /24.
+func hostOn(p netip.Prefix, last byte) string {
+	b := p.Addr().As4()
+	b[3] = last
+	return netip.AddrFrom4(b).String()
+}
+
+// attach puts n's eth0 on the link and returns its address: .10, .11, ... in order of
+// attachment, or on a routed link .10 of a new subnet (bridge br<i> of the outside,
+// and a route to it on the host). The node's default route is the outside namespace.
 func (l *Link) attach(t testing.TB, n *Node) string {
 	t.Helper()
-	base := l.Prefix.Addr().As4()
-	base[3] = byte(10 + l.nodes)
+	i := l.nodes
 	l.nodes++
-	ip := netip.AddrFrom4(base).String()
+	prefix, bridge, ip := l.Prefix, "br0", hostOn(l.Prefix, byte(10+i))
+	if l.Routed {
+		if i > 0 {
+			prefix, bridge = freePrefix(t, l.prefixes...), fmt.Sprintf("br%d", i)
+			l.prefixes = append(l.prefixes, prefix)
+			l.addBridge(t, bridge, prefix)
+			run(t, "ip", "route", "add", prefix.String(), "via", l.Gateway, "dev", l.hostVeth)
+		}
+		ip = hostOn(prefix, 10)
+	}
 	port := fmt.Sprintf("n%d", l.nodes)
 	for _, args := range [][]string{
 		{"-n", n.Name, "link", "add", "eth0", "type", "veth", "peer", "name", port, "netns", l.NetNS.Name},
-		{"-n", l.NetNS.Name, "link", "set", port, "master", "br0"},
+		{"-n", l.NetNS.Name, "link", "set", port, "master", bridge},
 		{"-n", l.NetNS.Name, "link", "set", port, "up"},
 		{"-n", n.Name, "addr", "add", ip + "/24", "dev", "eth0"},
 		{"-n", n.Name, "link", "set", "eth0", "up"},
-		{"-n", n.Name, "route", "add", "default", "via", l.Gateway},
+		{"-n", n.Name, "route", "add", "default", "via", hostOn(prefix, 1)},
 	} {
 		run(t, "ip", args...)
 	}
 	return ip
 }
 
-// cleanup deletes the outside namespace (its bridge and ports go with it, and so does
-// the host's veth, whose peer was there).
+// cleanup deletes the outside namespace (its bridges and ports go with it, and so does
+// the host's veth, whose peer was there, with the host's routes through it).
 func (l *Link) cleanup(t testing.TB) {
 	if _, err := os.Stat(l.NetNS.NetNS); err == nil {
 		if out, err := exec.Command("ip", "netns", "delete", l.NetNS.Name).CombinedOutput(); err != nil {
@@ -93,11 +131,30 @@ func (l *Link) cleanup(t testing.TB) {
 	}
 }
 
-// freePrefix picks a 192.168.X.0/24 (X in 100–199) that no address or route of the
-// host overlaps.
-func freePrefix(t testing.TB) netip.Prefix {
+// RequireVXLAN skips the test unless the kernel makes VXLAN devices: it makes one in a
+// scratch network namespace.
+func RequireVXLAN(t testing.TB) {
 	t.Helper()
-	var used []netip.Prefix
+	Require(t)
+	name := "berth-e2e-" + randomID() + "-vx"
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
+	}
+	defer func() {
+		if out, err := exec.Command("ip", "netns", "delete", name).CombinedOutput(); err != nil {
+			t.Errorf("cleanup: ip netns delete %s: %v: %s", name, err, out)
+		}
+	}()
+	if out, err := exec.Command("ip", "-n", name, "link", "add", "vx0", "type", "vxlan", "id", "1", "dstport", "8472").CombinedOutput(); err != nil {
+		t.Skipf("this kernel makes no VXLAN devices (ip link add type vxlan: %v: %s)", err, strings.TrimSpace(string(out)))
+	}
+}
+
+// freePrefix picks a 192.168.X.0/24 (X in 100–199) that no address or route of the
+// host overlaps, nor taken.
+func freePrefix(t testing.TB, taken ...netip.Prefix) netip.Prefix {
+	t.Helper()
+	used := slices.Clone(taken)
 	for _, args := range [][]string{{"-j", "-4", "addr"}, {"-j", "-4", "route", "show", "table", "all"}} {
 		out, err := exec.Command("ip", args...).Output()
 		if err != nil {
