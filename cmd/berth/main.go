@@ -43,6 +43,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
+	if args[0] == "server" || args[0] == "agent" {
+		if _, err := servePprof(stderr); err != nil {
+			fmt.Fprintf(stderr, "berth: %v\n", err)
+			return 2
+		}
+	}
 	switch args[0] {
 	case "--version", "-version", "version":
 		fmt.Fprintf(stdout, "berth %s (Kubernetes %s)\n", berthVersion, kubernetesVersion)
@@ -52,6 +58,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "kubectl":
 		return runKubectl(args[1:], stderr)
 	case "agent":
+		if !isSimulated(args[1:]) {
+			agentGC()
+		}
 		return runAgent(args[1:], stderr)
 	case "image":
 		return runImage(args[1:], stdout, stderr)
