@@ -242,12 +242,12 @@ func (n *Network) syncRoutes(_ context.Context) error {
 	for _, u := range want.Unroutable {
 		errs = append(errs, fmt.Errorf("node %s (%s) unreachable: %s", u.Node, u.NodeIP, u.Reason))
 	}
-	tunnel := want.Tunneled()
+	tunnel, tunnelOK := want.Tunneled(), true
 	if tunnel {
 		// Neighbours first: a route through the tunnel to a peer the device cannot
 		// resolve would drop its traffic.
 		if err := n.syncTunnel(ls, want.Routes); err != nil {
-			return errors.Join(append(errs, err)...)
+			errs, tunnelOK = append(errs, err), false
 		}
 	}
 	have, err := n.routes()
@@ -257,6 +257,9 @@ func (n *Network) syncRoutes(_ context.Context) error {
 	wanted := map[string]bool{}
 	for _, r := range want.Routes {
 		wanted[r.Dst] = true
+		if r.VXLAN && !tunnelOK {
+			continue // left as it is until the device is right
+		}
 		cur, ok := have[r.Dst]
 		if ok && cur.Gateway == r.Gateway && (cur.Dev == VXLANDevice) == r.VXLAN {
 			continue

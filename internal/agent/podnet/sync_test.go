@@ -184,6 +184,26 @@ func TestSyncRoutesInNetNS(t *testing.T) {
 		}
 	})
 
+	t.Run("without a link for the tunnel, the neighbour is still routed", func(t *testing.T) {
+		set(self, near)
+		n.nodeIP = netip.MustParseAddr("192.168.50.99")
+		defer func() { n.nodeIP = netip.MustParseAddr("192.168.50.10") }()
+		if err := indexer.Replace(toAny([]*corev1.Node{self, far("192.168.60.20")}), ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.syncRoutes(t.Context()); err == nil || !strings.Contains(err.Error(), "no link has this node's address") {
+			t.Errorf("syncRoutes: %v; want the missing link reported", err)
+		}
+		if err := indexer.Replace(toAny([]*corev1.Node{self, near, far("192.168.60.20")}), ""); err != nil {
+			t.Fatal(err)
+		}
+		_ = n.syncRoutes(t.Context())
+		s := read()
+		if r := s.routes["10.42.1.0/24"]; r.Gateway != "192.168.50.11" || s.dev != nil {
+			t.Errorf("routes %v, device %v; want the neighbour routed and no tunnel", s.routes, s.dev != nil)
+		}
+	})
+
 	t.Run("Close removes the device and the routes", func(t *testing.T) {
 		set(self, near, far("192.168.60.20"))
 		if read().dev == nil {
@@ -204,4 +224,25 @@ func toAny(nodes []*corev1.Node) []any {
 		out[i] = n
 	}
 	return out
+}
+
+func TestPodMTU(t *testing.T) {
+	netNS := scratchNode(t)
+	for _, tc := range []struct {
+		mode    Mode
+		nodeIP  string
+		want    int
+		wantErr bool
+	}{
+		{ModeAuto, "192.168.50.10", 0, false},
+		{ModeHostGW, "192.168.50.10", 0, false},
+		{ModeVXLAN, "192.168.50.10", 1450, false},
+		{ModeVXLAN, "127.0.0.1", 0, true},
+		{ModeVXLAN, "192.168.50.99", 0, true},
+	} {
+		got, err := PodMTU(tc.mode, netNS, tc.nodeIP)
+		if got != tc.want || (err != nil) != tc.wantErr {
+			t.Errorf("PodMTU(%s, %s) = %d, %v; want %d (error: %v)", tc.mode, tc.nodeIP, got, err, tc.want, tc.wantErr)
+		}
+	}
 }

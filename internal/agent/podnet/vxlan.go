@@ -114,8 +114,8 @@ func PodMTU(mode Mode, netNS, nodeIP string) (int, error) {
 		return 0, nil
 	}
 	ip, err := netip.ParseAddr(nodeIP)
-	if err != nil {
-		return 0, fmt.Errorf("podnet: node IP %q: %w", nodeIP, err)
+	if err != nil || ip.IsLoopback() {
+		return 0, fmt.Errorf("podnet: node IP %q is no address of a link", nodeIP)
 	}
 	ls, err := readLinks(netNS)
 	if err != nil {
