@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -81,7 +82,8 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, st *registr
 				live = st.Res.New()
 				live.GetObjectKind().SetGroupVersionKind(st.Res.GVK())
 			}
-			return fm.Apply(live, applied.DeepCopyObject(), params.FieldManager, params.Force)
+			obj, err := fm.Apply(live, applied.DeepCopyObject(), params.FieldManager, params.Force)
+			return obj, applyInputError(err)
 		}
 	} else {
 		fn = func(current runtime.Object) (runtime.Object, error) {
@@ -147,14 +149,24 @@ func (s *Server) decodeApply(body []byte, st *registry.Store, info requestInfo, 
 		}
 		u.SetNamespace(info.Namespace)
 	}
-	if validation == "Strict" {
-		// Unknown fields fail the typed conversion in strict mode.
-		typed := st.Res.New()
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, typed, true); err != nil {
-			return nil, apierrors.NewBadRequest(fmt.Sprintf("strict decoding error: %v", err))
-		}
-	}
+	// Unknown fields and values of the wrong type fail the field manager's typed
+	// conversion, whatever fieldValidation says (applyInputError).
 	return u, nil
+}
+
+// applyInputError turns the field manager's failure to convert an apply configuration
+// to its schema (".bogus: field not declared in schema") into a 400 with Kubernetes'
+// text; kube-apiserver answers it with a 500 (kubernetes/kubernetes#139253, the fix
+// proposed there is this one), but bad input is never a server error here.
+func applyInputError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var apiStatus apierrors.APIStatus
+	if !errors.As(err, &apiStatus) && strings.HasPrefix(err.Error(), "failed to create typed patch object") {
+		return apierrors.NewBadRequest(err.Error())
+	}
+	return err
 }
 
 // maxJSONPatchOperations caps the operations of one JSON patch, as Kubernetes does.
