@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -191,10 +190,9 @@ func validateServicePort(sp *corev1.ServicePort, requireName bool, allNames sets
 	if sp.Protocol != "" && !isSupportedProtocol(sp.Protocol) {
 		allErrs = append(allErrs, field.NotSupported(fldPath.Child("protocol"), sp.Protocol, supportedPortProtocols))
 	}
-	// A zero targetPort is defaulted to port.
-	if sp.TargetPort != (intstr.IntOrString{}) {
-		allErrs = append(allErrs, ValidatePortNumOrName(sp.TargetPort, fldPath.Child("targetPort"))...)
-	}
+	// Defaulting sets a zero targetPort to port, so a zero port is reported twice, as
+	// Kubernetes does.
+	allErrs = append(allErrs, ValidatePortNumOrName(sp.TargetPort, fldPath.Child("targetPort"))...)
 	if sp.AppProtocol != nil {
 		allErrs = append(allErrs, ValidateQualifiedName(*sp.AppProtocol, fldPath.Child("appProtocol"))...)
 	}

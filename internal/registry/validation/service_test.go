@@ -50,20 +50,23 @@ func TestValidateService(t *testing.T) {
 		{"name not DNS-1035", func(s *corev1.Service) { s.Name = "1web" }, errs(inv("metadata.name", "a DNS-1035 label must consist of"))},
 		{"no ports", func(s *corev1.Service) { s.Spec.Ports = nil }, errs(req("spec.ports"))},
 		{"port out of range", func(s *corev1.Service) { s.Spec.Ports[0].Port = 0 }, errs(inv(p0+".port", "must be between 1 and 65535, inclusive"))},
+		// Defaulting made targetPort 0 from port 0: both are reported, as Kubernetes does.
+		{"port and defaulted targetPort zero", func(s *corev1.Service) { s.Spec.Ports[0].Port, s.Spec.Ports[0].TargetPort = 0, intstr.FromInt32(0) },
+			errs(inv(p0+".port", "must be between 1 and 65535, inclusive"), inv(p0+".targetPort", "must be between 1 and 65535, inclusive"))},
 		{"bad protocol", func(s *corev1.Service) { s.Spec.Ports[0].Protocol = "HTTP" }, errs(unsup(p0 + ".protocol"))},
 		{"bad targetPort number", func(s *corev1.Service) { s.Spec.Ports[0].TargetPort = intstr.FromInt32(70000) }, errs(inv(p0+".targetPort", ""))},
 		{"bad targetPort name", func(s *corev1.Service) { s.Spec.Ports[0].TargetPort = intstr.FromString("not_a_name") }, errs(inv(p0+".targetPort", ""))},
 		{"multiple ports need names", func(s *corev1.Service) {
-			s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Port: 443, Protocol: corev1.ProtocolTCP})
+			s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Port: 443, TargetPort: intstr.FromInt32(443), Protocol: corev1.ProtocolTCP})
 		}, errs(req("spec.ports[1].name"))},
 		{"duplicate port names", func(s *corev1.Service) {
-			s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: "http", Port: 8080})
+			s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: "http", Port: 8080, TargetPort: intstr.FromInt32(8080)})
 		}, errs(dup("spec.ports[1].name"))},
 		{"duplicate port numbers", func(s *corev1.Service) {
-			s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: "other", Port: 80})
+			s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: "other", Port: 80, TargetPort: intstr.FromInt32(80)})
 		}, errs(dup("spec.ports[1]"))},
 		{"same port other protocol", func(s *corev1.Service) {
-			s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: "dns", Port: 80, Protocol: corev1.ProtocolUDP})
+			s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: "dns", Port: 80, TargetPort: intstr.FromInt32(53), Protocol: corev1.ProtocolUDP})
 		}, none()},
 		{"bad port name", func(s *corev1.Service) { s.Spec.Ports[0].Name = "HTTP" }, errs(inv(p0+".name", ""))},
 		{"bad type", func(s *corev1.Service) { s.Spec.Type = "Internal" }, errs(unsup("spec.type"))},

@@ -52,7 +52,9 @@ spec:
 	}, {
 		name:     "service port out of range",
 		manifest: "apiVersion: v1\nkind: Service\nmetadata: {name: badport}\nspec: {ports: [{port: 0}]}\n",
-		stderr:   "The Service \"badport\" is invalid: spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive\n",
+		// targetPort is defaulted from port before validation: Kubernetes reports both.
+		stderr: "The Service \"badport\" is invalid: \n* spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive\n" +
+			"* spec.ports[0].targetPort: Invalid value: 0: must be between 1 and 65535, inclusive\n",
 	}, {
 		name:     "unknown fields, --validate=strict",
 		args:     []string{"--validate=strict"},
