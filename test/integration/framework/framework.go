@@ -41,8 +41,10 @@ type Cluster struct {
 type Options struct {
 	// DataDir reuses a data dir (restart tests); empty makes a new temp dir.
 	DataDir string
-	// EtcdEndpoints uses an external etcd.
-	EtcdEndpoints []string
+	// EtcdEndpoints uses an external etcd; the files, when set, are its TLS CA bundle and
+	// client certificate and key (berth server --etcd-cafile/--etcd-certfile/--etcd-keyfile).
+	EtcdEndpoints                         []string
+	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
 	// Log shows server logs in the test output.
 	Log bool
 	// Controllers tunes the control loops (e.g. a short NodeMonitorGracePeriod).
@@ -72,7 +74,8 @@ func StartCluster(t testing.TB, opts Options) *Cluster {
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.Start(ctx, server.Config{
 		DataDir: dir, Listen: "127.0.0.1:0", DisableAgent: true,
-		EtcdEndpoints: opts.EtcdEndpoints, Log: logger, Controllers: opts.Controllers,
+		EtcdEndpoints: opts.EtcdEndpoints, EtcdCAFile: opts.EtcdCAFile, EtcdCertFile: opts.EtcdCertFile, EtcdKeyFile: opts.EtcdKeyFile,
+		Log: logger, Controllers: opts.Controllers,
 		DisableControllers: opts.APIOnly,
 	})
 	if err != nil {
