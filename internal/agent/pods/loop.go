@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,7 +21,6 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/client-go/util/workqueue"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/clock"
 
 	"github.com/berth/berth/internal/agent/cri"
@@ -293,10 +293,10 @@ func (l *Loop) work(ctx context.Context, uid string) {
 // relist lists every sandbox and container and queues the pods whose runtime objects
 // changed since the last relist (containerd 1.6 sends no events).
 func (l *Loop) relist(ctx context.Context) {
-	sandboxes, err := l.runtime.ListPodSandbox(ctx, nil)
-	var containers []*runtimeapi.Container
+	sandboxes, err := l.runtime.ListPodSandboxSummaries(ctx, labelPodUID)
+	var containers []cri.Summary
 	if err == nil {
-		containers, err = l.runtime.ListContainers(ctx, nil)
+		containers, err = l.runtime.ListContainerSummaries(ctx, labelPodUID)
 	}
 	l.mu.Lock()
 	l.relistErr = err
@@ -313,20 +313,18 @@ func (l *Loop) relist(ctx context.Context) {
 	parts := map[string][]string{}
 	sandboxIDs, containerIDs := map[string]bool{}, map[string]bool{}
 	for _, sb := range sandboxes {
-		uid := sb.Labels[labelPodUID]
-		if uid == "" {
+		if sb.Label == "" {
 			continue // not a berth pod's
 		}
-		sandboxIDs[sb.Id] = true
-		parts[uid] = append(parts[uid], "s"+sb.Id+sb.State.String())
+		sandboxIDs[sb.ID] = true
+		parts[sb.Label] = append(parts[sb.Label], "s"+sb.ID+strconv.Itoa(int(sb.State)))
 	}
 	for _, c := range containers {
-		uid := c.Labels[labelPodUID]
-		if uid == "" {
+		if c.Label == "" {
 			continue
 		}
-		containerIDs[c.Id] = true
-		parts[uid] = append(parts[uid], "c"+c.Id+c.State.String())
+		containerIDs[c.ID] = true
+		parts[c.Label] = append(parts[c.Label], "c"+c.ID+strconv.Itoa(int(c.State)))
 	}
 	l.cache.prune(sandboxIDs, containerIDs)
 	now := make(map[string]string, len(parts))

@@ -7,6 +7,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth/berth/internal/agent/cri"
 )
 
 // Runtime is the part of the CRI the sync loop uses; *cri.Client has it (unit tests use
@@ -22,6 +24,9 @@ type Runtime interface {
 	StopContainer(ctx context.Context, containerID string, grace time.Duration) error
 	RemoveContainer(ctx context.Context, containerID string) error
 	ListContainers(ctx context.Context, filter *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error)
+	// The relist's lists: ID, state and the pod UID label of everything, decoded cheaply.
+	ListPodSandboxSummaries(ctx context.Context, label string) ([]cri.Summary, error)
+	ListContainerSummaries(ctx context.Context, label string) ([]cri.Summary, error)
 	ContainerStatus(ctx context.Context, containerID string, verbose bool) (*runtimeapi.ContainerStatusResponse, error)
 	PullImage(ctx context.Context, image string, auth *runtimeapi.AuthConfig, sandboxConfig *runtimeapi.PodSandboxConfig) (string, error)
 	ImageStatus(ctx context.Context, image string) (*runtimeapi.Image, error)
