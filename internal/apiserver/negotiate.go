@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -33,6 +34,8 @@ type output struct {
 	Kind      outputKind
 	// Info is the serializer for MediaType.
 	Info runtime.SerializerInfo
+	// Pretty indents objects (not watch events) where the format allows (isPrettyPrint).
+	Pretty bool
 }
 
 type acceptEntry struct {
@@ -59,6 +62,33 @@ func parseAccept(header string) []acceptEntry {
 // negotiateOutput picks the response format from the Accept header. The first entry the
 // server can serve wins; no Accept header means JSON objects.
 func (s *Server) negotiateOutput(r *http.Request) (output, error) {
+	out, err := s.negotiateFormat(r)
+	out.Pretty = err == nil && isPrettyPrint(r)
+	return out, err
+}
+
+// isPrettyPrint is kube-apiserver's rule: ?pretty=<bool> when given, else indent for
+// curl, wget and browsers, or an Accept header that asks for pretty=1.
+func isPrettyPrint(r *http.Request) bool {
+	if strings.Contains(r.URL.RawQuery, "pretty") {
+		if pp := r.URL.Query().Get("pretty"); pp != "" {
+			pretty, _ := strconv.ParseBool(pp)
+			return pretty
+		}
+	}
+	ua := r.UserAgent()
+	if strings.HasPrefix(ua, "curl") || strings.HasPrefix(ua, "Wget") || strings.HasPrefix(ua, "Mozilla/5.0") {
+		return true
+	}
+	for _, accept := range r.Header["Accept"] {
+		if strings.Contains(accept, "pretty=1") {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) negotiateFormat(r *http.Request) (output, error) {
 	header := r.Header.Get("Accept")
 	entries := parseAccept(header)
 	if len(entries) == 0 {

@@ -43,6 +43,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	out := s.outputFor(mediaJSON, outputObject)
 	if o, err := s.negotiateOutput(r); err == nil {
 		out = s.outputFor(o.MediaType, outputObject)
+		out.Pretty = o.Pretty
 	}
 	if st.Code == http.StatusTooManyRequests || st.Code == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
@@ -59,7 +60,11 @@ func (s *Server) writeObject(w http.ResponseWriter, out output, code int, obj ru
 	}
 	w.Header().Set("Content-Type", out.MediaType)
 	w.WriteHeader(code)
-	if err := out.Info.Serializer.Encode(obj, w); err != nil {
+	enc := out.Info.Serializer
+	if out.Pretty && out.Info.PrettySerializer != nil {
+		enc = out.Info.PrettySerializer
+	}
+	if err := enc.Encode(obj, w); err != nil {
 		s.log.Debug("encode response", "err", err)
 	}
 }

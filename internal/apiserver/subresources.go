@@ -64,8 +64,9 @@ func (s *Server) handleScale(w http.ResponseWriter, r *http.Request, st *registr
 		s.writeError(w, r, err)
 		return
 	}
-	asTable := out.Kind == outputTable
+	asTable, pretty := out.Kind == outputTable, out.Pretty
 	out = s.outputFor(out.MediaType, outputObject)
+	out.Pretty = pretty
 	switch info.Verb {
 	case "get":
 		obj, err := st.Get(r.Context(), info.Namespace, info.Name)
