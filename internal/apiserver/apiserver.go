@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	goruntime "runtime"
@@ -169,9 +170,17 @@ func contains(list []string, s string) bool {
 // Handler returns the full HTTP handler with authentication, limits and recovery.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/livez", s.serveHealth(nil))
-	mux.HandleFunc("/healthz", s.serveHealth(s.cfg.Ready))
-	mux.HandleFunc("/readyz", s.serveHealth(s.cfg.Ready))
+	for _, h := range []struct {
+		name   string
+		checks []healthCheck
+	}{
+		{"livez", s.healthChecks(nil)},
+		{"healthz", s.healthChecks(s.cfg.Ready)},
+		{"readyz", s.healthChecks(s.cfg.Ready)},
+	} {
+		mux.HandleFunc("/"+h.name, s.serveHealth(h.name, h.checks))
+		mux.HandleFunc("/"+h.name+"/", s.serveHealth(h.name, h.checks))
+	}
 	mux.HandleFunc("/version", s.serveVersion)
 	mux.HandleFunc("/api", s.serveLegacyVersions)
 	mux.HandleFunc("/apis", s.serveGroupList)
@@ -207,17 +216,70 @@ func (s *Server) rootPaths() []string {
 	return paths
 }
 
-func (s *Server) serveHealth(check func() error) http.HandlerFunc {
+// healthCheck is one named check of /livez, /readyz or /healthz.
+type healthCheck struct {
+	name  string
+	check func() error
+}
+
+// healthChecks are ping and, when storage is given, etcd.
+func (s *Server) healthChecks(storage func() error) []healthCheck {
+	checks := []healthCheck{{name: "ping", check: func() error { return nil }}}
+	if storage != nil {
+		checks = append(checks, healthCheck{name: "etcd", check: storage})
+	}
+	return checks
+}
+
+// serveHealth answers as kube-apiserver's healthz handlers do: "ok" when every check
+// passes, one "[+]name ok" / "[-]name failed" line a check with ?verbose or on failure,
+// and /<endpoint>/<check> for a single check (404 for a check that does not exist);
+// ?exclude=<check> skips a check. A failure is a 503 (kube-apiserver says 500).
+func (s *Server) serveHealth(endpoint string, checks []healthCheck) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if check != nil {
-			if err := check(); err != nil {
-				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-				w.WriteHeader(http.StatusServiceUnavailable)
-				_, _ = w.Write([]byte("[-]etcd failed: " + err.Error() + "\nhealthz check failed\n"))
-				return
-			}
-		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if one := strings.TrimPrefix(r.URL.Path, "/"+endpoint+"/"); one != r.URL.Path {
+			for _, c := range checks {
+				if c.name == one {
+					if err := c.check(); err != nil {
+						s.log.Warn("health check failed", "endpoint", endpoint, "check", c.name, "err", err)
+						http.Error(w, "internal server error: reason withheld", http.StatusServiceUnavailable)
+						return
+					}
+					_, _ = w.Write([]byte("ok"))
+					return
+				}
+			}
+			http.NotFound(w, r)
+			return
+		}
+		excluded := r.URL.Query()["exclude"]
+		var out strings.Builder
+		failed := false
+		for _, c := range checks {
+			if contains(excluded, c.name) {
+				fmt.Fprintf(&out, "[+]%s excluded: ok\n", c.name)
+				continue
+			}
+			if err := c.check(); err != nil {
+				// The endpoints answer without authentication: the reason goes to the log.
+				s.log.Warn("health check failed", "endpoint", endpoint, "check", c.name, "err", err)
+				failed = true
+				fmt.Fprintf(&out, "[-]%s failed: reason withheld\n", c.name)
+				continue
+			}
+			fmt.Fprintf(&out, "[+]%s ok\n", c.name)
+		}
+		if failed {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintf(w, "%s%s check failed\n", out.String(), endpoint)
+			return
+		}
+		if _, verbose := r.URL.Query()["verbose"]; verbose {
+			_, _ = fmt.Fprintf(w, "%s%s check passed\n", out.String(), endpoint)
+			return
+		}
 		_, _ = w.Write([]byte("ok"))
 	}
 }
