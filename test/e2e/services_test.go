@@ -246,16 +246,17 @@ func TestServicesAcrossNodes(t *testing.T) {
 }
 
 // waitProxied waits until the node's service proxy sends traffic to every one of the
-// pods (port 8080): its tables have a DNAT to each.
+// pods (port 8080): its table maps a service to each (an element "… : IP . 8080" of a
+// class map; "dnat to IP:8080" in the chains of a Service with session affinity).
 func waitProxied(t *testing.T, n *framework.Node, pods []*corev1.Pod) {
 	t.Helper()
 	framework.Eventually(t, 30*time.Second, fmt.Sprintf("%s's proxy has the %d endpoints", n.Name, len(pods)), func() (bool, error) {
-		out, err := osexec.Command("ip", "netns", "exec", n.Name, "nft", "list", "ruleset", "ip").Output() // the proxy's main table and its shards
+		out, err := osexec.Command("ip", "netns", "exec", n.Name, "nft", "list", "ruleset", "ip").Output()
 		if err != nil {
 			return false, err
 		}
 		for _, p := range pods {
-			if !strings.Contains(string(out), "dnat to "+p.Status.PodIP+":8080") {
+			if !strings.Contains(string(out), ": "+p.Status.PodIP+" . 8080") && !strings.Contains(string(out), "dnat to "+p.Status.PodIP+":8080") {
 				return false, fmt.Errorf("no DNAT to %s (%s)", p.Status.PodIP, p.Name)
 			}
 		}
