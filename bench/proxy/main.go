@@ -56,10 +56,8 @@ type options struct {
 	// endpoints per Service
 	endpoints int
 	requests  int
-	// shards of the proxy's tables (0: its default)
-	shards  int
-	fake    bool
-	jsonOut bool
+	fake      bool
+	jsonOut   bool
 }
 
 func main() {
@@ -67,9 +65,8 @@ func main() {
 	var counts string
 	flag.StringVar(&counts, "services", "1000,10000", "comma-separated numbers of Services in the table")
 	flag.IntVar(&o.changes, "changes", 30, "endpoint changes of one Service timed per size")
-	flag.IntVar(&o.endpoints, "endpoints", 2, "endpoints of each Service (past 16 a Service balances through a numgen map, not a cascade)")
+	flag.IntVar(&o.endpoints, "endpoints", 2, "endpoints of each Service")
 	flag.IntVar(&o.requests, "requests", 2000, "requests per latency arm")
-	flag.IntVar(&o.shards, "shards", 0, "shard tables the proxy spreads the Services over (0: proxy.DefaultShards)")
 	flag.BoolVar(&o.fake, "null", false, "sync into a table that keeps nothing: the proxy's own cost only (no root needed; no latency figures)")
 	flag.BoolVar(&o.jsonOut, "json", false, "print only JSON")
 	flag.Parse()
@@ -131,13 +128,12 @@ type latencyFigures struct {
 
 type result struct {
 	Table   string           `json:"table"`
-	Shards  int              `json:"shards"`
 	Syncs   []syncFigures    `json:"syncs"`
 	Latency []latencyFigures `json:"latency,omitempty"`
 }
 
 func (r *result) print() {
-	fmt.Printf("proxy sync (%s, %d shard tables)\n", r.Table, r.Shards)
+	fmt.Printf("proxy sync (%s)\n", r.Table)
 	fmt.Printf("%-9s %13s %12s %12s %9s %6s %13s %13s %13s %13s %15s %9s %12s\n", "services", "full sync ms", "full CPU ms", "full nft CPU", "full ops", "full tx",
 		"restart ms", "1-svc p50 ms", "1-svc p90 ms", "1-svc max ms", "1-svc nft CPU", "1-svc ops", "tx nl/nft")
 	for _, s := range r.Syncs {
@@ -162,10 +158,7 @@ func (r *result) print() {
 }
 
 func run(ctx context.Context, o options) (*result, error) {
-	if o.shards == 0 {
-		o.shards = proxy.DefaultShards
-	}
-	res := &result{Table: "kernel nftables in a network namespace", Shards: o.shards}
+	res := &result{Table: "kernel nftables in a network namespace"}
 	var lab *proxytest.Lab
 	if o.fake {
 		res.Table = "null"
@@ -185,7 +178,7 @@ func run(ctx context.Context, o options) (*result, error) {
 	}
 	for i, n := range o.services {
 		last := i == len(o.services)-1
-		figures, stop, err := measureSyncs(ctx, lab, n, o.endpoints, o.changes, o.shards, last && lab != nil)
+		figures, stop, err := measureSyncs(ctx, lab, n, o.endpoints, o.changes, last && lab != nil)
 		if err != nil {
 			return nil, err
 		}
@@ -207,7 +200,7 @@ func run(ctx context.Context, o options) (*result, error) {
 // agent that restarts does, and times the rebuild of a second one over it. With
 // withWeb it also serves "web" (pod-0 of the lab) and keeps the proxy running until
 // stop.
-func measureSyncs(ctx context.Context, lab *proxytest.Lab, n, endpoints, changes, shards int, withWeb bool) (syncFigures, func(), error) {
+func measureSyncs(ctx context.Context, lab *proxytest.Lab, n, endpoints, changes int, withWeb bool) (syncFigures, func(), error) {
 	fig := syncFigures{Services: n}
 	objects := make([]runtime.Object, 0, 2*n+2)
 	for i := range n {
@@ -220,7 +213,7 @@ func measureSyncs(ctx context.Context, lab *proxytest.Lab, n, endpoints, changes
 	}
 	// NewSimpleClientset: NewClientset's managed-fields machinery costs seconds here.
 	client := fake.NewSimpleClientset(objects...) //nolint:staticcheck
-	px, err := startProxy(ctx, lab, client, shards, lab != nil)
+	px, err := startProxy(ctx, lab, client, lab != nil)
 	if err != nil {
 		return fig, nil, err
 	}
@@ -264,7 +257,7 @@ func measureSyncs(ctx context.Context, lab *proxytest.Lab, n, endpoints, changes
 		// An agent restarting: the table of the last one is there, serving, and the
 		// new proxy rebuilds over it.
 		px.stop()
-		if px, err = startProxy(ctx, lab, client, shards, false); err != nil {
+		if px, err = startProxy(ctx, lab, client, false); err != nil {
 			return fig, nil, err
 		}
 		again, err := px.next("full sync over the old table")
@@ -298,7 +291,7 @@ type timedSync struct {
 
 // startProxy runs a proxy over client's objects (in the lab's node, or into the null
 // table without a lab); keep leaves its table when stop is called.
-func startProxy(ctx context.Context, lab *proxytest.Lab, client *fake.Clientset, shards int, keep bool) (*benchProxy, error) {
+func startProxy(ctx context.Context, lab *proxytest.Lab, client *fake.Clientset, keep bool) (*benchProxy, error) {
 	var nft knftables.Interface = nullTable{knftables.NewFake("", "")}
 	if lab != nil {
 		var err error
@@ -312,7 +305,7 @@ func startProxy(ctx context.Context, lab *proxytest.Lab, client *fake.Clientset,
 	self0, children0 := processCPU()
 	p, err := proxy.New(proxy.Config{
 		NodeName: "node-a", NodeIPs: []string{proxytest.NodeIP}, ClusterCIDR: proxytest.ClusterCIDR,
-		Client: client, NFT: nft, MinSyncPeriod: time.Millisecond, KeepRules: keep, Shards: shards,
+		Client: client, NFT: nft, MinSyncPeriod: time.Millisecond, KeepRules: keep,
 		OnSync: func(r proxy.SyncResult) {
 			self, children := processCPU()
 			b.results <- timedSync{SyncResult: r, cpu: self - self0 + children - children0, nftCPU: children - children0}

@@ -54,9 +54,8 @@ var testParams = ruleParams{nodeName: "node-a", clusterCIDR: "10.42.0.0/16"}
 
 var testNodeIPs = []string{"192.168.77.1"}
 
-// testShards is the number of shard tables of the tests: more than one, so that a few
-// Services already land in several.
-const testShards = 4
+// testConfig is the table of the tests.
+var testConfig = tableConfig{nodeIPs: testNodeIPs, clusterCIDR: testParams.clusterCIDR}
 
 // newFake is a fake of the proxy's tables (an Interface with no default table).
 func newFake() *knftables.Fake { return knftables.NewFake("", "") }
@@ -65,7 +64,7 @@ func newFake() *knftables.Fake { return knftables.NewFake("", "") }
 func fullDump(t *testing.T, c *cluster, p ruleParams) string {
 	t.Helper()
 	nft := newFake()
-	for _, tx := range newTableState(testShards).planFull(nft.NewTransaction, testNodeIPs, nil, c.list(), c.desired(p)).txs {
+	for _, tx := range newTableState(testConfig).planFull(nft.NewTransaction, nil, c.list(), c.desired(p)).txs {
 		if err := nft.Run(context.Background(), tx); err != nil {
 			t.Fatalf("full sync: %v\n%s", err, tx)
 		}
@@ -75,7 +74,7 @@ func fullDump(t *testing.T, c *cluster, p ruleParams) string {
 
 var (
 	hashRE  = regexp.MustCompile(`-[A-Z2-7]{8}-`)
-	tableRE = regexp.MustCompile(` ip ` + TableName + `(-[0-9]+)? `)
+	tableRE = regexp.MustCompile(` ip ` + TableName + ` `)
 )
 
 // serviceLines is the part of a dump that the services add (hashes in names elided),

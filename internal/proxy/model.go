@@ -261,17 +261,7 @@ func categorize(sp *servicePort, eps []endpoint) categorized {
 	return c
 }
 
-// Chain and set names: a hash of the full name first (so names that differ only at the
-// end still look different, and truncation could never make two equal), then the name
-// itself for people reading `nft list`.
-const (
-	clusterChainPrefix  = "service-"
-	localChainPrefix    = "local-"
-	externalChainPrefix = "external-"
-	endpointChainPrefix = "endpoint-"
-	affinitySetPrefix   = "affinity-"
-)
-
+// hashedName is a hash of name, then name (cut to fit nft's limits).
 func hashedName(name string) string {
 	sum := sha256.Sum256([]byte(name))
 	out := base32.StdEncoding.EncodeToString(sum[:])[:8] + "-" + name

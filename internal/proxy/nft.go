@@ -11,9 +11,8 @@ import (
 
 // change is what one Service's update does to the tables, split in the phases a
 // transaction must follow: references go before what they reference is removed, and
-// what a rule or element references exists before it is added. Its chains and sets
-// are in the Service's shard table, its elements in the shard's maps or the main
-// table's (see elementTable).
+// what a rule or element references exists before it is added. Only Services with
+// session affinity have chains and sets of their own.
 type change struct {
 	flush       []*knftables.Chain   // chains to empty: rewritten ones (added first) and removed ones
 	delElements []*knftables.Element // removed or changed elements
@@ -23,19 +22,16 @@ type change struct {
 	addElements []*knftables.Element
 	// removed are the chains no longer used: flushed now, deleted by a later sync (a
 	// kernel before 6.2 frees a chain's references from map elements lazily).
-	removed []chainRef
+	removed []string
 	// written are the chains (re)written.
-	written []chainRef
+	written []string
 }
 
-// chainRef names a chain of one of the proxy's tables.
-type chainRef struct{ table, name string }
-
-// diff computes the change from old to desired (either may be empty) of a Service of
-// the shard table shard. Chains whose rules did not change are not touched; a changed
+// diff computes the change from old to desired (either may be empty) of a Service.
+// Chains whose rules did not change are not touched; a changed
 // affinity timeout rewrites every chain of the service, since a set cannot be replaced
 // while rules refer to it.
-func diff(old, desired *serviceRules, shard string) *change {
+func diff(old, desired *serviceRules) *change {
 	if old == nil {
 		old = newServiceRules()
 	}
@@ -46,39 +42,39 @@ func diff(old, desired *serviceRules, shard string) *change {
 	setsChanged := false
 	for _, name := range sortedKeys(old.sets) {
 		if timeout, ok := desired.sets[name]; !ok || timeout != old.sets[name] {
-			c.delSets = append(c.delSets, &knftables.Set{Family: knftables.IPv4Family, Table: shard, Name: name})
+			c.delSets = append(c.delSets, &knftables.Set{Family: knftables.IPv4Family, Table: TableName, Name: name})
 			setsChanged = setsChanged || ok
 		}
 	}
 	for _, name := range sortedKeys(desired.sets) {
 		if timeout, ok := old.sets[name]; !ok || timeout != desired.sets[name] {
-			c.addSets = append(c.addSets, affinitySet(shard, name, desired.sets[name]))
+			c.addSets = append(c.addSets, affinitySet(name, desired.sets[name]))
 		}
 	}
 	for _, name := range sortedKeys(desired.chains) {
 		if sum, ok := old.sums[name]; ok && !setsChanged && sum == desired.sums[name] {
 			continue
 		}
-		c.flush = append(c.flush, chainObj(shard, name))
-		c.written = append(c.written, chainRef{shard, name})
+		c.flush = append(c.flush, chainObj(name))
+		c.written = append(c.written, name)
 		for _, rule := range desired.chains[name] {
-			c.rules = append(c.rules, ruleObj(shard, name, rule))
+			c.rules = append(c.rules, ruleObj(name, rule))
 		}
 	}
 	for _, name := range sortedKeys(old.sums) {
 		if _, ok := desired.sums[name]; !ok {
-			c.flush = append(c.flush, chainObj(shard, name))
-			c.removed = append(c.removed, chainRef{shard, name})
+			c.flush = append(c.flush, chainObj(name))
+			c.removed = append(c.removed, name)
 		}
 	}
 	for _, k := range sortedElementKeys(old.elements) {
 		if v, ok := desired.elements[k]; !ok || v != old.elements[k] {
-			c.delElements = append(c.delElements, element(k, old.elements[k], shard, false))
+			c.delElements = append(c.delElements, element(k, old.elements[k], false))
 		}
 	}
 	for _, k := range sortedElementKeys(desired.elements) {
 		if v, ok := old.elements[k]; !ok || v != desired.elements[k] {
-			c.addElements = append(c.addElements, element(k, desired.elements[k], shard, true))
+			c.addElements = append(c.addElements, element(k, desired.elements[k], true))
 		}
 	}
 	return c
@@ -141,9 +137,9 @@ func writeChanges(tx *knftables.Transaction, changes []*change, fresh bool) {
 	}
 }
 
-func affinitySet(table, name string, timeout time.Duration) *knftables.Set {
+func affinitySet(name string, timeout time.Duration) *knftables.Set {
 	return &knftables.Set{
-		Family: knftables.IPv4Family, Table: table, Name: name, Type: "ipv4_addr",
+		Family: knftables.IPv4Family, Table: TableName, Name: name, Type: "ipv4_addr",
 		// "dynamic" too: the kernel adds it to sets updated from the packet path, and a
 		// later add of the same set without it would look like a conflicting change.
 		Flags:   []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag},
@@ -158,7 +154,7 @@ func sortedKeys[V any](m map[string]V) []string {
 func sortedElementKeys(m map[elementKey]string) []elementKey {
 	keys := slices.Collect(maps.Keys(m))
 	slices.SortFunc(keys, func(a, b elementKey) int {
-		if c := strings.Compare(a.mapName, b.mapName); c != 0 {
+		if c := strings.Compare(a.set, b.set); c != 0 {
 			return c
 		}
 		return strings.Compare(a.key, b.key)

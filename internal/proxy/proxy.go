@@ -35,16 +35,12 @@ type Config struct {
 	// (Run starts it; starting is idempotent). Nil: the proxy makes its own from Client.
 	Informers informers.SharedInformerFactory
 	Client    kubernetes.Interface
-	// NFT writes the proxy's tables (family ip: TableName and its shards): an
-	// Interface with no default table, as NewNFTables returns, or
-	// knftables.NewFake("", "") in tests. Nil: NewNFTables(""). If it is an
-	// io.Closer, Run closes it when it returns; if it can list the namespace's tables
-	// (a TableLister), the proxy also removes tables an earlier run left with another
-	// number of shards.
+	// NFT writes the proxy's table (family ip, TableName): an Interface with no
+	// default table, as NewNFTables returns, or knftables.NewFake("", "") in tests.
+	// Nil: NewNFTables(""). If it is an io.Closer, Run closes it when it returns; if it
+	// can list the namespace's tables (a TableLister), the proxy also removes the
+	// shard tables older versions wrote.
 	NFT knftables.Interface
-	// Shards is how many tables the Services are spread over (default
-	// DefaultShards, at most MaxShards).
-	Shards int
 	// LocalServiceIPs are ClusterIPs the node answers itself (the cluster DNS, served
 	// by the agent on a local address): Services with them get no rules at all.
 	LocalServiceIPs []string
@@ -118,19 +114,12 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.MinSyncPeriod <= 0 {
 		cfg.MinSyncPeriod = 100 * time.Millisecond
 	}
-	if cfg.Shards == 0 {
-		cfg.Shards = DefaultShards
-	}
-	if cfg.Shards < 1 || cfg.Shards > MaxShards {
-		return nil, fmt.Errorf("proxy: %d shards, want 1 to %d", cfg.Shards, MaxShards)
-	}
 	p := &Proxy{
 		cfg: cfg, log: cfg.Log.With("component", "proxy"), ready: make(chan struct{}),
 		params:      ruleParams{nodeName: cfg.NodeName},
 		minSyncWait: cfg.MinSyncPeriod,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "proxy"}),
-		state: newTableState(cfg.Shards),
 	}
 	if cfg.ClusterCIDR != "" {
 		prefix, err := netip.ParsePrefix(cfg.ClusterCIDR)
@@ -148,6 +137,7 @@ func New(cfg Config) (*Proxy, error) {
 			p.nodeIPs = append(p.nodeIPs, addr.String())
 		}
 	}
+	p.state = newTableState(tableConfig{nodeIPs: p.nodeIPs, clusterCIDR: p.params.clusterCIDR})
 	if p.cfg.NFT == nil {
 		nft, err := NewNFTables("")
 		if err != nil {
@@ -214,6 +204,10 @@ func (p *Proxy) Run(ctx context.Context) (err error) {
 		}
 	}()
 
+	// The informers queued every Service while they listed them; the full sync reads
+	// the listers after this, so those keys would only make the first incremental
+	// sync recompute every Service.
+	p.drainQueue()
 	backoff := 100 * time.Millisecond
 	for {
 		res := p.sync(ctx, nil, true)
@@ -254,6 +248,18 @@ func (p *Proxy) Run(ctx context.Context) (err error) {
 		if !p.wait(ctx, p.minSyncWait-time.Since(started)) {
 			return nil
 		}
+	}
+}
+
+// drainQueue forgets every key queued so far (a full sync follows).
+func (p *Proxy) drainQueue() {
+	for p.queue.Len() > 0 {
+		key, quit := p.queue.Get()
+		if quit {
+			return
+		}
+		p.queue.Forget(key)
+		p.queue.Done(key)
 	}
 }
 
@@ -300,7 +306,7 @@ func (p *Proxy) sync(ctx context.Context, keys []string, full bool) SyncResult {
 			res.Err = err
 			return p.report(res, started)
 		}
-		plan = p.state.planFull(p.cfg.NFT.NewTransaction, p.nodeIPs, p.leftoverTables(ctx), svcs, p.desired)
+		plan = p.state.planFull(p.cfg.NFT.NewTransaction, p.leftoverTables(ctx), svcs, p.desired)
 	} else {
 		plan = p.state.planIncremental(p.cfg.NFT.NewTransaction(), keys, p.desired, started)
 	}
@@ -369,11 +375,11 @@ func (p *Proxy) desired(key string) *serviceRules {
 }
 
 // deleteTables removes every rule of the proxy (after Run's context ended): its
-// tables, and any other proxy table (of a run with another number of shards).
+// table, and any table of an older version.
 func (p *Proxy) deleteTables() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	names := append(tables(p.cfg.Shards), p.leftoverTables(ctx)...)
+	names := append([]string{TableName}, p.leftoverTables(ctx)...)
 	tx := p.cfg.NFT.NewTransaction()
 	deleteTables(tx, names)
 	if err := p.cfg.NFT.Run(ctx, tx); err != nil {
@@ -383,9 +389,8 @@ func (p *Proxy) deleteTables() error {
 	return nil
 }
 
-// leftoverTables lists the proxy tables in the namespace that are not among its own
-// (left by a run with more shards), if NFT can list tables. A failure to list only
-// leaves them in place.
+// leftoverTables lists the tables of older versions of the proxy in the namespace (the
+// shard tables), if NFT can list tables. A failure to list only leaves them in place.
 func (p *Proxy) leftoverTables(ctx context.Context) []string {
 	lister, ok := p.cfg.NFT.(TableLister)
 	if !ok {
@@ -396,13 +401,9 @@ func (p *Proxy) leftoverTables(ctx context.Context) []string {
 		p.log.Warn("cannot list nftables tables; tables of an earlier run may be left", "err", err)
 		return nil
 	}
-	own := map[string]bool{}
-	for _, t := range tables(p.cfg.Shards) {
-		own[t] = true
-	}
 	var out []string
 	for _, name := range names {
-		if IsProxyTable(name) && !own[name] {
+		if IsProxyTable(name) && name != TableName {
 			out = append(out, name)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	"sigs.k8s.io/knftables"
 )
 
 type running struct {
@@ -49,7 +50,7 @@ func startProxy(t *testing.T, nft *recordingNFT, objects ...any) *running {
 	r := &running{nft: nft, client: client, results: make(chan SyncResult, 100), done: make(chan error, 1)}
 	p, err := New(Config{
 		NodeName: testParams.nodeName, NodeIPs: testNodeIPs, ClusterCIDR: testParams.clusterCIDR,
-		Client: client, NFT: nft, MinSyncPeriod: 10 * time.Millisecond, Shards: testShards,
+		Client: client, NFT: nft, MinSyncPeriod: 10 * time.Millisecond,
 		OnSync: func(res SyncResult) { r.results <- res },
 	})
 	if err != nil {
@@ -102,13 +103,13 @@ func TestRunIncrementalAndCleanup(t *testing.T) {
 	webSvc := service("web", clusterIP("10.43.0.10"))
 	apiSvc := service("api", clusterIP("10.43.0.11"))
 	nft := newRecordingNFT()
-	// Tables left by an earlier run (killed, say) with more shards, and one that is not
-	// the proxy's: the first sync replaces the proxy's and deletes the shard the
-	// proxy has no more, and leaves the other alone.
+	// Tables left by an earlier run (killed, say) of an older version with shard
+	// tables, and one that is not the proxy's: the first sync replaces the proxy's,
+	// deletes the shards and leaves the other alone.
 	tx := nft.NewTransaction()
-	for _, table := range []string{TableName, ShardTable(1), ShardTable(testShards + 3), "berth-proxy-other"} {
+	for _, table := range []string{TableName, TableName + "-1", TableName + "-35", "berth-proxy-other"} {
 		tx.Add(tableObj(table))
-		tx.Add(chainObj(table, "endpoint-leftover"))
+		tx.Add(&knftables.Chain{Family: knftables.IPv4Family, Table: table, Name: "endpoint-leftover"})
 	}
 	if err := nft.Fake.Run(context.Background(), tx); err != nil {
 		t.Fatal(err)
@@ -122,32 +123,31 @@ func TestRunIncrementalAndCleanup(t *testing.T) {
 		t.Fatalf("first sync = %+v", first)
 	}
 	dump := strings.ReplaceAll(nft.Dump(), "ip berth-proxy-other endpoint-leftover", "")
-	if strings.Contains(dump, "leftover") || strings.Contains(dump, ShardTable(testShards+3)) ||
-		!strings.Contains(dump, "10.43.0.10 . tcp . 80 : goto service-") {
+	if strings.Contains(dump, "leftover") || strings.Contains(dump, TableName+"-35") ||
+		!strings.Contains(dump, "add element ip berth-proxy svc-ip-1 { 10.43.0.10 . tcp . 80 . 0 : 10.42.0.5 . 8080 }") {
 		t.Fatalf("tables after the first sync:\n%s", dump)
 	}
-	want := append(tables(testShards), "berth-proxy-other")
-	slices.Sort(want)
+	want := []string{TableName, "berth-proxy-other"}
 	if got, _ := nft.Tables(context.Background()); !slices.Equal(got, want) {
 		t.Fatalf("tables after the first sync: %q, want %q", got, want)
 	}
 	drain(nft.txs)
 
-	// One more endpoint for web: only web's chains are written.
+	// One more endpoint for web: only web's elements are written, and the map and
+	// chain for two endpoints, which no Service needed so far.
 	updated := slice(webSvc, "web-1", 8080, ep{ip: "10.42.0.5"}, ep{ip: "10.42.0.6"})
 	if _, err := r.client.DiscoveryV1().EndpointSlices("default").Update(context.Background(), updated, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	res := r.next(t, "web's endpoint change", func(res SyncResult) bool { return res.Changed > 0 })
-	// web's service chain (add, flush, 3 rules) and a hairpin element.
-	if res.Full || res.Err != nil || res.Changed != 1 || res.Chains != 1 || res.Operations != 6 {
+	// svc-ip-2 (map, chain, rule), the class chain svc-ip (add, flush, 2 jumps), web's
+	// elements (1 deleted, 2 added) and a hairpin element.
+	if res.Full || res.Err != nil || res.Changed != 1 || res.Chains != 0 || res.Operations != 3+4+3+1 {
 		t.Fatalf("incremental sync = %+v", res)
 	}
 	written := waitFor(t, nft.txs, "the transaction")
-	for _, chain := range chainsIn(written) {
-		if !strings.Contains(chain, "default/web/") {
-			t.Fatalf("web's update touched %s:\n%s", chain, written)
-		}
+	if strings.Contains(written, "10.43.0.11") || !strings.Contains(written, "add element ip berth-proxy svc-ip-2 { 10.43.0.10 . tcp . 80 . 1 : 10.42.0.6 . 8080 }") {
+		t.Fatalf("web's update:\n%s", written)
 	}
 
 	// A failed transaction: the next sync rebuilds everything.
@@ -193,9 +193,10 @@ func TestRebuildFailsPartWay(t *testing.T) {
 		objects = append(objects, svc, s)
 	}
 	nft := newRecordingNFT()
-	// The fixed tables and two Services a transaction: 4 transactions, the third fails.
+	// The fixed table and two Services a transaction (5 operations each): 4
+	// transactions, the third fails.
 	nft.failRuns = map[int]bool{3: true}
-	objects = append(objects, func(p *Proxy) { p.state.bounds = rebuildBounds{maps: rebuildMaxMaps, operations: 15} })
+	objects = append(objects, func(p *Proxy) { p.state.bounds = rebuildBounds{maps: rebuildMaxMaps, operations: 10} })
 	r := startProxy(t, nft, objects...)
 
 	failed := r.next(t, "the failed rebuild", func(res SyncResult) bool { return res.Full })

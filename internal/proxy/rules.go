@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
+	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,26 +16,34 @@ import (
 
 // The proxy's fixed chains, sets and maps (base chains are named type-hook).
 const (
-	servicesChain       = "services"
-	serviceIPsMap       = "service-ips"
-	serviceNodePortsMap = "service-nodeports"
-	nodePortIPsSet      = "nodeport-ips"
+	servicesChain  = "services"
+	nodePortsChain = "nodeports"
+	nodePortIPsSet = "nodeport-ips"
 
-	endpointsCheckChain    = "endpoints-check"
-	noEndpointServicesMap  = "no-endpoint-services"
-	noEndpointNodePortsMap = "no-endpoint-nodeports"
-	rejectChain            = "reject-chain"
-	// The elements of the no-endpoint maps whose verdict is a goto to rejectChain are
-	// written to these sets instead (see element): adding a set element does not make
-	// the kernel check the table at commit, where adding a goto to a verdict map walks
-	// every element of the table's maps (≈0.9 ms with 10 000 rejected services).
-	rejectServicesSet  = "reject-services"
-	rejectNodePortsSet = "reject-nodeports"
+	// Services with session affinity keep a chain per service port and endpoint
+	// (see addAffinityPort); these verdict maps send their traffic there.
+	affinityIPsMap       = "affinity-ips"
+	affinityNodePortsMap = "affinity-nodeports"
+
+	// Masquerade, by traffic key: ClusterIP traffic from outside the cluster CIDR
+	// (outsideIPsSet), external traffic under the Cluster policy (always), external
+	// traffic under the Local policy when it comes from the node itself.
+	outsideIPsSet           = "masquerade-outside"
+	masqueradeIPsSet        = "masquerade-ips"
+	masqueradeNodePortsSet  = "masquerade-nodeports"
+	localPolicyIPsSet       = "local-policy-ips"
+	localPolicyNodePortsSet = "local-policy-nodeports"
+	endpointsCheckChain     = "endpoints-check"
+	rejectChain             = "reject-chain"
+	rejectServicesSet       = "reject-services"
+	rejectNodePortsSet      = "reject-nodeports"
+	dropServicesSet         = "drop-services"
+	dropNodePortsSet        = "drop-nodeports"
 
 	// hairpinSet holds "ip . ip" for every endpoint address: a connection DNATed back
 	// to its own source (a pod reaching itself through a Service) is masqueraded, so
-	// that the reply comes back through the node. It is in the main table, shared by
-	// every Service (hairpinRefs counts them).
+	// that the reply comes back through the node. It is shared by every Service
+	// (hairpinRefs counts them).
 	hairpinSet = "hairpin"
 
 	markMasqChain     = "mark-for-masquerade"
@@ -41,26 +52,77 @@ const (
 	masqueradeMark = "0x00004000"
 )
 
-// elementKey names one element of one of the verdict maps; key is the nft key with its
-// parts joined by " . ".
+// Endpoint classes: which endpoints a traffic key is balanced over. A class has a
+// chain (classChain) that jumps to one chain per number of endpoints N in use, which
+// DNATs through the map of the same name, keyed by the traffic key and
+// `numgen random mod N` (see sizeName).
+const (
+	// ipClass: traffic to an address (ClusterIP: the internal policy's endpoints;
+	// external IP: the external policy's).
+	ipClass = "svc-ip"
+	// ipClusterClass: external IPs under the Local policy, for pods and the node
+	// itself (kube-proxy's short-circuit): every endpoint.
+	ipClusterClass = "svc-ip-cluster"
+	// nodePortClass and nodePortClusterClass: the same for NodePorts.
+	nodePortClass        = "svc-nodeport"
+	nodePortClusterClass = "svc-nodeport-cluster"
+)
+
+var classes = []string{ipClass, ipClusterClass, nodePortClass, nodePortClusterClass}
+
+// sizeName is the chain and map of class for service ports of n endpoints.
+func sizeName(class string, n int) string { return fmt.Sprintf("%s-%d", class, n) }
+
+// parseSizeName is sizeName's inverse; ok is false for any other name.
+func parseSizeName(name string) (class string, n int, ok bool) {
+	i := strings.LastIndexByte(name, '-')
+	if i < 0 {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(name[i+1:])
+	if err != nil || n < 1 || strconv.Itoa(n) != name[i+1:] || !slices.Contains(classes, name[:i]) {
+		return "", 0, false
+	}
+	return name[:i], n, true
+}
+
+// isNodePortClass says whether class is keyed by protocol and port only.
+func isNodePortClass(class string) bool { return strings.HasPrefix(class, "svc-nodeport") }
+
+// elementKey names one element of one of the proxy's sets and maps; key is the nft key
+// with its parts joined by " . ".
 type elementKey struct {
-	mapName string
-	key     string
+	set string
+	key string
 }
 
 func (k elementKey) parts() []string { return strings.Split(k.key, " . ") }
 
-// serviceRules is everything the proxy writes for one Service: the chains it owns (with
-// their rules, in order), its affinity sets, its elements in the shared verdict maps and
-// the endpoint addresses it needs in the hairpin set.
+// claim is the traffic key an element serves: "ADDRESS . PROTOCOL . PORT" or, for a
+// NodePort, "PROTOCOL . PORT" (the key without the endpoint index of a class map).
+// Services claim traffic keys, not elements (see tableState.claim).
+func (k elementKey) claim() string {
+	parts := k.parts()
+	n := 2
+	if _, err := netip.ParseAddr(parts[0]); err == nil {
+		n = 3
+	}
+	return strings.Join(parts[:min(n, len(parts))], " . ")
+}
+
+// serviceRules is everything the proxy writes for one Service: its elements in the
+// shared sets and maps, the endpoint addresses it needs in the hairpin set and, for a
+// Service with session affinity, the chains and sets of its own.
 type serviceRules struct {
 	// chains holds the rules to write; once written only sums is kept (to tell
-	// whether a chain changed), so that 10 000 Services do not keep their rule text.
-	chains   map[string][]string
-	sums     map[string]uint64        // chain → fingerprint of its rules
-	sets     map[string]time.Duration // affinity set → element timeout
-	elements map[elementKey]string    // element → verdict
-	hairpin  map[string]bool          // endpoint addresses
+	// whether a chain changed).
+	chains map[string][]string
+	sums   map[string]uint64        // chain → fingerprint of its rules
+	sets   map[string]time.Duration // affinity set → element timeout
+	// elements: the value is "" for a set element, else the map's value (data, or a
+	// verdict in the affinity maps).
+	elements map[elementKey]string
+	hairpin  map[string]bool // endpoint addresses
 }
 
 func newServiceRules() *serviceRules {
@@ -97,6 +159,20 @@ func (r *serviceRules) equal(o *serviceRules) bool {
 	return maps.Equal(r.sums, o.sums) && maps.Equal(r.sets, o.sets) && maps.Equal(r.elements, o.elements) && maps.Equal(r.hairpin, o.hairpin)
 }
 
+// sizes lists the class maps r has elements in.
+func (r *serviceRules) sizes() map[string]bool {
+	out := map[string]bool{}
+	if r == nil {
+		return out
+	}
+	for k := range r.elements {
+		if _, _, ok := parseSizeName(k.set); ok {
+			out[k.set] = true
+		}
+	}
+	return out
+}
+
 // ruleParams are the node's facts rule generation depends on.
 type ruleParams struct {
 	nodeName string
@@ -110,55 +186,174 @@ type ruleParams struct {
 func desiredRules(svc *corev1.Service, eps []*discoveryv1.EndpointSlice, p ruleParams) *serviceRules {
 	r := newServiceRules()
 	for _, sp := range servicePorts(svc) {
-		addServicePort(r, sp, categorize(sp, endpointsFor(sp, eps, p.nodeName)), p)
+		c := categorize(sp, endpointsFor(sp, eps, p.nodeName))
+		if sp.affinity > 0 {
+			addAffinityPort(r, sp, c, p)
+		} else {
+			addServicePort(r, sp, c, p)
+		}
+		// Hairpin: a pod reaching itself through the service must see the reply come
+		// from the service, so the node has to be in the path (see hairpinSet).
+		for _, e := range c.reachable {
+			r.hairpin[e.ip] = true
+		}
 	}
 	return r.seal()
 }
 
-// addServicePort mirrors kube-proxy's nftables mode for one service port.
+// trafficKeys are the keys of one service port's traffic: its ClusterIP, its external
+// IPs and its NodePort ("" without).
+func trafficKeys(sp *servicePort) (clusterIP string, external []string, nodePort string) {
+	port := fmt.Sprint(sp.port)
+	for _, ip := range sp.externalIPs {
+		external = append(external, join(ip, sp.protocol, port))
+	}
+	if sp.nodePort != 0 {
+		nodePort = join(sp.protocol, fmt.Sprint(sp.nodePort))
+	}
+	return join(sp.clusterIP, sp.protocol, port), external, nodePort
+}
+
+// policies says which endpoints the internal and external traffic of sp use, and
+// whether there are any.
+func policies(sp *servicePort, c categorized) (internal []endpoint, hasInternal bool, external []endpoint, hasExternal bool) {
+	internal, hasInternal = c.cluster, c.any
+	if sp.internalLocal {
+		internal, hasInternal = c.local, len(c.local) > 0
+	}
+	external, hasExternal = c.cluster, c.any
+	if sp.externalLocal {
+		external, hasExternal = c.local, len(c.local) > 0
+	}
+	return internal, hasInternal, external, hasExternal
+}
+
+// addNoEndpoints rejects (no endpoints anywhere) or drops (none for this policy: Local
+// with endpoints on other nodes only) the traffic to key.
+func addNoEndpoints(r *serviceRules, c categorized, key string, nodePort bool) {
+	set := dropServicesSet
+	switch {
+	case !c.any && nodePort:
+		set = rejectNodePortsSet
+	case !c.any:
+		set = rejectServicesSet
+	case nodePort:
+		set = dropNodePortsSet
+	}
+	r.elements[elementKey{set, key}] = ""
+}
+
+// addServicePort writes one service port (without session affinity) as elements only:
+// kube-proxy's nftables rules, with the per-Service chains replaced by the fixed chains
+// of the main table and the traffic key's elements in its sets and class maps.
 func addServicePort(r *serviceRules, sp *servicePort, c categorized, p ruleParams) {
+	clusterKey, externalKeys, nodePortKey := trafficKeys(sp)
+	internal, hasInternal, external, hasExternal := policies(sp, c)
+	if hasInternal {
+		if p.clusterCIDR != "" {
+			r.elements[elementKey{outsideIPsSet, clusterKey}] = ""
+		}
+		addEndpoints(r, ipClass, clusterKey, sp, internal)
+	} else {
+		addNoEndpoints(r, c, clusterKey, false)
+	}
+	externalKey := func(key string, nodePort bool) {
+		masq, localPolicy, class, clusterClass := masqueradeIPsSet, localPolicyIPsSet, ipClass, ipClusterClass
+		if nodePort {
+			masq, localPolicy, class, clusterClass = masqueradeNodePortsSet, localPolicyNodePortsSet, nodePortClass, nodePortClusterClass
+		}
+		switch {
+		case !c.any:
+		case !sp.externalLocal:
+			// Cluster policy: the endpoint may be on another node; masquerade so the
+			// reply comes back through this one.
+			r.elements[elementKey{masq, key}] = ""
+			addEndpoints(r, class, key, sp, external)
+		default:
+			// Local policy keeps the client address. Pods and the node itself are not
+			// external clients: they may use any endpoint, the node's own traffic
+			// masqueraded.
+			r.elements[elementKey{localPolicy, key}] = ""
+			addEndpoints(r, clusterClass, key, sp, c.cluster)
+			if hasExternal {
+				addEndpoints(r, class, key, sp, external)
+			}
+		}
+		if !hasExternal {
+			addNoEndpoints(r, c, key, nodePort)
+		}
+	}
+	for _, key := range externalKeys {
+		externalKey(key, false)
+	}
+	if nodePortKey != "" {
+		externalKey(nodePortKey, true)
+	}
+}
+
+// addEndpoints puts key's endpoints into class's map of their number, one element per
+// endpoint: KEY . i → ADDRESS . PORT, i from 0 (the value of `numgen random mod N`).
+func addEndpoints(r *serviceRules, class, key string, sp *servicePort, eps []endpoint) {
+	if len(eps) == 0 {
+		return
+	}
+	set := sizeName(class, len(eps))
+	for i, e := range eps {
+		r.elements[elementKey{set, join(key, strconv.Itoa(i))}] = join(e.ip, fmt.Sprint(e.port))
+	}
+}
+
+// Chain and set names of Services with session affinity: a hash of the full name first
+// (so names that differ only at the end still look different, and truncation could
+// never make two equal), then the name itself for people reading `nft list`.
+const (
+	clusterChainPrefix  = "service-"
+	localChainPrefix    = "local-"
+	externalChainPrefix = "external-"
+	endpointChainPrefix = "endpoint-"
+	affinitySetPrefix   = "affinity-"
+)
+
+// addAffinityPort writes a service port with session affinity ClientIP as kube-proxy's
+// nftables mode does: a chain per service port and endpoint, the endpoint chain
+// recording the client in the endpoint's set with a timeout, and the service chain
+// sending a known client back to its endpoint. Dispatch is through the affinity
+// verdict maps; the masquerade is in the chains.
+func addAffinityPort(r *serviceRules, sp *servicePort, c categorized, p ruleParams) {
 	base := sp.baseName()
 	clusterChain := clusterChainPrefix + base
 	localChain := localChainPrefix + base
 	externalChain := externalChainPrefix + base
-	port := fmt.Sprint(sp.port)
+	clusterKey, externalKeys, nodePortKey := trafficKeys(sp)
+	_, hasInternal, _, hasExternal := policies(sp, c)
 
-	internalChain, hasInternal := clusterChain, c.any
+	internalChain := clusterChain
 	if sp.internalLocal {
-		internalChain, hasInternal = localChain, len(c.local) > 0
+		internalChain = localChain
 	}
-	externalPolicyChain, hasExternal := clusterChain, c.any
+	externalPolicyChain := clusterChain
 	if sp.externalLocal {
-		externalPolicyChain, hasExternal = localChain, len(c.local) > 0
+		externalPolicyChain = localChain
 	}
-	usesExternalChain := c.any && sp.externallyAccessible()
-
-	// No endpoints anywhere: reject. Endpoints elsewhere only, with a Local policy: drop.
-	internalVerdict, externalVerdict := "drop", "drop"
-	if !c.any {
-		internalVerdict, externalVerdict = "goto "+rejectChain, "goto "+rejectChain
-	}
-
 	if hasInternal {
-		r.elements[elementKey{serviceIPsMap, join(sp.clusterIP, sp.protocol, port)}] = "goto " + internalChain
+		r.elements[elementKey{affinityIPsMap, clusterKey}] = "goto " + internalChain
 	} else {
-		r.elements[elementKey{noEndpointServicesMap, join(sp.clusterIP, sp.protocol, port)}] = internalVerdict
+		addNoEndpoints(r, c, clusterKey, false)
 	}
-	for _, ip := range sp.externalIPs {
+	for _, key := range externalKeys {
 		if c.any {
-			r.elements[elementKey{serviceIPsMap, join(ip, sp.protocol, port)}] = "goto " + externalChain
+			r.elements[elementKey{affinityIPsMap, key}] = "goto " + externalChain
 		}
 		if !hasExternal {
-			r.elements[elementKey{noEndpointServicesMap, join(ip, sp.protocol, port)}] = externalVerdict
+			addNoEndpoints(r, c, key, false)
 		}
 	}
-	if sp.nodePort != 0 {
-		np := fmt.Sprint(sp.nodePort)
+	if nodePortKey != "" {
 		if c.any {
-			r.elements[elementKey{serviceNodePortsMap, join(sp.protocol, np)}] = "goto " + externalChain
+			r.elements[elementKey{affinityNodePortsMap, nodePortKey}] = "goto " + externalChain
 		}
 		if !hasExternal {
-			r.elements[elementKey{noEndpointNodePortsMap, join(sp.protocol, np)}] = externalVerdict
+			addNoEndpoints(r, c, nodePortKey, true)
 		}
 	}
 
@@ -174,17 +369,11 @@ func addServicePort(r *serviceRules, sp *servicePort, c categorized, p ruleParam
 		r.chains[internalChain] = append(r.chains[internalChain],
 			fmt.Sprintf("ip daddr %s %s dport %d ip saddr != %s jump %s", sp.clusterIP, sp.protocol, sp.port, p.clusterCIDR, markMasqChain))
 	}
-
-	if usesExternalChain {
+	if c.any && sp.externallyAccessible() {
 		var rules []string
 		if !sp.externalLocal {
-			// Cluster policy: the endpoint may be on another node; masquerade so the
-			// reply comes back through this one.
 			rules = append(rules, "jump "+markMasqChain)
 		} else {
-			// Local policy keeps the client address. Pods and the node itself are
-			// not external clients: they may use any endpoint (kube-proxy's
-			// short-circuit), the node's own traffic masqueraded.
 			if p.clusterCIDR != "" {
 				rules = append(rules, fmt.Sprintf("ip saddr %s goto %s", p.clusterCIDR, clusterChain))
 			}
@@ -197,76 +386,40 @@ func addServicePort(r *serviceRules, sp *servicePort, c categorized, p ruleParam
 		}
 		r.chains[externalChain] = rules
 	}
-
-	if sp.affinity > 0 {
-		for _, e := range c.reachable {
-			r.sets[affinitySetPrefix+sp.endpointBaseName(e)] = sp.affinity
-		}
+	for _, e := range c.reachable {
+		r.sets[affinitySetPrefix+sp.endpointBaseName(e)] = sp.affinity
 	}
-	// Endpoint chains only where a rule must go to one: affinity (the service chain
-	// sends a known client to its endpoint's chain, which records it) or a numgen map.
-	// Otherwise the service chain translates itself: fewer chains, and the kernel walks
-	// every chain of the namespace at each commit.
-	inline := sp.affinity == 0 && len(c.cluster) <= maxCascade && len(c.local) <= maxCascade
 	if _, ok := r.chains[clusterChain]; ok {
-		r.chains[clusterChain] = append(r.chains[clusterChain], balanceRules(sp, c.cluster, inline)...)
+		r.chains[clusterChain] = append(r.chains[clusterChain], balanceRules(sp, c.cluster)...)
 	}
 	if _, ok := r.chains[localChain]; ok {
-		r.chains[localChain] = append(r.chains[localChain], balanceRules(sp, c.local, inline)...)
+		r.chains[localChain] = append(r.chains[localChain], balanceRules(sp, c.local)...)
 	}
 	for _, e := range c.reachable {
-		// Hairpin: a pod reaching itself through the service must see the reply come
-		// from the service, so the node has to be in the path (see hairpinSet).
-		r.hairpin[e.ip] = true
-		if inline {
-			continue
-		}
 		name := sp.endpointBaseName(e)
-		var rules []string
-		if sp.affinity > 0 {
-			rules = append(rules, fmt.Sprintf("update @%s { ip saddr }", affinitySetPrefix+name))
+		r.chains[endpointChainPrefix+name] = []string{
+			fmt.Sprintf("update @%s { ip saddr }", affinitySetPrefix+name),
+			fmt.Sprintf("meta l4proto %s dnat to %s", sp.protocol, e),
 		}
-		rules = append(rules, dnatRule(sp, e))
-		r.chains[endpointChainPrefix+name] = rules
 	}
 }
 
-// maxCascade is the most endpoints a service chain picks from with a cascade of numgen
-// rules; more get an anonymous verdict map. Every anonymous map is a set of the table,
-// and the kernel finds a set by walking the table's list of them (to create it, to
-// look up the map a rule names, to add its elements; and binding it walks the whole
-// pending transaction): with a map per Service, writing 10 000 Services costs the
-// kernel ≈ 10 s whatever the transactions (bench/proxy), with the cascade ≈ 0.5 s.
-// A cascade costs a packet one rule per endpoint passed over, and only the first
-// packet of a connection goes through the nat chains.
+// maxCascade is the most endpoints an affinity Service's chain picks from with a
+// cascade of numgen rules; more get an anonymous verdict map (a set of the table each:
+// the kernel finds sets by walking the table's list of them).
 const maxCascade = 16
 
-func dnatRule(sp *servicePort, e endpoint) string {
-	return fmt.Sprintf("meta l4proto %s dnat to %s", sp.protocol, e)
-}
-
-// balanceRules sends a new connection to a recent client's endpoint (affinity), else to
-// a random one: with one endpoint, to it; with a few, through a cascade in which rule i
-// takes 1 of the N-i remaining choices (so each endpoint gets 1/N); with more, through
-// a numgen verdict map. With inline (no affinity, at most maxCascade endpoints) the
-// cascade translates the connection itself, else it goes to the endpoint's chain.
-func balanceRules(sp *servicePort, eps []endpoint, inline bool) []string {
+// balanceRules sends a new connection of an affinity Service to a recent client's
+// endpoint, else to a random one's chain: through a cascade in which rule i takes 1 of
+// the N-i remaining choices (so each endpoint gets 1/N), past maxCascade through a
+// numgen verdict map.
+func balanceRules(sp *servicePort, eps []endpoint) []string {
 	var rules []string
-	if inline {
-		for i, e := range eps[:len(eps)-1] {
-			rules = append(rules, fmt.Sprintf("numgen random mod %d == 0 %s", len(eps)-i, dnatRule(sp, e)))
-		}
-		return append(rules, dnatRule(sp, eps[len(eps)-1]))
-	}
 	chains := make([]string, len(eps))
 	for i, e := range eps {
-		chains[i] = endpointChainPrefix + sp.endpointBaseName(e)
-	}
-	if sp.affinity > 0 {
-		for _, e := range eps {
-			name := sp.endpointBaseName(e)
-			rules = append(rules, fmt.Sprintf("ip saddr @%s goto %s", affinitySetPrefix+name, endpointChainPrefix+name))
-		}
+		name := sp.endpointBaseName(e)
+		chains[i] = endpointChainPrefix + name
+		rules = append(rules, fmt.Sprintf("ip saddr @%s goto %s", affinitySetPrefix+name, chains[i]))
 	}
 	if len(eps) <= maxCascade {
 		for i, chain := range chains[:len(chains)-1] {

@@ -88,27 +88,34 @@ func TestRuleGeneration(t *testing.T) {
 
 const goldenRules = `
 == ClusterIP with two endpoints
-chain service-default/web/tcp/http
-rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/tcp/http numgen random mod 2 == 0 meta l4proto tcp dnat to 10.42.0.5:8080
-rule service-default/web/tcp/http meta l4proto tcp dnat to 10.42.1.7:8080
+chain svc-ip-2
+map svc-ip-2 { typeof ip daddr . meta l4proto . th dport . numgen random mod 2 : ip daddr . th dport ; }
+rule svc-ip jump svc-ip-2
+rule svc-ip-2 meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @svc-ip-2
 element hairpin { 10.42.0.5 . 10.42.0.5 }
 element hairpin { 10.42.1.7 . 10.42.1.7 }
-element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
+element masquerade-outside { 10.43.0.10 . tcp . 80 }
+element svc-ip-2 { 10.43.0.10 . tcp . 80 . 0 : 10.42.0.5 . 8080 }
+element svc-ip-2 { 10.43.0.10 . tcp . 80 . 1 : 10.42.1.7 . 8080 }
 == no endpoints: reject
 element reject-services { 10.43.0.10 . tcp . 80 }
 == NodePort
-chain external-default/web/tcp/http
-chain service-default/web/tcp/http
-rule external-default/web/tcp/http jump mark-for-masquerade
-rule external-default/web/tcp/http goto service-default/web/tcp/http
-rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/tcp/http numgen random mod 2 == 0 meta l4proto tcp dnat to 10.42.0.5:8080
-rule service-default/web/tcp/http meta l4proto tcp dnat to 10.42.1.7:8080
+chain svc-ip-2
+chain svc-nodeport-2
+map svc-ip-2 { typeof ip daddr . meta l4proto . th dport . numgen random mod 2 : ip daddr . th dport ; }
+map svc-nodeport-2 { typeof meta l4proto . th dport . numgen random mod 2 : ip daddr . th dport ; }
+rule svc-ip jump svc-ip-2
+rule svc-ip-2 meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @svc-ip-2
+rule svc-nodeport jump svc-nodeport-2
+rule svc-nodeport-2 meta l4proto { tcp, udp, sctp } dnat ip to meta l4proto . th dport . numgen random mod 2 map @svc-nodeport-2
 element hairpin { 10.42.0.5 . 10.42.0.5 }
 element hairpin { 10.42.1.7 . 10.42.1.7 }
-element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
-element service-nodeports { tcp . 30080 : goto external-default/web/tcp/http }
+element masquerade-nodeports { tcp . 30080 }
+element masquerade-outside { 10.43.0.10 . tcp . 80 }
+element svc-ip-2 { 10.43.0.10 . tcp . 80 . 0 : 10.42.0.5 . 8080 }
+element svc-ip-2 { 10.43.0.10 . tcp . 80 . 1 : 10.42.1.7 . 8080 }
+element svc-nodeport-2 { tcp . 30080 . 0 : 10.42.0.5 . 8080 }
+element svc-nodeport-2 { tcp . 30080 . 1 : 10.42.1.7 . 8080 }
 == NodePort without endpoints: reject both
 element reject-nodeports { tcp . 30080 }
 element reject-services { 10.43.0.10 . tcp . 80 }
@@ -127,135 +134,149 @@ rule service-default/web/tcp/http ip saddr @affinity-default/web/tcp/http__10.42
 rule service-default/web/tcp/http ip saddr @affinity-default/web/tcp/http__10.42.1.7/8080 goto endpoint-default/web/tcp/http__10.42.1.7/8080
 rule service-default/web/tcp/http numgen random mod 2 == 0 goto endpoint-default/web/tcp/http__10.42.0.5/8080
 rule service-default/web/tcp/http goto endpoint-default/web/tcp/http__10.42.1.7/8080
+element affinity-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
 element hairpin { 10.42.0.5 . 10.42.0.5 }
 element hairpin { 10.42.1.7 . 10.42.1.7 }
-element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
 == internalTrafficPolicy Local
-chain local-default/web/tcp/http
-rule local-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule local-default/web/tcp/http meta l4proto tcp dnat to 10.42.0.5:8080
+chain svc-ip-1
+map svc-ip-1 { typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport ; }
+rule svc-ip jump svc-ip-1
+rule svc-ip-1 meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 1 map @svc-ip-1
 element hairpin { 10.42.0.5 . 10.42.0.5 }
-element service-ips { 10.43.0.10 . tcp . 80 : goto local-default/web/tcp/http }
+element masquerade-outside { 10.43.0.10 . tcp . 80 }
+element svc-ip-1 { 10.43.0.10 . tcp . 80 . 0 : 10.42.0.5 . 8080 }
 == internalTrafficPolicy Local, no local endpoint: drop
-element no-endpoint-services { 10.43.0.10 . tcp . 80 : drop }
+element drop-services { 10.43.0.10 . tcp . 80 }
 == externalTrafficPolicy Local
-chain external-default/web/tcp/http
-chain local-default/web/tcp/http
-chain service-default/web/tcp/http
-rule external-default/web/tcp/http ip saddr 10.42.0.0/16 goto service-default/web/tcp/http
-rule external-default/web/tcp/http fib saddr type local jump mark-for-masquerade
-rule external-default/web/tcp/http fib saddr type local goto service-default/web/tcp/http
-rule external-default/web/tcp/http goto local-default/web/tcp/http
-rule local-default/web/tcp/http meta l4proto tcp dnat to 10.42.0.5:8080
-rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/tcp/http numgen random mod 2 == 0 meta l4proto tcp dnat to 10.42.0.5:8080
-rule service-default/web/tcp/http meta l4proto tcp dnat to 10.42.1.7:8080
+chain svc-ip-2
+chain svc-nodeport-1
+chain svc-nodeport-cluster-2
+map svc-ip-2 { typeof ip daddr . meta l4proto . th dport . numgen random mod 2 : ip daddr . th dport ; }
+map svc-nodeport-1 { typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport ; }
+map svc-nodeport-cluster-2 { typeof meta l4proto . th dport . numgen random mod 2 : ip daddr . th dport ; }
+rule svc-ip jump svc-ip-2
+rule svc-ip-2 meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @svc-ip-2
+rule svc-nodeport jump svc-nodeport-1
+rule svc-nodeport-1 meta l4proto { tcp, udp, sctp } dnat ip to meta l4proto . th dport . numgen random mod 1 map @svc-nodeport-1
+rule svc-nodeport-cluster jump svc-nodeport-cluster-2
+rule svc-nodeport-cluster-2 meta l4proto { tcp, udp, sctp } dnat ip to meta l4proto . th dport . numgen random mod 2 map @svc-nodeport-cluster-2
 element hairpin { 10.42.0.5 . 10.42.0.5 }
 element hairpin { 10.42.1.7 . 10.42.1.7 }
-element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
-element service-nodeports { tcp . 30080 : goto external-default/web/tcp/http }
+element local-policy-nodeports { tcp . 30080 }
+element masquerade-outside { 10.43.0.10 . tcp . 80 }
+element svc-ip-2 { 10.43.0.10 . tcp . 80 . 0 : 10.42.0.5 . 8080 }
+element svc-ip-2 { 10.43.0.10 . tcp . 80 . 1 : 10.42.1.7 . 8080 }
+element svc-nodeport-1 { tcp . 30080 . 0 : 10.42.0.5 . 8080 }
+element svc-nodeport-cluster-2 { tcp . 30080 . 0 : 10.42.0.5 . 8080 }
+element svc-nodeport-cluster-2 { tcp . 30080 . 1 : 10.42.1.7 . 8080 }
 == externalTrafficPolicy Local, no local endpoint: drop external
-chain external-default/web/tcp/http
-chain service-default/web/tcp/http
-rule external-default/web/tcp/http ip saddr 10.42.0.0/16 goto service-default/web/tcp/http
-rule external-default/web/tcp/http fib saddr type local jump mark-for-masquerade
-rule external-default/web/tcp/http fib saddr type local goto service-default/web/tcp/http
-rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/tcp/http meta l4proto tcp dnat to 10.42.1.7:8080
+chain svc-ip-1
+chain svc-nodeport-cluster-1
+map svc-ip-1 { typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport ; }
+map svc-nodeport-cluster-1 { typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport ; }
+rule svc-ip jump svc-ip-1
+rule svc-ip-1 meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 1 map @svc-ip-1
+rule svc-nodeport-cluster jump svc-nodeport-cluster-1
+rule svc-nodeport-cluster-1 meta l4proto { tcp, udp, sctp } dnat ip to meta l4proto . th dport . numgen random mod 1 map @svc-nodeport-cluster-1
+element drop-nodeports { tcp . 30080 }
 element hairpin { 10.42.1.7 . 10.42.1.7 }
-element no-endpoint-nodeports { tcp . 30080 : drop }
-element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
-element service-nodeports { tcp . 30080 : goto external-default/web/tcp/http }
+element local-policy-nodeports { tcp . 30080 }
+element masquerade-outside { 10.43.0.10 . tcp . 80 }
+element svc-ip-1 { 10.43.0.10 . tcp . 80 . 0 : 10.42.1.7 . 8080 }
+element svc-nodeport-cluster-1 { tcp . 30080 . 0 : 10.42.1.7 . 8080 }
 == terminating endpoints unused while one is ready
-chain service-default/web/tcp/http
-rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/tcp/http meta l4proto tcp dnat to 10.42.0.5:8080
+chain svc-ip-1
+map svc-ip-1 { typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport ; }
+rule svc-ip jump svc-ip-1
+rule svc-ip-1 meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 1 map @svc-ip-1
 element hairpin { 10.42.0.5 . 10.42.0.5 }
-element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
+element masquerade-outside { 10.43.0.10 . tcp . 80 }
+element svc-ip-1 { 10.43.0.10 . tcp . 80 . 0 : 10.42.0.5 . 8080 }
 == serving terminating endpoints when none is ready
-chain service-default/web/tcp/http
-rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/tcp/http meta l4proto tcp dnat to 10.42.1.8:8080
+chain svc-ip-1
+map svc-ip-1 { typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport ; }
+rule svc-ip jump svc-ip-1
+rule svc-ip-1 meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 1 map @svc-ip-1
 element hairpin { 10.42.1.8 . 10.42.1.8 }
-element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
+element masquerade-outside { 10.43.0.10 . tcp . 80 }
+element svc-ip-1 { 10.43.0.10 . tcp . 80 . 0 : 10.42.1.8 . 8080 }
 == not ready endpoints: reject
 element reject-services { 10.43.0.10 . tcp . 80 }
 == unset conditions mean ready
-chain service-default/web/tcp/http
-rule service-default/web/tcp/http ip daddr 10.43.0.10 tcp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/tcp/http meta l4proto tcp dnat to 10.42.1.8:8080
+chain svc-ip-1
+map svc-ip-1 { typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport ; }
+rule svc-ip jump svc-ip-1
+rule svc-ip-1 meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 1 map @svc-ip-1
 element hairpin { 10.42.1.8 . 10.42.1.8 }
-element service-ips { 10.43.0.10 . tcp . 80 : goto service-default/web/tcp/http }
+element masquerade-outside { 10.43.0.10 . tcp . 80 }
+element svc-ip-1 { 10.43.0.10 . tcp . 80 . 0 : 10.42.1.8 . 8080 }
 == headless service: nothing
 
 == ExternalName: nothing
 
 == UDP with external IP
-chain external-default/web/udp/http
-chain service-default/web/udp/http
-rule external-default/web/udp/http jump mark-for-masquerade
-rule external-default/web/udp/http goto service-default/web/udp/http
-rule service-default/web/udp/http ip daddr 10.43.0.10 udp dport 80 ip saddr != 10.42.0.0/16 jump mark-for-masquerade
-rule service-default/web/udp/http meta l4proto udp dnat to 10.42.0.5:8080
+chain svc-ip-1
+map svc-ip-1 { typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport ; }
+rule svc-ip jump svc-ip-1
+rule svc-ip-1 meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 1 map @svc-ip-1
 element hairpin { 10.42.0.5 . 10.42.0.5 }
-element service-ips { 10.43.0.10 . udp . 80 : goto service-default/web/udp/http }
-element service-ips { 192.0.2.10 . udp . 80 : goto external-default/web/udp/http }
+element masquerade-ips { 192.0.2.10 . udp . 80 }
+element masquerade-outside { 10.43.0.10 . udp . 80 }
+element svc-ip-1 { 10.43.0.10 . udp . 80 . 0 : 10.42.0.5 . 8080 }
+element svc-ip-1 { 192.0.2.10 . udp . 80 . 0 : 10.42.0.5 . 8080 }
 `
 
-// A service chain picks each of N endpoints with probability 1/N: through a cascade of
-// numgen matches up to maxCascade endpoints (translating itself, or going to the
-// endpoint chains), through one numgen verdict map past it.
+// An affinity Service's chain picks each of N endpoints with probability 1/N (after
+// sending a known client to its endpoint): through a cascade of numgen matches up to
+// maxCascade endpoints, through one numgen verdict map past it.
 func TestBalanceRules(t *testing.T) {
 	gotoRE := regexp.MustCompile(`^numgen random mod (\d+) == 0 goto (\S+)$`)
-	dnatRE := regexp.MustCompile(`^numgen random mod (\d+) == 0 (meta l4proto tcp dnat to \S+)$`)
-	for _, inline := range []bool{false, true} {
-		matchRE, lastPrefix := gotoRE, "goto "
-		if inline {
-			matchRE, lastPrefix = dnatRE, ""
+	for n := 1; n <= maxCascade+2; n++ {
+		sp := &servicePort{service: "default/web", portName: "http", protocol: "tcp", affinity: 1}
+		var eps []endpoint
+		for i := range n {
+			eps = append(eps, endpoint{ip: fmt.Sprintf("10.42.0.%d", i+2), port: 8080})
 		}
-		for n := 1; n <= maxCascade+2; n++ {
-			if inline && n > maxCascade {
+		rules := balanceRules(sp, eps)
+		for i, e := range eps {
+			name := sp.endpointBaseName(e)
+			if want := fmt.Sprintf("ip saddr @%s goto %s", affinitySetPrefix+name, endpointChainPrefix+name); rules[i] != want {
+				t.Fatalf("%d endpoints: rule %d %q, want %q", n, i, rules[i], want)
+			}
+		}
+		rules = rules[n:]
+		if n > maxCascade {
+			if len(rules) != 1 || !strings.HasPrefix(rules[0], fmt.Sprintf("numgen random mod %d vmap { 0 : goto ", n)) || strings.Count(rules[0], "goto") != n {
+				t.Errorf("%d endpoints: %q, want one numgen vmap", n, rules)
+			}
+			continue
+		}
+		// The chance that a connection reaches each rule, and then takes its endpoint.
+		chance := map[string]float64{}
+		reach := 1.0
+		for i, rule := range rules {
+			if i == len(rules)-1 {
+				target, ok := strings.CutPrefix(rule, "goto ")
+				if !ok {
+					t.Fatalf("%d endpoints: last rule %q", n, rule)
+				}
+				chance[target] += reach
 				break
 			}
-			sp := &servicePort{service: "default/web", portName: "http", protocol: "tcp"}
-			var eps []endpoint
-			for i := range n {
-				eps = append(eps, endpoint{ip: fmt.Sprintf("10.42.0.%d", i+2), port: 8080})
+			m := gotoRE.FindStringSubmatch(rule)
+			if m == nil {
+				t.Fatalf("%d endpoints: rule %q", n, rule)
 			}
-			rules := balanceRules(sp, eps, inline)
-			if n > maxCascade {
-				if len(rules) != 1 || !strings.HasPrefix(rules[0], fmt.Sprintf("numgen random mod %d vmap { 0 : goto ", n)) || strings.Count(rules[0], "goto") != n {
-					t.Errorf("%d endpoints: %q, want one numgen vmap", n, rules)
-				}
-				continue
-			}
-			// The chance that a connection reaches each rule, and then takes its endpoint.
-			chance := map[string]float64{}
-			reach := 1.0
-			for i, rule := range rules {
-				if i == len(rules)-1 {
-					target, ok := strings.CutPrefix(rule, lastPrefix)
-					if !ok || inline && !strings.HasPrefix(rule, "meta l4proto tcp dnat to ") {
-						t.Fatalf("%d endpoints (inline %v): last rule %q", n, inline, rule)
-					}
-					chance[target] += reach
-					break
-				}
-				m := matchRE.FindStringSubmatch(rule)
-				if m == nil {
-					t.Fatalf("%d endpoints (inline %v): rule %q", n, inline, rule)
-				}
-				mod, _ := strconv.Atoi(m[1])
-				chance[m[2]] += reach / float64(mod)
-				reach -= reach / float64(mod)
-			}
-			if len(chance) != n {
-				t.Fatalf("%d endpoints: rules %q reach %d of them", n, rules, len(chance))
-			}
-			for target, p := range chance {
-				if math.Abs(p-1/float64(n)) > 1e-9 {
-					t.Errorf("%d endpoints: %s gets %.4f, want %.4f", n, target, p, 1/float64(n))
-				}
+			mod, _ := strconv.Atoi(m[1])
+			chance[m[2]] += reach / float64(mod)
+			reach -= reach / float64(mod)
+		}
+		if len(chance) != n {
+			t.Fatalf("%d endpoints: rules %q reach %d of them", n, rules, len(chance))
+		}
+		for target, p := range chance {
+			if math.Abs(p-1/float64(n)) > 1e-9 {
+				t.Errorf("%d endpoints: %s gets %.4f, want %.4f", n, target, p, 1/float64(n))
 			}
 		}
 	}

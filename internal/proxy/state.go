@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,23 +11,25 @@ import (
 
 var everything = labels.Everything()
 
-// tableState is what the proxy knows it wrote to its tables. Incremental syncs diff
+// tableState is what the proxy knows it wrote to its table. Incremental syncs diff
 // against it, so it must match the kernel: after a failed transaction (broken) the next
-// sync rebuilds the tables and the state from scratch.
+// sync rebuilds the table and the state from scratch.
 type tableState struct {
-	// shards is how many shard tables the Services are spread over (by shardOf).
-	shards     int
+	cfg        tableConfig
 	programmed map[string]*serviceRules // by Service namespace/name
-	// owners says which Service holds each verdict-map element. Two Services may
-	// claim one (the same external IP and port, say); the first keeps it and the others
-	// wait in waiting until it is released. Ownership is global: the elements of two
-	// Services of different shards would land in different tables, where both would
-	// match.
-	owners  map[elementKey]string
-	waiting map[elementKey]map[string]struct{}
-	// stale chains were flushed when no longer used and are deleted after
-	// staleChainDelay.
-	stale map[chainRef]time.Time
+	// owners says which Service holds each traffic key (see elementKey.claim). Two
+	// Services may claim one (the same external IP and port, say); the first keeps it
+	// and the others wait in waiting until it is released.
+	owners  map[string]string
+	waiting map[string]map[string]struct{}
+	// stale chains (of affinity Services) were flushed when no longer used and are
+	// deleted after staleChainDelay.
+	stale map[string]time.Time
+	// sizeRefs are the class maps and chains in the table (see sizeName), with the
+	// number of Services that have elements in them; one no Service uses since
+	// unusedSince is deleted after staleChainDelay.
+	sizeRefs    map[string]int
+	unusedSince map[string]time.Time
 	// hairpinRefs counts the Services that need each address in the hairpin set.
 	hairpinRefs map[string]int
 	broken      bool
@@ -37,11 +37,12 @@ type tableState struct {
 	bounds rebuildBounds
 }
 
-func newTableState(shards int) *tableState {
+func newTableState(cfg tableConfig) *tableState {
 	return &tableState{
-		shards:     max(shards, 1),
-		programmed: map[string]*serviceRules{}, owners: map[elementKey]string{},
-		waiting: map[elementKey]map[string]struct{}{}, stale: map[chainRef]time.Time{}, hairpinRefs: map[string]int{},
+		cfg:        cfg,
+		programmed: map[string]*serviceRules{}, owners: map[string]string{},
+		waiting: map[string]map[string]struct{}{}, stale: map[string]time.Time{},
+		sizeRefs: map[string]int{}, unusedSince: map[string]time.Time{}, hairpinRefs: map[string]int{},
 		bounds: rebuildBounds{maps: rebuildMaxMaps, operations: rebuildMaxOperations},
 	}
 }
@@ -51,21 +52,18 @@ type syncPlan struct {
 	services, changed, chains int
 	// txs are the transactions to run, in order (one for an incremental sync).
 	txs []*knftables.Transaction
-	// requeue are Services waiting for an element this sync released.
+	// requeue are Services waiting for a traffic key this sync released.
 	requeue []string
-	// conflicts are elements a Service could not have, as "service: map key".
+	// conflicts are traffic keys a Service could not have, as "service: key".
 	conflicts []string
 	commit    func()
 }
 
 // The bounds of one transaction of a rebuild after its first. The kernel binds each
-// anonymous map (the numgen vmap of a Service with more than maxCascade endpoints) by
-// walking the whole pending transaction: one transaction with a map per Service costs
-// the square of the Services (≈24 s for 10 000 before the cascades). The operations
-// bound (≈1 500 small Services) keeps a batch's netlink messages and the kernel's
-// transaction to a few MB; each transaction costs a check of every table it wrote to
-// at commit (nft_table_validate), and a walk of every chain of the namespace, so they
-// are not smaller.
+// anonymous map (the numgen vmap of an affinity Service with more than maxCascade
+// endpoints) by walking the whole pending transaction, so a transaction holds few. The
+// operations bound keeps a batch's netlink messages and the kernel's transaction to a
+// few MB.
 const (
 	rebuildMaxMaps       = 256
 	rebuildMaxOperations = 20000
@@ -75,36 +73,39 @@ const (
 // rebuild after its first holds, unless a single Service needs more.
 type rebuildBounds struct{ maps, operations int }
 
-// planFull writes fresh tables with every Service: its first transaction replaces
-// whatever proxy tables there were (leftovers too: tables of an earlier run with
-// another number of shards) by the fixed chains, sets and maps (it runs through nft);
-// the Services follow, a whole Service to a transaction, shard by shard, in
-// transactions bounded by rebuildMaxMaps and rebuildMaxOperations (which nftlink sends
-// over netlink). Between two transactions the Services not written yet have no rules
-// at all: their traffic passes untouched, as if the proxy did not know them (not
-// rejected), and no element jumps to a chain not written yet. commit replaces the
-// state; until then, should a transaction fail, the state stays broken and the next
-// sync rebuilds again.
-func (s *tableState) planFull(newTx func() *knftables.Transaction, nodeIPs []string, leftovers []string, svcs []*corev1.Service, desired func(string) *serviceRules) *syncPlan {
-	fresh := newTableState(s.shards)
+// planFull writes a fresh table with every Service: its first transaction replaces
+// whatever proxy tables there were (leftovers of older versions too) by the fixed
+// chains, sets and maps and the class maps and chains the Services need (it runs
+// through nft); the Services follow, a whole Service to a transaction, in transactions
+// bounded by rebuildMaxMaps and rebuildMaxOperations (which nftlink sends over
+// netlink). Between two transactions the Services not written yet have no rules at
+// all: their traffic passes untouched, as if the proxy did not know them (not
+// rejected). commit replaces the state; until then, should a transaction fail, the
+// state stays broken and the next sync rebuilds again.
+func (s *tableState) planFull(newTx func() *knftables.Transaction, leftovers []string, svcs []*corev1.Service, desired func(string) *serviceRules) *syncPlan {
+	fresh := newTableState(s.cfg)
 	fresh.bounds = s.bounds
-	skeleton := newTx()
-	writeFreshTables(skeleton, nodeIPs, s.shards, leftovers)
 	keys := make([]string, 0, len(svcs))
-	shardOfKey := make(map[string]int, len(svcs))
 	for _, svc := range svcs {
-		key := svc.Namespace + "/" + svc.Name
-		keys = append(keys, key)
-		shardOfKey[key] = shardOf(key, s.shards)
+		keys = append(keys, svc.Namespace+"/"+svc.Name)
 	}
-	// Shard by shard, so that a transaction's commit checks few tables.
-	slices.SortFunc(keys, func(a, b string) int {
-		if c := shardOfKey[a] - shardOfKey[b]; c != 0 {
-			return c
+	slices.Sort(keys)
+	plan := &syncPlan{services: len(keys)}
+	rules := make(map[string]*serviceRules, len(keys))
+	for _, key := range keys {
+		r := desired(key)
+		plan.conflicts = append(plan.conflicts, fresh.claim(key, r, plan)...)
+		if r.empty() {
+			continue
 		}
-		return strings.Compare(a, b)
-	})
-	plan := &syncPlan{services: len(keys), txs: []*knftables.Transaction{skeleton}}
+		rules[key] = r
+		for name := range r.sizes() {
+			fresh.sizeRefs[name]++
+		}
+	}
+	skeleton := newTx()
+	writeFreshTable(skeleton, s.cfg, leftovers, sortedKeys(fresh.sizeRefs))
+	plan.txs = []*knftables.Transaction{skeleton}
 	var changes []*change
 	maps, ops := 0, 0
 	flush := func() {
@@ -116,12 +117,11 @@ func (s *tableState) planFull(newTx func() *knftables.Transaction, nodeIPs []str
 		changes, maps, ops = nil, 0, 0
 	}
 	for _, key := range keys {
-		r := desired(key)
-		plan.conflicts = append(plan.conflicts, fresh.claim(key, r, plan)...)
-		if r.empty() {
+		r := rules[key]
+		if r == nil {
 			continue
 		}
-		c := diff(nil, r, ShardTable(shardOfKey[key]))
+		c := diff(nil, r)
 		fresh.hairpinChanges(c, nil, r)
 		m, o := c.size(true)
 		if len(changes) > 0 && (maps+m > s.bounds.maps || ops+o > s.bounds.operations) {
@@ -140,12 +140,19 @@ func (s *tableState) planFull(newTx func() *knftables.Transaction, nodeIPs []str
 }
 
 // planIncremental writes the changes of the Services at keys into tx (gcKey among them
-// only asks for stale chains to be deleted). It updates the state as it goes: should the
-// transaction fail, broken makes the next sync a full one.
+// only asks for stale chains and unused class maps to be deleted). It updates the
+// state as it goes: should the transaction fail, broken makes the next sync a full
+// one.
+//
+// A Service's change is element additions and deletions in the shared sets and maps
+// (plus its own chains with session affinity). When its endpoints move it to a class
+// map of a number of endpoints no Service used, that map and its chain are created
+// first (by nft: see addSize), in the same transaction.
 func (s *tableState) planIncremental(tx *knftables.Transaction, keys []string, desired func(string) *serviceRules, now time.Time) *syncPlan {
 	plan := &syncPlan{txs: []*knftables.Transaction{tx}, commit: func() {}}
 	var changes []*change
-	written := map[chainRef]bool{}
+	written := map[string]bool{}
+	var created []string
 	for _, key := range keys {
 		if key == gcKey {
 			continue
@@ -157,8 +164,26 @@ func (s *tableState) planIncremental(tx *knftables.Transaction, keys []string, d
 		if old.equal(r) {
 			continue
 		}
-		c := diff(old, r, s.shardTable(key))
+		c := diff(old, r)
 		s.hairpinChanges(c, old, r)
+		was, is := old.sizes(), r.sizes()
+		for _, name := range sortedKeys(is) {
+			if was[name] {
+				continue
+			}
+			if _, ok := s.sizeRefs[name]; !ok {
+				created = append(created, name)
+			}
+			s.sizeRefs[name]++
+			delete(s.unusedSince, name)
+		}
+		for _, name := range sortedKeys(was) {
+			if !is[name] {
+				if s.sizeRefs[name]--; s.sizeRefs[name] == 0 {
+					s.unusedSince[name] = now
+				}
+			}
+		}
 		if r.empty() {
 			delete(s.programmed, key)
 		} else {
@@ -170,25 +195,45 @@ func (s *tableState) planIncremental(tx *knftables.Transaction, keys []string, d
 		changes = append(changes, c)
 		plan.changed++
 		plan.chains += len(c.written)
-		for _, ref := range c.written {
-			written[ref] = true
-			delete(s.stale, ref)
+		for _, name := range c.written {
+			written[name] = true
+			delete(s.stale, name)
 		}
-		for _, ref := range c.removed {
-			s.stale[ref] = now
+		for _, name := range c.removed {
+			s.stale[name] = now
+		}
+	}
+	var deleted []string
+	for _, name := range sortedKeys(s.unusedSince) {
+		if s.sizeRefs[name] == 0 && now.Sub(s.unusedSince[name]) >= staleChainDelay {
+			deleted = append(deleted, name)
+			delete(s.sizeRefs, name)
+			delete(s.unusedSince, name)
+		}
+	}
+	// New class chains before the jumps to them, the jumps before the elements that
+	// lead there; the jumps to unused ones go before those are deleted.
+	touched := map[string]bool{}
+	for _, name := range append(slices.Clone(created), deleted...) {
+		class, _, _ := parseSizeName(name)
+		touched[class] = true
+		if slices.Contains(created, name) {
+			addSize(tx, name)
+		}
+	}
+	for _, class := range classes {
+		if touched[class] {
+			writeClassChain(tx, class, sortedKeys(s.sizeRefs), false)
 		}
 	}
 	writeChanges(tx, changes, false)
-	refs := slices.SortedFunc(maps.Keys(s.stale), func(a, b chainRef) int {
-		if c := strings.Compare(a.table, b.table); c != 0 {
-			return c
-		}
-		return strings.Compare(a.name, b.name)
-	})
-	for _, ref := range refs {
-		if !written[ref] && now.Sub(s.stale[ref]) >= staleChainDelay {
-			tx.Delete(chainObj(ref.table, ref.name))
-			delete(s.stale, ref)
+	for _, name := range deleted {
+		deleteSize(tx, name)
+	}
+	for _, name := range sortedKeys(s.stale) {
+		if !written[name] && now.Sub(s.stale[name]) >= staleChainDelay {
+			tx.Delete(chainObj(name))
+			delete(s.stale, name)
 		}
 	}
 	return plan
@@ -221,50 +266,64 @@ func (s *tableState) hairpinChanges(c *change, old, r *serviceRules) {
 	}
 }
 
-// shardTable is the table of the Service at key.
-func (s *tableState) shardTable(key string) string {
-	return ShardTable(shardOf(key, s.shards))
-}
-
-// claim filters out of r the elements another Service holds (returning them as
-// conflicts), and moves ownership of key's elements from its old rules to r.
+// claim filters out of r the elements of traffic keys another Service holds
+// (returning them as conflicts), and moves ownership of key's traffic keys from its
+// old rules to r.
 func (s *tableState) claim(key string, r *serviceRules, plan *syncPlan) []string {
-	var conflicts []string
+	held := map[string]string{} // traffic key → the other Service holding it
 	for k := range r.elements {
-		if owner, held := s.owners[k]; held && owner != key {
-			delete(r.elements, k)
-			if s.waiting[k] == nil {
-				s.waiting[k] = map[string]struct{}{}
-			}
-			s.waiting[k][key] = struct{}{}
-			conflicts = append(conflicts, key+": "+k.mapName+" "+k.key+" is held by "+owner)
+		if owner, ok := s.owners[k.claim()]; ok && owner != key {
+			held[k.claim()] = owner
 		}
+	}
+	for k := range r.elements {
+		if _, ok := held[k.claim()]; ok {
+			delete(r.elements, k)
+		}
+	}
+	var conflicts []string
+	for _, claim := range sortedKeys(held) {
+		if s.waiting[claim] == nil {
+			s.waiting[claim] = map[string]struct{}{}
+		}
+		s.waiting[claim][key] = struct{}{}
+		conflicts = append(conflicts, key+": "+claim+" is held by "+held[claim])
+	}
+	claims := map[string]bool{}
+	for k := range r.elements {
+		claims[k.claim()] = true
 	}
 	if old := s.programmed[key]; old != nil {
 		for k := range old.elements {
-			if _, kept := r.elements[k]; kept {
+			claim := k.claim()
+			if claims[claim] || s.owners[claim] != key {
 				continue
 			}
-			delete(s.owners, k)
-			for waiter := range s.waiting[k] {
+			delete(s.owners, claim)
+			for _, waiter := range sortedKeys(s.waiting[claim]) {
 				plan.requeue = append(plan.requeue, waiter)
 			}
-			delete(s.waiting, k)
+			delete(s.waiting, claim)
 		}
 	}
-	for k := range r.elements {
-		s.owners[k] = key
+	for claim := range claims {
+		s.owners[claim] = key
 	}
 	return conflicts
 }
 
-// nextGC says how long until the oldest stale chain may be deleted.
+// nextGC says how long until the oldest stale chain or unused class map may be deleted.
 func (s *tableState) nextGC(now time.Time) (time.Duration, bool) {
-	if len(s.stale) == 0 {
+	if len(s.stale)+len(s.unusedSince) == 0 {
 		return 0, false
 	}
 	var first time.Time
 	for _, t := range s.stale {
+		if first.IsZero() || t.Before(first) {
+			first = t
+		}
+	}
+	for _, t := range s.unusedSince {
 		if first.IsZero() || t.Before(first) {
 			first = t
 		}

@@ -21,12 +21,14 @@ import (
 // table is a fake table driven by a tableState, as Proxy.sync drives them; with real,
 // every transaction also runs against a real nftables table.
 type table struct {
-	t     *testing.T
-	nft   *knftables.Fake
-	real  *kernelTables
-	state *tableState
-	c     *cluster
-	now   time.Time
+	// classTxs counts the transactions that created class maps (nft writes them).
+	classTxs int
+	t        *testing.T
+	nft      *knftables.Fake
+	real     *kernelTables
+	state    *tableState
+	c        *cluster
+	now      time.Time
 }
 
 func newTable(t *testing.T, c *cluster) *table {
@@ -34,8 +36,8 @@ func newTable(t *testing.T, c *cluster) *table {
 }
 
 func newTableWith(t *testing.T, c *cluster, real *kernelTables) *table {
-	tb := &table{t: t, nft: newFake(), real: real, state: newTableState(testShards), c: c, now: time.Unix(1000, 0)}
-	plan := tb.state.planFull(tb.nft.NewTransaction, testNodeIPs, nil, c.list(), c.desired(testParams))
+	tb := &table{t: t, nft: newFake(), real: real, state: newTableState(testConfig), c: c, now: time.Unix(1000, 0)}
+	plan := tb.state.planFull(tb.nft.NewTransaction, nil, c.list(), c.desired(testParams))
 	for i, tx := range plan.txs {
 		tb.run(tx, fmt.Sprintf("full sync, transaction %d", i+1))
 	}
@@ -47,6 +49,9 @@ func (tb *table) run(tx *knftables.Transaction, what string) {
 	tb.t.Helper()
 	if err := tb.nft.Run(context.Background(), tx); err != nil {
 		tb.t.Fatalf("%s: %v\n%s", what, err, tx)
+	}
+	if strings.Contains(tx.String(), "add map ") {
+		tb.classTxs++
 	}
 	if tb.real != nil {
 		if err := tb.real.Run(context.Background(), tx); err != nil {
@@ -90,21 +95,19 @@ func (tb *table) checkConsistent(step string) {
 	}
 }
 
-// checkReferences asserts that every chain a rule or element refers to exists, in the
-// same table (a jump cannot leave its table).
+// checkReferences asserts that every chain a rule or element refers to exists.
 func (tb *table) checkReferences(step string) {
 	tb.t.Helper()
 	got := sortedLines(tb.nft.Dump())
-	chains := map[chainRef]bool{}
+	chains := map[string]bool{}
 	for _, l := range got {
 		if f := strings.Fields(l); len(f) >= 5 && f[1] == "chain" {
-			chains[chainRef{f[3], f[4]}] = true
+			chains[f[4]] = true
 		}
 	}
 	for _, l := range got {
-		f := strings.Fields(l)
 		for _, m := range refRE.FindAllStringSubmatch(l, -1) {
-			if len(f) < 4 || !chains[chainRef{f[3], m[1]}] {
+			if !chains[m[1]] {
 				tb.t.Fatalf("%s: %q refers to missing chain %s", step, l, m[1])
 			}
 		}
@@ -116,7 +119,7 @@ func (tb *table) checkReferences(step string) {
 func (tb *table) checkReal(step string) {
 	tb.t.Helper()
 	ctx := context.Background()
-	for _, name := range tables(testShards) {
+	for _, name := range []string{TableName} {
 		real := tb.real.table(tb.t, name)
 		fake := tb.nft.Tables[knftables.IPv4Family][name]
 		if fake == nil {
@@ -192,50 +195,51 @@ func threeServices() *cluster {
 	return c
 }
 
-// A change to one Service writes only that Service's chains, and only the ones whose
-// rules changed: counted operation by operation.
+// A change to one Service writes only that Service's elements (and a class map and
+// chain for a number of endpoints no Service had): counted operation by operation.
 func TestIncrementalTouchesOnlyTheChangedService(t *testing.T) {
 	c := threeServices()
 	tb := newTable(t, c)
 	api := c.services["default/api"]
 
-	shard := ShardTable(shardOf("default/api", testShards))
 	onlyAPI := func(tx *knftables.Transaction) {
 		t.Helper()
-		for _, chain := range chainsIn(tx.String()) {
-			if !strings.Contains(chain, "default/api/") {
-				t.Errorf("transaction touches %s:\n%s", chain, tx)
-			}
+		if tx.NumOperations() == 0 {
+			return
 		}
-		// Only api's shard, and the main table's no-endpoint maps, reject and hairpin
-		// sets.
 		for _, l := range strings.Split(strings.TrimSpace(tx.String()), "\n") {
-			if f := strings.Fields(l); len(f) > 4 && f[3] != shard && !(f[3] == TableName && (strings.HasPrefix(f[4], "no-endpoint-") || strings.HasPrefix(f[4], "reject-") || f[4] == hairpinSet)) {
-				t.Errorf("transaction writes to table %s: %q", f[3], l)
+			f := strings.Fields(l)
+			if len(f) < 5 || f[3] != TableName {
+				t.Errorf("transaction writes to another table: %q", l)
+				continue
+			}
+			_, _, size := parseSizeName(f[4])
+			if !strings.Contains(l, "{ 10.43.0.10 . ") && f[4] != hairpinSet && !size && !slices.Contains(classes, f[4]) {
+				t.Errorf("transaction touches something not api's: %q", l)
 			}
 		}
 	}
 	steps := []struct {
 		name   string
 		change func()
-		// ops: rewritten service chain = add+flush+1 rule+1 per endpoint (it
-		// translates itself); a hairpin element per endpoint added or removed; a
-		// removed chain = add+flush now, delete later.
+		// ops: an element per endpoint, a hairpin element per endpoint added or
+		// removed; a new class map (map, chain, rule) with its class chain rewritten
+		// (add, flush, a jump per map).
 		ops int
 	}{
 		{"add an endpoint", func() {
 			c.slices["default/api"] = []*discoveryv1.EndpointSlice{slice(api, "api-1", 8080, ep{ip: "10.42.0.5"}, ep{ip: "10.42.0.6"}, ep{ip: "10.42.0.7"})}
-		}, 6 + 1},
+		}, 3 + 4 + 2 + 3 + 1},
 		{"remove an endpoint", func() {
 			c.slices["default/api"] = []*discoveryv1.EndpointSlice{slice(api, "api-1", 8080, ep{ip: "10.42.0.5"}, ep{ip: "10.42.0.7"})}
-		}, 5 + 1},
+		}, 3 + 2 + 1},
 		{"no change", func() {}, 0},
 		{"endpoint becomes terminating (it is dropped)", func() {
 			c.slices["default/api"] = []*discoveryv1.EndpointSlice{slice(api, "api-1", 8080, ep{ip: "10.42.0.5"}, ep{ip: "10.42.0.7", terminating: true})}
-		}, 4 + 1},
-		{"no endpoints left: the element moves to the reject map", func() {
+		}, 3 + 4 + 2 + 1 + 1},
+		{"no endpoints left: reject", func() {
 			c.slices["default/api"] = nil
-		}, 2 /* service chain */ + 1 /* delete element */ + 1 /* add reject element */ + 1 /* hairpin */},
+		}, 1 /* endpoint */ + 1 /* masquerade-outside */ + 1 /* reject element */ + 1 /* hairpin */},
 		{"service deleted", func() {
 			delete(c.services, "default/api")
 		}, 1},
@@ -250,6 +254,45 @@ func TestIncrementalTouchesOnlyTheChangedService(t *testing.T) {
 		tb.gc()
 		tb.checkConsistent(step.name)
 	}
+}
+
+// A class map no Service uses any more is deleted with its chain after
+// staleChainDelay, unless a Service needs it again before.
+func TestUnusedClassMapsDeletedLater(t *testing.T) {
+	c := threeServices()
+	tb := newTable(t, c)
+	api := c.services["default/api"]
+	three := slice(api, "api-1", 8080, ep{ip: "10.42.0.5"}, ep{ip: "10.42.0.6"}, ep{ip: "10.42.0.7"})
+	c.slices["default/api"] = []*discoveryv1.EndpointSlice{three}
+	if tx := tb.sync("default/api"); !strings.Contains(tx.String(), "add map ip berth-proxy svc-ip-3 ") {
+		t.Fatalf("no map for 3 endpoints:\n%s", tx)
+	}
+	c.slices["default/api"] = []*discoveryv1.EndpointSlice{slice(api, "api-1", 8080, ep{ip: "10.42.0.5"}, ep{ip: "10.42.0.6"})}
+	tb.sync("default/api")
+	if wait, ok := tb.state.nextGC(tb.now); !ok || wait != staleChainDelay {
+		t.Fatalf("nextGC = %v, %v; want %v", wait, ok, staleChainDelay)
+	}
+	// Needed again in time: kept.
+	tb.now = tb.now.Add(staleChainDelay / 2)
+	c.slices["default/api"] = []*discoveryv1.EndpointSlice{three}
+	if tx := tb.sync("default/api"); strings.Contains(tx.String(), "map ") || strings.Contains(tx.String(), "chain") {
+		t.Fatalf("map for 3 endpoints written again:\n%s", tx)
+	}
+	tb.now = tb.now.Add(staleChainDelay)
+	if tx := tb.sync(gcKey); tx.NumOperations() != 0 {
+		t.Fatalf("gc of a map in use:\n%s", tx)
+	}
+	c.slices["default/api"] = []*discoveryv1.EndpointSlice{slice(api, "api-1", 8080, ep{ip: "10.42.0.5"}, ep{ip: "10.42.0.6"})}
+	tb.sync("default/api")
+	tx := tb.gc()
+	if s := tx.String(); !strings.Contains(s, "delete map ip berth-proxy svc-ip-3") || !strings.Contains(s, "delete chain ip berth-proxy svc-ip-3") ||
+		strings.Contains(s, "jump svc-ip-3") {
+		t.Fatalf("gc transaction:\n%s", s)
+	}
+	if _, ok := tb.state.nextGC(tb.now); ok {
+		t.Fatal("unused maps left after gc")
+	}
+	tb.checkConsistent("after gc")
 }
 
 // Stale chains are flushed at once but deleted only after staleChainDelay (kernels
@@ -288,7 +331,7 @@ func TestConflictingElements(t *testing.T) {
 	c.add(a, slice(a, "a-1", 8080, ep{ip: "10.42.0.5"}))
 	c.add(b, slice(b, "b-1", 8080, ep{ip: "10.42.0.6"}))
 	tb := newTable(t, c)
-	if owner := tb.state.owners[elementKey{serviceIPsMap, "192.0.2.10 . tcp . 80"}]; owner != "default/a" {
+	if owner := tb.state.owners["192.0.2.10 . tcp . 80"]; owner != "default/a" {
 		t.Fatalf("owner = %q, want default/a", owner)
 	}
 	delete(c.services, "default/a")
@@ -301,7 +344,7 @@ func TestConflictingElements(t *testing.T) {
 		t.Fatalf("requeue = %v, want [default/b]", plan.requeue)
 	}
 	tb.sync("default/b")
-	if owner := tb.state.owners[elementKey{serviceIPsMap, "192.0.2.10 . tcp . 80"}]; owner != "default/b" {
+	if owner := tb.state.owners["192.0.2.10 . tcp . 80"]; owner != "default/b" {
 		t.Fatalf("owner = %q, want default/b", owner)
 	}
 	tb.gc()
@@ -413,13 +456,14 @@ func randomChanges(t *testing.T, real *kernelTables, steps int) {
 	}
 	tb.gc()
 	tb.checkConsistent("end")
-	// Only the full sync needs nft; every incremental one went over netlink.
+	// Only the full sync and the transactions that create class maps need nft; every
+	// other one went over netlink.
 	if real == nil {
 		return
 	}
 	if nl, ok := real.Interface.(*nftlink.Table); ok {
-		if st := nl.Stats(); st.Exec != 1 || st.Netlink == 0 {
-			t.Fatalf("transactions: %+v, want 1 through nft (the full sync) and the rest over netlink", st)
+		if st := nl.Stats(); st.Exec != tb.classTxs || st.Netlink == 0 {
+			t.Fatalf("transactions: %+v, want %d through nft (the full sync, and those that created class maps) and the rest over netlink", st, tb.classTxs)
 		}
 	}
 }

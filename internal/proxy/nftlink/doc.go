@@ -20,15 +20,18 @@
 // to what the proxy writes after its fixed table, in incremental syncs and the Services
 // of a rebuild (see translate and parseRule): regular chains; named sets of ipv4_addr,
 // inet_proto and inet_service keys (and their concatenations) with the dynamic and
-// timeout flags; elements of such sets and of verdict maps; rules made of ip
+// timeout flags; elements of such sets, of verdict maps and of data maps whose
+// typeof is made of ip saddr/daddr, meta l4proto, th sport/dport and numgen random mod
+// N (the proxy's class maps, keys and values concatenated); rules made of ip
 // saddr/daddr, tcp/udp/sctp port, meta l4proto, fib … type local and numgen random
 // mod N == K matches, `update @set { ip saddr }`, `dnat to`, numgen random vmaps and
 // verdicts. The expressions are the ones nft itself sends for the same text (the
 // tests compare the kernel's copies). A transaction with anything else (tables, base
 // chains, maps, comments, other statements) goes to the nft binary whole, so each
 // transaction stays atomic either way. Element keys are encoded from the set's type,
-// which the Table learns from the transactions that created the set (the proxy's full
-// sync), table by table; a set it has not seen sends its transactions to nft.
+// which the Table learns from the transactions that created the set (nft runs those:
+// the proxy's full sync, and the transactions that add a class map), table by table;
+// a set it has not seen sends its transactions to nft.
 //
 // Listing (List, ListElements, …) and Check always use nft.
 package nftlink

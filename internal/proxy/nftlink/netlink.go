@@ -127,10 +127,11 @@ func (b *batch) delSet(name string) error {
 	return b.message(unix.NFT_MSG_DELSET, 0, str(unix.NFTA_SET_TABLE, b.table), str(unix.NFTA_SET_NAME, name))
 }
 
-// element is one element of a set (verdict nil) or verdict map.
+// element is one element of a set (verdict and data nil), verdict map or data map.
 type element struct {
 	key     []byte
 	verdict *expr.Verdict
+	data    []byte
 }
 
 // elements adds (or deletes) elems to the set called name, or to the set of the batch
@@ -143,6 +144,13 @@ func (b *batch) elements(add bool, name string, setID uint32, elems []element) e
 			return err
 		}
 		attrs := []netlink.Attribute{key}
+		if e.data != nil {
+			value, err := nested(unix.NFTA_SET_ELEM_DATA, netlink.Attribute{Type: unix.NFTA_DATA_VALUE, Data: e.data})
+			if err != nil {
+				return err
+			}
+			attrs = append(attrs, value)
+		}
 		if e.verdict != nil {
 			verdict := []netlink.Attribute{u32(unix.NFTA_VERDICT_CODE, uint32(int32(e.verdict.Kind)))}
 			if e.verdict.Chain != "" {

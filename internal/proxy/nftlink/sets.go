@@ -14,17 +14,23 @@ import (
 )
 
 // setType is what encoding a set's or map's elements needs: its key type (several for a
-// concatenation) and, for a map, its data type.
+// concatenation) and, for a map, its data type (verdicts, or values of the types in
+// data).
 type setType struct {
-	key  []string
-	data string // "" for a set
+	key     []string
+	data    []string
+	verdict bool
 }
 
-// keyTypes are the element types this package encodes.
+func (t setType) isMap() bool { return t.verdict || len(t.data) > 0 }
+
+// keyTypes are the element types this package encodes. "numgen" is the 32-bit
+// host-order integer of a `numgen … mod N` expression (in a typeof).
 var keyTypes = map[string]nftables.SetDatatype{
 	"ipv4_addr":    nftables.TypeIPAddr,
 	"inet_proto":   nftables.TypeInetProto,
 	"inet_service": nftables.TypeInetService,
+	"numgen":       nftables.TypeInteger,
 }
 
 // parseSetType parses "ipv4_addr . inet_proto . inet_service : verdict" (or one type,
@@ -34,14 +40,58 @@ func parseSetType(s string) (setType, error) {
 	t := setType{}
 	for _, k := range strings.Split(keyText, ".") {
 		k = strings.TrimSpace(k)
-		if _, ok := keyTypes[k]; !ok {
+		if _, ok := keyTypes[k]; !ok || k == "numgen" {
 			return setType{}, fmt.Errorf("unsupported key type %q", k)
 		}
 		t.key = append(t.key, k)
 	}
 	if isMap {
-		if t.data = strings.TrimSpace(data); t.data != "verdict" {
-			return setType{}, fmt.Errorf("unsupported map data type %q", t.data)
+		if data = strings.TrimSpace(data); data != "verdict" {
+			return setType{}, fmt.Errorf("unsupported map data type %q", data)
+		}
+		t.verdict = true
+	}
+	return t, nil
+}
+
+// typeofTypes are the expressions of a typeof this package encodes, by their type.
+var typeofTypes = map[string]string{
+	"ip daddr": "ipv4_addr", "ip saddr": "ipv4_addr",
+	"meta l4proto": "inet_proto",
+	"th dport":     "inet_service", "th sport": "inet_service",
+}
+
+// parseTypeOf parses the text after `typeof` of a set or map made of the expressions in
+// typeofTypes and `numgen random mod N`, e.g. "ip daddr . meta l4proto . th dport .
+// numgen random mod 2 : ip daddr . th dport".
+func parseTypeOf(s string) (setType, error) {
+	parse := func(text string) ([]string, error) {
+		var out []string
+		for _, e := range strings.Split(text, " . ") {
+			e = strings.Join(strings.Fields(e), " ")
+			if typ, ok := typeofTypes[e]; ok {
+				out = append(out, typ)
+				continue
+			}
+			if n, ok := strings.CutPrefix(e, "numgen random mod "); ok {
+				if _, err := strconv.ParseUint(n, 10, 32); err == nil {
+					out = append(out, "numgen")
+					continue
+				}
+			}
+			return nil, fmt.Errorf("unsupported typeof expression %q", e)
+		}
+		return out, nil
+	}
+	keyText, dataText, isMap := strings.Cut(s, " : ")
+	key, err := parse(keyText)
+	if err != nil {
+		return setType{}, err
+	}
+	t := setType{key: key}
+	if isMap {
+		if t.data, err = parse(dataText); err != nil {
+			return setType{}, err
 		}
 	}
 	return t, nil
@@ -59,16 +109,22 @@ func (t setType) datatype() (nftables.SetDatatype, error) {
 	return nftables.ConcatSetType(types...)
 }
 
-// encodeKey encodes the parts of an element's key; in a concatenation every part takes
-// a multiple of 4 bytes (the register size), as nft lays it out.
-func (t setType) encodeKey(parts []string) ([]byte, error) {
-	if len(parts) != len(t.key) {
-		return nil, fmt.Errorf("key %q has %d parts, type %q %d", strings.Join(parts, " . "), len(parts), strings.Join(t.key, " . "), len(t.key))
+// encodeKey encodes the parts of an element's key.
+func (t setType) encodeKey(parts []string) ([]byte, error) { return encodeValue(t.key, parts) }
+
+// encodeData encodes the parts of a map element's value.
+func (t setType) encodeData(parts []string) ([]byte, error) { return encodeValue(t.data, parts) }
+
+// encodeValue encodes parts of the types types; in a concatenation every part takes a
+// multiple of 4 bytes (the register size), as nft lays it out.
+func encodeValue(types, parts []string) ([]byte, error) {
+	if len(parts) != len(types) {
+		return nil, fmt.Errorf("value %q has %d parts, type %q %d", strings.Join(parts, " . "), len(parts), strings.Join(types, " . "), len(types))
 	}
 	var out []byte
 	for i, part := range parts {
 		var b []byte
-		switch t.key[i] {
+		switch types[i] {
 		case "ipv4_addr":
 			addr, err := netip.ParseAddr(part)
 			if err != nil || !addr.Is4() {
@@ -88,9 +144,15 @@ func (t setType) encodeKey(parts []string) ([]byte, error) {
 				return nil, err
 			}
 			b = binaryutil.BigEndian.PutUint16(port)
+		case "numgen":
+			n, err := strconv.ParseUint(part, 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("integer %q", part)
+			}
+			b = binaryutil.NativeEndian.PutUint32(uint32(n))
 		}
 		out = append(out, b...)
-		if len(t.key) > 1 && len(b)%4 != 0 {
+		if len(types) > 1 && len(b)%4 != 0 {
 			out = append(out, make([]byte, 4-len(b)%4)...)
 		}
 	}
@@ -182,7 +244,7 @@ func (s setSpec) def(name string) (setDef, error) {
 	if err != nil {
 		return setDef{}, err
 	}
-	def := setDef{name: name, key: key, timeout: s.timeout, verdicts: s.typ.data == "verdict"}
+	def := setDef{name: name, key: key, timeout: s.timeout, verdicts: s.typ.verdict}
 	if s.dynamic {
 		def.flags |= unix.NFT_SET_EVAL
 	}

@@ -238,9 +238,14 @@ func (t *Table) element(b *batch, verb string, ref setRef, f []string) error {
 	switch {
 	case verb == "delete" && !hasValue:
 		return b.elements(false, name, 0, []element{elem})
-	case verb == "add" && hasValue == (typ.data == "verdict"):
-		if hasValue {
+	case verb == "add" && hasValue == typ.isMap():
+		switch {
+		case typ.verdict:
 			if elem.verdict, err = parseVerdict(value); err != nil {
+				return err
+			}
+		case hasValue:
+			if elem.data, err = typ.encodeData(strings.Split(value, " . ")); err != nil {
 				return err
 			}
 		}
@@ -266,9 +271,13 @@ func (t *Table) learn(text string) {
 			}
 		case len(f) >= 5 && f[0] == "delete" && (f[1] == "set" || f[1] == "map"):
 			delete(t.types, setRef{f[3], f[4]})
-		case len(f) >= 8 && f[0] == "add" && (f[1] == "set" || f[1] == "map") && f[5] == "{" && f[6] == "type":
+		case len(f) >= 8 && f[0] == "add" && (f[1] == "set" || f[1] == "map") && f[5] == "{" && (f[6] == "type" || f[6] == "typeof"):
 			typeText, _, _ := strings.Cut(strings.Join(f[7:], " "), " ;")
-			if typ, err := parseSetType(typeText); err == nil {
+			parse := parseSetType
+			if f[6] == "typeof" {
+				parse = parseTypeOf
+			}
+			if typ, err := parse(typeText); err == nil {
 				t.types[setRef{f[3], f[4]}] = typ
 			} else {
 				delete(t.types, setRef{f[3], f[4]})

@@ -151,6 +151,9 @@ func setup(tx *knftables.Transaction) {
 	tx.Add(&knftables.Map{Name: "ips", Type: "ipv4_addr . inet_proto . inet_service : verdict", Comment: knftables.PtrTo("m")})
 	tx.Add(&knftables.Map{Name: "ports", Type: "inet_proto . inet_service : verdict"})
 	tx.Add(&knftables.Set{Name: "addrs", Type: "ipv4_addr"})
+	// The proxy's class maps (nft writes them: typeof).
+	tx.Add(&knftables.Map{Name: "svc-ip-2", TypeOf: "ip daddr . meta l4proto . th dport . numgen random mod 2 : ip daddr . th dport"})
+	tx.Add(&knftables.Map{Name: "svc-nodeport-3", TypeOf: "meta l4proto . th dport . numgen random mod 3 : ip daddr . th dport"})
 }
 
 // Every rule form, set and element operation lands in the kernel exactly as nft would
@@ -170,6 +173,12 @@ func TestNetlinkWritesWhatNftWrites(t *testing.T) {
 		tx.Add(&knftables.Element{Map: "ips", Key: []string{"10.43.0.12", "sctp", "9"}, Value: []string{"jump x"}})
 		tx.Add(&knftables.Element{Map: "ports", Key: []string{"tcp", "30080"}, Value: []string{"goto x"}})
 		tx.Add(&knftables.Element{Set: "addrs", Key: []string{"192.168.1.1"}})
+		tx.Add(&knftables.Element{Map: "svc-ip-2", Key: []string{"10.43.0.10", "tcp", "80", "0"}, Value: []string{"10.42.0.5", "8080"}})
+		tx.Add(&knftables.Element{Map: "svc-ip-2", Key: []string{"10.43.0.10", "tcp", "80", "1"}, Value: []string{"10.42.1.7", "8080"}})
+		tx.Add(&knftables.Element{Map: "svc-ip-2", Key: []string{"10.43.0.11", "udp", "53", "1"}, Value: []string{"10.42.1.8", "53"}})
+		for i := range 3 {
+			tx.Add(&knftables.Element{Map: "svc-nodeport-3", Key: []string{"sctp", "30080", fmt.Sprint(i)}, Value: []string{fmt.Sprintf("10.42.0.%d", i+2), "9"}})
+		}
 	})
 	tw.checkSame("after adding")
 	tw.run("change", func(tx *knftables.Transaction) {
@@ -182,6 +191,9 @@ func TestNetlinkWritesWhatNftWrites(t *testing.T) {
 		tx.Add(&knftables.Set{Name: "aff", Type: "ipv4_addr", Flags: []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag}, Timeout: knftables.PtrTo(time.Minute)})
 		tx.Add(&knftables.Rule{Chain: "a", Rule: "update @aff { ip saddr }"})
 		tx.Add(&knftables.Element{Map: "ips", Key: []string{"10.43.0.11", "udp", "53"}, Value: []string{"goto c1"}})
+		tx.Delete(&knftables.Element{Map: "svc-ip-2", Key: []string{"10.43.0.10", "tcp", "80", "1"}})
+		tx.Add(&knftables.Element{Map: "svc-ip-2", Key: []string{"10.43.0.10", "tcp", "80", "1"}, Value: []string{"10.42.1.9", "8081"}})
+		tx.Delete(&knftables.Element{Map: "svc-nodeport-3", Key: []string{"sctp", "30080", "2"}})
 	})
 	tw.checkSame("after changing")
 	tw.run("delete", func(tx *knftables.Transaction) {
@@ -393,7 +405,8 @@ func execIn(ns string, args ...string) (string, error) {
 // What translate takes and what it leaves to nft (no kernel needed).
 func TestTranslate(t *testing.T) {
 	tb := New(nil, "")
-	tb.types[setRef{"t", "m"}] = setType{key: []string{"ipv4_addr", "inet_proto", "inet_service"}, data: "verdict"}
+	tb.types[setRef{"t", "m"}] = setType{key: []string{"ipv4_addr", "inet_proto", "inet_service"}, verdict: true}
+	tb.learn("add map ip t d { typeof ip daddr . meta l4proto . th dport . numgen random mod 2 : ip daddr . th dport ; }\n")
 	for _, tc := range []struct {
 		line string
 		ok   bool
@@ -406,6 +419,10 @@ func TestTranslate(t *testing.T) {
 		{"delete element ip t m { 10.0.0.1 . tcp . 80 }", true},
 		{"add set ip t s { type ipv4_addr ; flags dynamic,timeout ; timeout 10s ; }", true},
 		{"delete set ip t s", true},
+
+		{"add element ip t d { 10.0.0.1 . tcp . 80 . 1 : 10.42.0.5 . 8080 }", true},
+		{"delete element ip t d { 10.0.0.1 . tcp . 80 . 1 }", true},
+		{"delete map ip t d", true},
 
 		{"add chain ip other c", true},
 		{"add element ip t m { 10.0.0.1 . tcp . 80 : goto c }\nadd chain ip other c", true},
@@ -427,6 +444,10 @@ func TestTranslate(t *testing.T) {
 		{`add element ip t m { 10.0.0.1 . tcp . 80 comment "x" : goto c }`, false},
 		{"add set ip t s { type ipv4_addr . inet_service ; }", false},
 		{"add set ip t s { type ipv4_addr ; flags interval ; }", false},
+		{"add element ip t d { 10.0.0.1 . tcp . 80 . 1 }", false},
+		{"add element ip t d { 10.0.0.1 . tcp . 80 : 10.42.0.5 . 8080 }", false},
+		{"add element ip t d { 10.0.0.1 . tcp . 80 . 1 : goto c }", false},
+		{"add map ip t d2 { typeof ip daddr . numgen random mod 2 : ip daddr . th dport ; }\nadd rule ip t c meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . numgen random mod 2 map @d2", false},
 	} {
 		_, err := tb.translate(tc.line + "\n")
 		if ok := err == nil; ok != tc.ok {
