@@ -310,8 +310,16 @@ func summarizeData(data []byte, maxLength int) string {
 	}
 }
 
+// addWarning adds a Warning header once per message, as kube-apiserver's recorder does
+// (an update that is retried on a conflict decodes its object again).
 func addWarning(w http.ResponseWriter, msg string) {
-	w.Header().Add("Warning", fmt.Sprintf("299 - %q", msg))
+	v := fmt.Sprintf("299 - %q", msg)
+	for _, have := range w.Header().Values("Warning") {
+		if have == v {
+			return
+		}
+	}
+	w.Header().Add("Warning", v)
 }
 
 // decodedWrite is what a write handler reads before it acts.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -95,6 +96,9 @@ func testBadInput(t *testing.T, c *framework.Cluster) {
 		{name: "duplicate field Strict", method: "POST", path: "?fieldValidation=Strict", contentType: mediaJSON, body: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup","name":"dup"}}`), want: []int{400}},
 		{name: "unknown field Warn", method: "POST", path: "?fieldValidation=Warn", contentType: mediaJSON, body: cmJSON("warned", `,"bogus":1`), want: []int{201},
 			check: warningContains("unknown field")},
+		// A patch that changes nothing is worked out again from storage: still one warning.
+		{name: "unknown field in a no-op merge patch Warn", method: "PATCH", path: "/existing?fieldValidation=Warn", contentType: "application/merge-patch+json", body: []byte(`{"bogus":1}`), want: []int{200},
+			check: warningsExactly(`299 - "unknown field \"bogus\""`)},
 		{name: "unknown field Ignore", method: "POST", path: "?fieldValidation=Ignore", contentType: mediaJSON, body: cmJSON("ignored", `,"bogus":1`), want: []int{201},
 			check: func(t *testing.T, r response) {
 				if w := r.header.Values("Warning"); len(w) > 0 {
@@ -214,6 +218,15 @@ func bodyContains(s string) func(t *testing.T, r response) {
 	return func(t *testing.T, r response) {
 		if !bytes.Contains(r.body, []byte(s)) {
 			t.Errorf("body does not mention %q: %.300s", s, r.body)
+		}
+	}
+}
+
+// warningsExactly checks the Warning headers, each once, as kube-apiserver sends them.
+func warningsExactly(want ...string) func(t *testing.T, r response) {
+	return func(t *testing.T, r response) {
+		if got := r.header.Values("Warning"); !slices.Equal(got, want) {
+			t.Errorf("Warning headers %q, want %q", got, want)
 		}
 	}
 }
