@@ -155,3 +155,110 @@ lastTimestamp: "`+now+`"
 		t.Errorf("describe pod does not show the event:\n%s", out)
 	}
 }
+
+// testDescribeOtherKinds describes the kinds of the issue that testDescribe leaves out,
+// each created directly (no controller needed), and checks the lines kubectl's
+// describers print for them.
+func testDescribeOtherKinds(t *testing.T, e *env) {
+	e.mustStdin(t, strings.ReplaceAll(`apiVersion: v1
+kind: ConfigMap
+metadata: {name: dcm}
+data: {key: value}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: dsecret}
+stringData: {password: hunter2}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: dsa}
+---
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: drc}
+spec:
+  replicas: 0
+  selector: {app: drc}
+  template:
+    metadata: {labels: {app: drc}}
+    spec: {containers: [{name: c, image: busybox:1.35}]}
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: drs}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: drs}}
+  template:
+    metadata: {labels: {app: drs}}
+    spec: {containers: [{name: c, image: busybox:1.35}]}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: dep}
+subsets: [{addresses: [{ip: 10.42.0.5}], ports: [{name: http, port: 8080, protocol: TCP}]}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: deps, labels: {kubernetes.io/service-name: dep}}
+addressType: IPv4
+endpoints: [{addresses: [10.42.0.5], conditions: {ready: true}}]
+ports: [{name: http, port: 8080, protocol: TCP}]
+---
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata: {name: dlease}
+spec: {holderIdentity: someone, leaseDurationSeconds: 15}
+---
+apiVersion: v1
+kind: Event
+metadata: {name: dev1}
+involvedObject: {kind: ConfigMap, name: dcm, namespace: NS, apiVersion: v1}
+reason: Checked
+message: core event
+type: Normal
+source: {component: describe-test}
+---
+apiVersion: events.k8s.io/v1
+kind: Event
+metadata: {name: dev2}
+eventTime: "2026-01-01T00:00:00.000000Z"
+regarding: {kind: ConfigMap, name: dcm, namespace: NS, apiVersion: v1}
+reason: Checked
+note: events.k8s.io event
+type: Normal
+action: Describe
+reportingController: example.com/describe-test
+reportingInstance: describe-test-1
+`, "NS", e.ns), "create", "-f", "-")
+
+	cases := []struct {
+		args   []string
+		fields [][2]string
+		lines  []string
+	}{
+		{[]string{"configmap", "dcm"}, [][2]string{{"Name", "dcm"}, {"Namespace", e.ns}}, []string{"\nData\n====\nkey:\n----\nvalue\n"}},
+		{[]string{"secret", "dsecret"}, [][2]string{{"Name", "dsecret"}, {"Type", "Opaque"}, {"password", "7 bytes"}}, nil},
+		{[]string{"serviceaccount", "dsa"}, [][2]string{{"Name", "dsa"}, {"Image pull secrets", "<none>"}, {"Events", "<none>"}}, nil},
+		{[]string{"rc", "drc"}, [][2]string{{"Name", "drc"}, {"Selector", "app=drc"}, {"Replicas", "0 current / 0 desired"},
+			{"Pods Status", "0 Running / 0 Waiting / 0 Succeeded / 0 Failed"}, {"Image", "busybox:1.35"}}, nil},
+		{[]string{"rs", "drs"}, [][2]string{{"Name", "drs"}, {"Selector", "app=drs"}, {"Replicas", "0 current / 0 desired"},
+			{"Pods Status", "0 Running / 0 Waiting / 0 Succeeded / 0 Failed"}}, nil},
+		{[]string{"endpoints", "dep"}, [][2]string{{"Name", "dep"}, {"Addresses", "10.42.0.5"}}, []string{"\nSubsets:\n", "http  8080  TCP"}},
+		{[]string{"endpointslice", "deps"}, [][2]string{{"Name", "deps"}, {"AddressType", "IPv4"}, {"Ready", "true"}}, []string{"\nPorts:\n", "http  8080  TCP"}},
+		{[]string{"lease", "dlease"}, [][2]string{{"Name", "dlease"}, {"Holder Identity", "someone"}, {"Lease Duration Seconds", "15"}}, nil},
+		{[]string{"events", "dev1"}, [][2]string{{"Name", "dev1"}, {"Reason", "Checked"}, {"Message", "core event"}, {"Component", "describe-test"}}, nil},
+		{[]string{"events.events.k8s.io", "dev2"}, [][2]string{{"Name", "dev2"}, {"Reason", "Checked"}, {"Note", "events.k8s.io event"},
+			{"Reporting Controller", "example.com/describe-test"}}, nil},
+	}
+	for _, tc := range cases {
+		out := e.must(t, append([]string{"describe"}, tc.args...)...)
+		wantFields(t, out, tc.fields...)
+		for _, l := range tc.lines {
+			if !strings.Contains(out, l) {
+				t.Errorf("describe %v lacks %q:\n%s", tc.args, l, out)
+			}
+		}
+	}
+}

@@ -21,6 +21,7 @@ var checks = []check{
 	{"GetColumns", testGetColumns},
 	{"Watch", testWatch},
 	{"Describe", testDescribe},
+	{"DescribeOtherKinds", testDescribeOtherKinds},
 	{"Events", testEvents},
 	{"LabelAnnotate", testLabelAnnotate},
 	{"Patch", testPatch},
