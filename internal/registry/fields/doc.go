@@ -11,9 +11,12 @@
 //
 // The tables follow k8s.io/kubernetes as it behaves, not as its docs read:
 // apps/v1 ReplicaSets reject status.replicas (kubernetes issue #135136) even
-// though their selectable fields carry it, events.k8s.io Events use the
-// core/v1 label names (involvedObject.*, reportingComponent, source) because
-// both versions share one storage, and pods accept status.podIPs but have no
+// though their selectable fields carry it; the two Event APIs share one
+// storage and one set of selectable fields (named as core/v1 names them), but
+// each accepts only its own labels — events.k8s.io/v1 takes regarding.* and
+// reportingController, maps them to involvedObject.* and reportingComponent,
+// and rejects the core/v1 spellings (pkg/apis/events/v1
+// AddFieldLabelConversionsForEvent); pods accept status.podIPs but have no
 // such selectable field, so only an empty value matches it.
 //
 // The package owns no state and no HTTP: mapping UnsupportedLabelError to a

@@ -22,7 +22,7 @@ func (e *UnsupportedLabelError) Error() string { return e.message }
 // labelRule is one resource's field label conversion.
 type labelRule struct {
 	labels  map[string]bool
-	aliases map[string]string // legacy label → label it stands for
+	aliases map[string]string // label → name of the selectable field it stands for
 	message func(label string) string
 }
 
@@ -38,6 +38,8 @@ func newRule(message func(string) string, labels ...string) labelRule {
 	return labelRule{labels: set, message: message}
 }
 
+// eventLabels are the core/v1 Event field labels, which are also the names
+// of the fields both Event versions are matched against (see Set).
 var eventLabels = []string{
 	"involvedObject.kind",
 	"involvedObject.namespace",
@@ -52,6 +54,26 @@ var eventLabels = []string{
 	"type",
 	"metadata.namespace",
 	"metadata.name",
+}
+
+// eventsV1Labels are the events.k8s.io/v1 Event field labels
+// (pkg/apis/events/v1 AddFieldLabelConversionsForEvent): the API's own field
+// names, mapped to the core/v1 names of the selectable fields. The core/v1
+// spellings involvedObject.* and reportingComponent are not accepted here.
+var eventsV1Labels = map[string]string{
+	"reason":                    "reason",
+	"regarding.kind":            "involvedObject.kind",
+	"regarding.namespace":       "involvedObject.namespace",
+	"regarding.name":            "involvedObject.name",
+	"regarding.uid":             "involvedObject.uid",
+	"regarding.apiVersion":      "involvedObject.apiVersion",
+	"regarding.resourceVersion": "involvedObject.resourceVersion",
+	"regarding.fieldPath":       "involvedObject.fieldPath",
+	"reportingController":       "reportingComponent",
+	"source":                    "source",
+	"type":                      "type",
+	"metadata.namespace":        "metadata.namespace",
+	"metadata.name":             "metadata.name",
 }
 
 // rules returns the field label conversion of the resources that register
@@ -71,8 +93,10 @@ func rules(gr schema.GroupResource) (labelRule, bool) {
 		return newRule(notSupported, "metadata.name", "spec.unschedulable"), true
 	case schema.GroupResource{Resource: "replicationcontrollers"}:
 		return newRule(notSupported, "metadata.name", "metadata.namespace", "status.replicas"), true
-	case schema.GroupResource{Resource: "events"}, schema.GroupResource{Group: "events.k8s.io", Resource: "events"}:
+	case schema.GroupResource{Resource: "events"}:
 		return newRule(notSupported, eventLabels...), true
+	case schema.GroupResource{Group: "events.k8s.io", Resource: "events"}:
+		return labelRule{aliases: eventsV1Labels, message: notSupported}, true
 	case schema.GroupResource{Resource: "namespaces"}:
 		return newRule(notSupported, "status.phase", "metadata.name"), true
 	case schema.GroupResource{Resource: "secrets"}:

@@ -73,12 +73,20 @@ func TestSupported(t *testing.T) {
 		{endpointSets, "metadata.name", true},
 	}
 	for _, label := range eventLabels {
-		tests = append(tests, supportCase{coreEvents, label, true}, supportCase{eventsV1, label, true})
+		tests = append(tests, supportCase{coreEvents, label, true})
 	}
+	for label := range eventsV1Labels {
+		tests = append(tests, supportCase{eventsV1, label, true})
+	}
+	// Each Event API accepts only its own spellings, as kube-apiserver does.
 	tests = append(tests, []supportCase{
-		{eventsV1, "regarding.name", false},
-		{eventsV1, "reportingController", false},
+		{coreEvents, "regarding.name", false},
+		{coreEvents, "reportingController", false},
 		{coreEvents, "message", false},
+		{eventsV1, "involvedObject.name", false},
+		{eventsV1, "involvedObject.kind", false},
+		{eventsV1, "reportingComponent", false},
+		{eventsV1, "note", false},
 	}...)
 	for _, tt := range tests {
 		t.Run(tt.gr.String()+"/"+tt.label, func(t *testing.T) {
@@ -97,7 +105,8 @@ func TestConvertLabelErrors(t *testing.T) {
 	}{
 		{pods, "spec.containers", "field label not supported: spec.containers"},
 		{nodes, "metadata.namespace", "field label not supported: metadata.namespace"},
-		{eventsV1, "regarding.kind", "field label not supported: regarding.kind"},
+		{eventsV1, "involvedObject.kind", "field label not supported: involvedObject.kind"},
+		{coreEvents, "regarding.kind", "field label not supported: regarding.kind"},
 		{jobs, "status.active", `field label "status.active" not supported for batchv1.Job`},
 		{replicaSets, "status.replicas", `"status.replicas" is not a known field selector: only "metadata.name", "metadata.namespace"`},
 		{schema.GroupResource{Group: "networking.k8s.io", Resource: "ingresses"}, "foo.bar",
@@ -132,6 +141,11 @@ func TestConvert(t *testing.T) {
 		{name: "kubectl describe events", gr: coreEvents,
 			selector: "involvedObject.name=web,involvedObject.namespace=default,involvedObject.kind=Pod,involvedObject.uid=u1",
 			want:     "involvedObject.kind=Pod,involvedObject.name=web,involvedObject.namespace=default,involvedObject.uid=u1"},
+		{name: "events.k8s.io names map to the selectable fields", gr: eventsV1,
+			selector: "regarding.name=web,regarding.kind=Pod,reportingController=kubelet,type=Normal,reason=Started",
+			want:     "reason=Started,involvedObject.kind=Pod,involvedObject.name=web,reportingComponent=kubelet,type=Normal"},
+		{name: "events.k8s.io rejects core spellings", gr: eventsV1, selector: "regarding.name=web,involvedObject.name=web",
+			wantErr: "field label not supported: involvedObject.name"},
 		{name: "empty selector", gr: replicaSets, selector: "", want: ""},
 		{name: "first bad label", gr: services, selector: "spec.type=ClusterIP,spec.selector=x", wantErr: "field label not supported: spec.selector"},
 	}
