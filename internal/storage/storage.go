@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Errors returned by every backend. Callers test them with errors.Is; backends wrap them
@@ -102,6 +103,14 @@ type Interface interface {
 	// otherwise, ErrNotFound when absent) and returns the revision of the write.
 	// expectedRevision must be positive (ErrBadRequest otherwise): an update never creates.
 	Update(ctx context.Context, key string, value []byte, expectedRevision int64) (int64, error)
+	// CreateWithTTL is Create for a key that expires: the store deletes it (a delete that
+	// watches see like any other) no sooner than ttl after the write, and at most
+	// MaxTTLSlack(ttl) plus the backend's own granularity (etcd: a second) later. ttl must
+	// be positive (ErrBadRequest otherwise).
+	CreateWithTTL(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, error)
+	// UpdateWithTTL is Update that restarts the key's expiry at ttl (positive). A plain
+	// Update makes the key permanent again, as a put without a lease does in etcd.
+	UpdateWithTTL(ctx context.Context, key string, value []byte, expectedRevision int64, ttl time.Duration) (int64, error)
 	// Delete removes key if its ModRevision equals expectedRevision, or unconditionally when
 	// expectedRevision is 0. It returns the deleted value and the revision of the delete.
 	// ErrNotFound when the key is absent, ErrConflict when the guard does not match.
@@ -120,4 +129,12 @@ type Interface interface {
 	// Close releases resources held by the client (not the data) and ends open watches
 	// (their Err wraps ErrUnavailable); a Watch after Close gives ErrUnavailable.
 	Close() error
+}
+
+// MaxTTLSlack is how much longer than its TTL a key may live. Backends may share one
+// expiry between keys written close together (etcd: one lease for many keys, as
+// kube-apiserver does for events), which makes some keys outlive their TTL by up to this
+// much: a twentieth of the TTL, at most a minute.
+func MaxTTLSlack(ttl time.Duration) time.Duration {
+	return min(ttl/20, time.Minute)
 }

@@ -2,12 +2,14 @@ package etcd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/berth/berth/internal/storage"
@@ -36,6 +38,7 @@ type Store struct {
 	closeCtx context.Context
 	watchers sync.WaitGroup
 	progress progressHub
+	leases   leases
 }
 
 var _ storage.Interface = (*Store)(nil)
@@ -49,18 +52,63 @@ func New(client *clientv3.Client, opts Options) *Store {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{client: client, progressInterval: opts.ProgressInterval, closeCtx: ctx, stopAll: cancel}
 	s.progress.store = s
+	s.leases = leases{client: client, now: time.Now}
 	return s
 }
 
 // Create implements storage.Interface.
 func (s *Store) Create(ctx context.Context, key string, value []byte) (int64, error) {
+	return s.create(ctx, key, value, 0)
+}
+
+// CreateWithTTL implements storage.Interface: the key is put under a lease.
+func (s *Store) CreateWithTTL(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, error) {
+	if ttl <= 0 {
+		return 0, fmt.Errorf("create %q with TTL %s: %w", key, ttl, storage.ErrBadRequest)
+	}
+	return s.create(ctx, key, value, ttl)
+}
+
+// putOp is the put of a write, under a lease when ttl is set.
+func (s *Store) putOp(ctx context.Context, key string, value []byte, ttl time.Duration) (clientv3.Op, error) {
+	if ttl <= 0 {
+		return clientv3.OpPut(key, string(value)), nil
+	}
+	id, err := s.leases.get(ctx, ttl)
+	if err != nil {
+		return clientv3.Op{}, err
+	}
+	return clientv3.OpPut(key, string(value), clientv3.WithLease(id)), nil
+}
+
+// commitPut runs txn with the put of a write. A shared lease that is gone (revoked by
+// someone else, or expired while etcd was unreachable) is dropped and the write retried
+// once under a fresh one.
+func (s *Store) commitPut(ctx context.Context, key string, value []byte, ttl time.Duration, txn func(clientv3.Op) (*clientv3.TxnResponse, error)) (*clientv3.TxnResponse, error) {
+	for attempt := 0; ; attempt++ {
+		put, err := s.putOp(ctx, key, value, ttl)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := txn(put)
+		if ttl > 0 && attempt == 0 && (errors.Is(err, rpctypes.ErrLeaseNotFound) || errors.Is(err, rpctypes.ErrGRPCLeaseNotFound)) {
+			s.leases.drop(ttl)
+			continue
+		}
+		return resp, err
+	}
+}
+
+func (s *Store) create(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, error) {
 	if key == "" {
 		return 0, fmt.Errorf("create: empty key: %w", storage.ErrBadRequest)
 	}
-	resp, err := s.client.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(value))).
-		Commit()
+	resp, err := s.commitPut(ctx, key, value, ttl, func(put clientv3.Op) (*clientv3.TxnResponse, error) {
+		return s.client.Txn(ctx).
+			If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+			Then(put).
+			Commit()
+	})
 	if err != nil {
 		return 0, mapError("create", key, err)
 	}
@@ -133,14 +181,28 @@ func (s *Store) List(ctx context.Context, prefix string, opts storage.ListOption
 
 // Update implements storage.Interface.
 func (s *Store) Update(ctx context.Context, key string, value []byte, expectedRevision int64) (int64, error) {
+	return s.update(ctx, key, value, expectedRevision, 0)
+}
+
+// UpdateWithTTL implements storage.Interface.
+func (s *Store) UpdateWithTTL(ctx context.Context, key string, value []byte, expectedRevision int64, ttl time.Duration) (int64, error) {
+	if ttl <= 0 {
+		return 0, fmt.Errorf("update %q with TTL %s: %w", key, ttl, storage.ErrBadRequest)
+	}
+	return s.update(ctx, key, value, expectedRevision, ttl)
+}
+
+func (s *Store) update(ctx context.Context, key string, value []byte, expectedRevision int64, ttl time.Duration) (int64, error) {
 	if key == "" || expectedRevision <= 0 {
 		return 0, fmt.Errorf("update %q at revision %d: %w", key, expectedRevision, storage.ErrBadRequest)
 	}
-	resp, err := s.client.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", expectedRevision)).
-		Then(clientv3.OpPut(key, string(value))).
-		Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
-		Commit()
+	resp, err := s.commitPut(ctx, key, value, ttl, func(put clientv3.Op) (*clientv3.TxnResponse, error) {
+		return s.client.Txn(ctx).
+			If(clientv3.Compare(clientv3.ModRevision(key), "=", expectedRevision)).
+			Then(put).
+			Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
+			Commit()
+	})
 	if err != nil {
 		return 0, mapError("update", key, err)
 	}

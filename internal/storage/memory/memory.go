@@ -60,6 +60,9 @@ type Store struct {
 	stopAll  context.CancelFunc
 	closeCtx context.Context
 	watchers sync.WaitGroup
+
+	// expiries are the timers of keys written with a TTL, by key.
+	expiries map[string]*time.Timer
 }
 
 var _ storage.Interface = (*Store)(nil)
@@ -82,6 +85,7 @@ func New(opts Options) *Store {
 		changed:          make(chan struct{}),
 		closeCtx:         ctx,
 		stopAll:          cancel,
+		expiries:         map[string]*time.Timer{},
 	}
 }
 
@@ -145,6 +149,18 @@ func (s *Store) wakeWatchers() {
 
 // Create implements storage.Interface.
 func (s *Store) Create(ctx context.Context, key string, value []byte) (int64, error) {
+	return s.create(ctx, key, value, 0)
+}
+
+// CreateWithTTL implements storage.Interface.
+func (s *Store) CreateWithTTL(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, error) {
+	if ttl <= 0 {
+		return 0, fmt.Errorf("create %q with TTL %s: %w", key, ttl, storage.ErrBadRequest)
+	}
+	return s.create(ctx, key, value, ttl)
+}
+
+func (s *Store) create(ctx context.Context, key string, value []byte, ttl time.Duration) (int64, error) {
 	if key == "" {
 		return 0, fmt.Errorf("create: empty key: %w", storage.ErrBadRequest)
 	}
@@ -156,7 +172,34 @@ func (s *Store) Create(ctx context.Context, key string, value []byte) (int64, er
 	if _, exists := s.latest(key); exists {
 		return 0, fmt.Errorf("create %q: %w", key, storage.ErrKeyExists)
 	}
-	return s.write(key, clone(value), false), nil
+	rev := s.write(key, clone(value), false)
+	s.expireLocked(key, rev, ttl)
+	return rev, nil
+}
+
+// expireLocked (re)sets key's expiry after a write at rev: none when ttl is 0. The timer
+// deletes the key only if nothing wrote it since. Callers hold mu.
+func (s *Store) expireLocked(key string, rev int64, ttl time.Duration) {
+	if t := s.expiries[key]; t != nil {
+		t.Stop()
+		delete(s.expiries, key)
+	}
+	if ttl <= 0 {
+		return
+	}
+	var timer *time.Timer
+	timer = time.AfterFunc(ttl, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.expiries[key] != timer {
+			return // rewritten or deleted since
+		}
+		delete(s.expiries, key)
+		if current, ok := s.latest(key); ok && current.modRevision == rev && !s.closed {
+			s.write(key, nil, true)
+		}
+	})
+	s.expiries[key] = timer
 }
 
 // Get implements storage.Interface.
@@ -231,6 +274,18 @@ func (s *Store) List(ctx context.Context, prefix string, opts storage.ListOption
 
 // Update implements storage.Interface.
 func (s *Store) Update(ctx context.Context, key string, value []byte, expectedRevision int64) (int64, error) {
+	return s.update(ctx, key, value, expectedRevision, 0)
+}
+
+// UpdateWithTTL implements storage.Interface.
+func (s *Store) UpdateWithTTL(ctx context.Context, key string, value []byte, expectedRevision int64, ttl time.Duration) (int64, error) {
+	if ttl <= 0 {
+		return 0, fmt.Errorf("update %q with TTL %s: %w", key, ttl, storage.ErrBadRequest)
+	}
+	return s.update(ctx, key, value, expectedRevision, ttl)
+}
+
+func (s *Store) update(ctx context.Context, key string, value []byte, expectedRevision int64, ttl time.Duration) (int64, error) {
 	if key == "" || expectedRevision <= 0 {
 		return 0, fmt.Errorf("update %q at revision %d: %w", key, expectedRevision, storage.ErrBadRequest)
 	}
@@ -246,7 +301,9 @@ func (s *Store) Update(ctx context.Context, key string, value []byte, expectedRe
 	if current.modRevision != expectedRevision {
 		return 0, fmt.Errorf("update %q: expected revision %d, have %d: %w", key, expectedRevision, current.modRevision, storage.ErrConflict)
 	}
-	return s.write(key, clone(value), false), nil
+	rev := s.write(key, clone(value), false)
+	s.expireLocked(key, rev, ttl)
+	return rev, nil
 }
 
 // Delete implements storage.Interface.
@@ -266,6 +323,7 @@ func (s *Store) Delete(ctx context.Context, key string, expectedRevision int64) 
 	if expectedRevision != 0 && current.modRevision != expectedRevision {
 		return storage.KeyValue{}, 0, fmt.Errorf("delete %q: expected revision %d, have %d: %w", key, expectedRevision, current.modRevision, storage.ErrConflict)
 	}
+	s.expireLocked(key, 0, 0)
 	return toKeyValue(key, current), s.write(key, nil, true), nil
 }
 
@@ -330,6 +388,10 @@ func (s *Store) Compact(ctx context.Context, revision int64) error {
 func (s *Store) Close() error {
 	s.mu.Lock()
 	s.closed = true
+	for key, t := range s.expiries {
+		t.Stop()
+		delete(s.expiries, key)
+	}
 	s.mu.Unlock()
 	s.stopAll()
 	s.watchers.Wait()

@@ -38,6 +38,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Interface) {
 		{"WatchEndsOnContextCancel", testWatchContextCancel},
 		{"WatchStop", testWatchStop},
 		{"CloseEndsWatches", testCloseEndsWatches},
+		{"TTLExpires", testTTLExpires},
+		{"TTLUpdates", testTTLUpdates},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
