@@ -69,7 +69,7 @@ func Builtin() []*Resource {
 		},
 		{
 			GroupVersion: core, Name: "services", Kind: "Service", Singular: "service", ShortNames: []string{"svc"}, Categories: []string{"all"},
-			Namespaced: true, New: newOf[corev1.Service](), NewList: newOf[corev1.ServiceList](), HasStatus: true,
+			Namespaced: true, New: newOf[corev1.Service](), NewList: newOf[corev1.ServiceList](), HasStatus: true, AllowCreateOnUpdate: true,
 			PrepareForUpdate: servicePrepareForUpdate,
 			Validate:         typed(validation.ValidateService), ValidateUpdate: typedUpdate(validation.ValidateServiceUpdate),
 			ValidateStatusUpdate: typedUpdate(validation.ValidateServiceStatusUpdate),
@@ -159,14 +159,14 @@ func Builtin() []*Resource {
 		},
 		{
 			GroupVersion: coordinationv1.SchemeGroupVersion, Name: "leases", Kind: "Lease", Singular: "lease",
-			Namespaced: true, New: newOf[coordinationv1.Lease](), NewList: newOf[coordinationv1.LeaseList](),
+			Namespaced: true, New: newOf[coordinationv1.Lease](), NewList: newOf[coordinationv1.LeaseList](), AllowCreateOnUpdate: true,
 			Validate: typed(validation.ValidateLease), ValidateUpdate: typedUpdate(validation.ValidateLeaseUpdate),
 		},
 		{
 			GroupVersion: eventsv1.SchemeGroupVersion, Name: "events", Kind: "Event", Singular: "event",
 			StorageResource: "events",
 			StorageForm:     eventsStorageForm,
-			Namespaced:      true, New: newOf[eventsv1.Event](), NewList: newOf[eventsv1.EventList](),
+			Namespaced:      true, New: newOf[eventsv1.Event](), NewList: newOf[eventsv1.EventList](), AllowCreateOnUpdate: true,
 			Validate: typed(validation.ValidateEventsV1Event), ValidateUpdate: typedUpdate(validation.ValidateEventsV1EventUpdate),
 		},
 	}

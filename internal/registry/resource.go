@@ -84,7 +84,8 @@ type Resource struct {
 	Finalized func(obj runtime.Object) bool
 	// Subresources lists served subresources besides status and scale ("binding", ...).
 	Subresources []string
-	// AllowCreateOnUpdate lets PUT create a missing object.
+	// AllowCreateOnUpdate lets PUT create a missing object, as the Kubernetes strategy's
+	// AllowCreateOnUpdate does (true for services, endpoints, events of both APIs, leases).
 	AllowCreateOnUpdate bool
 }
 
