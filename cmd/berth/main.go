@@ -119,6 +119,7 @@ func runServer(args []string, stderr io.Writer) int {
 	fs.StringVar(&cfg.Controllers.ClusterCIDR, "cluster-cidr", "10.42.0.0/16", "IPv4 range of pod IPs, split into one block per node")
 	fs.Var(&cfg.Agent.PodNetwork, "pod-network", "how the built-in agent's pods reach other nodes' pods: auto, host-gw or vxlan (see berth agent -h)")
 	fs.IntVar(&cfg.Controllers.NodeCIDRMaskSize, "node-cidr-mask-size", 24, "prefix length of each node's block of the cluster CIDR")
+	fs.DurationVar(&cfg.EventTTL, "event-ttl", server.DefaultEventTTL, "how long events are kept after their last change (kube-apiserver's --event-ttl)")
 	fs.DurationVar(&cfg.Controllers.NodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "a node whose Lease is not renewed for this long becomes NotReady (Unknown)")
 	var nodePorts string
 	fs.StringVar(&nodePorts, "service-node-port-range", "30000-32767", "port range reserved for NodePort services")
@@ -131,6 +132,10 @@ func runServer(args []string, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "berth server: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if cfg.EventTTL <= 0 {
+		fmt.Fprintf(stderr, "berth server: --event-ttl must be positive, not %s\n", cfg.EventTTL)
 		return 2
 	}
 	var level slog.Level

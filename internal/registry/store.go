@@ -42,11 +42,30 @@ type Store struct {
 	// BookmarkInterval is the least time between two bookmarks a watch sends from storage
 	// progress (0: one per progress event).
 	BookmarkInterval time.Duration
+	// TTL, when set, makes each object expire that long after its last write, as
+	// kube-apiserver does for events (--event-ttl); 0: objects stay until deleted.
+	TTL time.Duration
 }
 
 // NewStore returns the store of res over st.
 func NewStore(res *Resource, st storage.Interface, scheme *runtime.Scheme, log *slog.Logger) *Store {
 	return &Store{Res: res, storage: st, codec: newStorageCodec(scheme), log: log, now: time.Now}
+}
+
+// create and update write to storage, with the store's TTL when it has one: every
+// write restarts an object's clock, as kube-apiserver's TTL function for events does.
+func (s *Store) create(ctx context.Context, key string, data []byte) (int64, error) {
+	if s.TTL > 0 {
+		return s.storage.CreateWithTTL(ctx, key, data, s.TTL)
+	}
+	return s.storage.Create(ctx, key, data)
+}
+
+func (s *Store) update(ctx context.Context, key string, data []byte, rev int64) (int64, error) {
+	if s.TTL > 0 {
+		return s.storage.UpdateWithTTL(ctx, key, data, rev, s.TTL)
+	}
+	return s.storage.Update(ctx, key, data, rev)
 }
 
 // Storage exposes the backend (for watch fan-out and health checks).
@@ -121,7 +140,7 @@ func (s *Store) Create(ctx context.Context, ns string, obj runtime.Object, opts 
 			}
 			return obj, nil
 		}
-		rev, err := s.storage.Create(ctx, s.Res.Key(accessor.GetNamespace(), accessor.GetName()), data)
+		rev, err := s.create(ctx, s.Res.Key(accessor.GetNamespace(), accessor.GetName()), data)
 		if errors.Is(err, storage.ErrKeyExists) && generated && attempt < 8 {
 			continue
 		}
@@ -392,7 +411,7 @@ func (s *Store) tryUpdate(ctx context.Context, current runtime.Object, kv storag
 	if opts.DryRun {
 		return UpdateResult{Object: obj}, false, nil
 	}
-	rev, err := s.storage.Update(ctx, kv.Key, data, kv.ModRevision)
+	rev, err := s.update(ctx, kv.Key, data, kv.ModRevision)
 	if err != nil {
 		undo()
 	} else {

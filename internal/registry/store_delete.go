@@ -82,7 +82,7 @@ func (s *Store) Delete(ctx context.Context, ns, name string, opts *metav1.Delete
 			if err != nil {
 				return DeleteResult{}, apierrors.NewInternalError(err)
 			}
-			rev, err := s.storage.Update(ctx, kv.Key, data, kv.ModRevision)
+			rev, err := s.update(ctx, kv.Key, data, kv.ModRevision)
 			if errors.Is(err, storage.ErrConflict) {
 				continue
 			}

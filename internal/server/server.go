@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -66,7 +67,12 @@ type Config struct {
 	// CompactInterval is how often storage history older than one interval is
 	// compacted (0: DefaultCompactInterval; negative: never).
 	CompactInterval time.Duration
+	// EventTTL is how long events are kept after their last write (0: DefaultEventTTL).
+	EventTTL time.Duration
 }
+
+// DefaultEventTTL is how long events live, as kube-apiserver's --event-ttl default.
+const DefaultEventTTL = time.Hour
 
 // DefaultWatchBookmarkInterval is how often a watch gets a bookmark, as with Kubernetes.
 const DefaultWatchBookmarkInterval = time.Minute
@@ -195,6 +201,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 		st.BookmarkInterval = cfg.WatchBookmarkInterval
 		if st.BookmarkInterval == 0 {
 			st.BookmarkInterval = DefaultWatchBookmarkInterval
+		}
+		if res.Name == "events" {
+			st.TTL = cmp.Or(cfg.EventTTL, DefaultEventTTL)
 		}
 		if res.GroupVersion.Group == "" {
 			switch res.Name {

@@ -52,6 +52,8 @@ type Options struct {
 	// APIOnly runs no controllers and no scheduler: nothing but the test writes objects
 	// (e.g. no kube-root-ca.crt appears in new namespaces).
 	APIOnly bool
+	// EventTTL is how long events live (0: the server's default, an hour).
+	EventTTL time.Duration
 }
 
 // StartCluster starts a server on a free loopback port and stops it in t.Cleanup.
@@ -77,6 +79,7 @@ func StartCluster(t testing.TB, opts Options) *Cluster {
 		EtcdEndpoints: opts.EtcdEndpoints, EtcdCAFile: opts.EtcdCAFile, EtcdCertFile: opts.EtcdCertFile, EtcdKeyFile: opts.EtcdKeyFile,
 		Log: logger, Controllers: opts.Controllers,
 		DisableControllers: opts.APIOnly,
+		EventTTL:           opts.EventTTL,
 	})
 	if err != nil {
 		cancel()
