@@ -115,6 +115,7 @@ func runServer(args []string, stderr io.Writer) int {
 	fs.StringVar(&cfg.EtcdCAFile, "etcd-cafile", "", "CA bundle to verify the external etcd's certificates")
 	fs.StringVar(&cfg.EtcdCertFile, "etcd-certfile", "", "client certificate for the external etcd")
 	fs.StringVar(&cfg.EtcdKeyFile, "etcd-keyfile", "", "client key for the external etcd")
+	fs.DurationVar(&cfg.StorageInitializationTimeout, "storage-initialization-timeout", server.DefaultStorageInitializationTimeout, "how long start-up waits for the external etcd to answer before it gives up (kube-apiserver's --storage-initialization-timeout)")
 	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", "10.43.0.0/16", "IPv4 range of service cluster IPs")
 	fs.StringVar(&cfg.Controllers.ClusterCIDR, "cluster-cidr", "10.42.0.0/16", "IPv4 range of pod IPs, split into one block per node")
 	fs.Var(&cfg.Agent.PodNetwork, "pod-network", "how the built-in agent's pods reach other nodes' pods: auto, host-gw or vxlan (see berth agent -h)")

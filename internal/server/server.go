@@ -43,6 +43,9 @@ type Config struct {
 	// EtcdEndpoints selects an external etcd cluster; empty runs etcd embedded.
 	EtcdEndpoints                         []string
 	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
+	// StorageInitializationTimeout bounds the wait for an external etcd to answer at
+	// start (0: DefaultStorageInitializationTimeout); past it Start fails.
+	StorageInitializationTimeout time.Duration
 	// Version is the API version info served at /version.
 	Version version.Info
 	Log     *slog.Logger
@@ -73,6 +76,10 @@ type Config struct {
 
 // DefaultEventTTL is how long events live, as kube-apiserver's --event-ttl default.
 const DefaultEventTTL = time.Hour
+
+// DefaultStorageInitializationTimeout is how long start-up waits for an external etcd,
+// as kube-apiserver's --storage-initialization-timeout default.
+const DefaultStorageInitializationTimeout = time.Minute
 
 // DefaultWatchBookmarkInterval is how often a watch gets a bookmark, as with Kubernetes.
 const DefaultWatchBookmarkInterval = time.Minute
@@ -166,9 +173,14 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	}
 
 	if len(cfg.EtcdEndpoints) > 0 {
-		s.client, err = etcdstore.NewClient(cfg.EtcdEndpoints, cfg.EtcdCAFile, cfg.EtcdCertFile, cfg.EtcdKeyFile)
+		s.client, err = etcdstore.Connect(ctx, etcdstore.ExternalConfig{
+			Endpoints: cfg.EtcdEndpoints,
+			CAFile:    cfg.EtcdCAFile, CertFile: cfg.EtcdCertFile, KeyFile: cfg.EtcdKeyFile,
+			Timeout: cmp.Or(cfg.StorageInitializationTimeout, DefaultStorageInitializationTimeout),
+			Logger:  cfg.Log,
+		})
 		if err != nil {
-			return nil, fmt.Errorf("connect to etcd %s: %w", strings.Join(cfg.EtcdEndpoints, ","), err)
+			return nil, fmt.Errorf("connect to etcd: %w", err)
 		}
 	} else {
 		s.embedded, err = etcdstore.StartEmbedded(ctx, etcdstore.Config{DataDir: filepath.Join(cfg.DataDir, "etcd"), Logger: cfg.Log})

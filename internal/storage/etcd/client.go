@@ -12,7 +12,7 @@ import (
 	"go.uber.org/zap"
 )
 
-// NewClient connects to an external etcd cluster. With caFile, certFile and keyFile empty it
+// NewClient connects to an external etcd cluster without waiting for it (see Connect). With caFile, certFile and keyFile empty it
 // uses plain connections; otherwise TLS, verifying the server with caFile (system roots
 // when empty) and presenting certFile/keyFile as the client certificate when both are set.
 // The caller owns the client and closes it.
@@ -24,6 +24,10 @@ func NewClient(endpoints []string, caFile, certFile, keyFile string) (*clientv3.
 	if err != nil {
 		return nil, err
 	}
+	return newClient(endpoints, tlsConfig)
+}
+
+func newClient(endpoints []string, tlsConfig *tls.Config) (*clientv3.Client, error) {
 	client, err := clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: 5 * time.Second,

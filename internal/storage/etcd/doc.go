@@ -1,6 +1,7 @@
 // Package etcd is the production storage backend: storage.Interface over an etcd v3 client
 // (New), a single-member etcd embedded in the process (StartEmbedded), and a client for an
-// external etcd cluster (NewClient).
+// external etcd cluster (NewClient; Connect also waits, with a bound, until the cluster
+// answers, logging why it does not).
 //
 // It owns the translation between storage semantics and etcd: compare-and-swap
 // transactions, paged range reads at one revision, watches resumed from a revision with
