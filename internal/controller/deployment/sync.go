@@ -138,8 +138,9 @@ func (c *Controller) getNewReplicaSet(ctx context.Context, d *appsv1.Deployment,
 		c.recorder.Event(d, corev1.EventTypeWarning, reasonFailedRSCreate, msg)
 		return nil, err
 	}
+	// Worded as Kubernetes words it since 1.31 (kubernetes#125118): "from <old> to <new>".
 	if !alreadyExists && size > 0 {
-		c.recorder.Eventf(d, corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled up replica set %s to %d from 0", created.Name, size)
+		c.recorder.Eventf(d, corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled up replica set %s from 0 to %d", created.Name, size)
 	}
 	revisionChanged := setDeploymentRevision(d, newRevision)
 	statusChanged := false
@@ -252,7 +253,7 @@ func (c *Controller) scaleReplicaSet(ctx context.Context, rs *appsv1.ReplicaSet,
 		if from < size {
 			op = "up"
 		}
-		c.recorder.Eventf(d, corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled %s replica set %s to %d from %d", op, updated.Name, size, from)
+		c.recorder.Eventf(d, corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled %s replica set %s from %d to %d", op, updated.Name, from, size)
 	}
 	return sizeChanged, updated, nil
 }

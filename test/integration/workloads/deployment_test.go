@@ -59,13 +59,13 @@ func TestExampleDeployment(t *testing.T) {
 			t.Errorf("pod %s controller ref = %+v", p.Name, r)
 		}
 	}
-	waitForEvent(t, c.Client, "default", "Deployment", example, "ScalingReplicaSet: Scaled up replica set "+rs.Name+" to 10 from 0")
+	waitForEvent(t, c.Client, "default", "Deployment", example, "ScalingReplicaSet: Scaled up replica set "+rs.Name+" from 0 to 10")
 	waitForEvent(t, c.Client, "default", "ReplicaSet", rs.Name, "SuccessfulCreate: Created pod: "+rs.Name+"-")
 
 	t.Run("scale down", func(t *testing.T) {
 		c.MustKubectl(t, "scale", "deployment/"+example, "--replicas=4")
 		waitRolledOut(t, c.Client, "default", example)
-		waitForEvent(t, c.Client, "default", "Deployment", example, "Scaled down replica set "+rs.Name+" to 4 from 10")
+		waitForEvent(t, c.Client, "default", "Deployment", example, "Scaled down replica set "+rs.Name+" from 10 to 4")
 		waitForEvent(t, c.Client, "default", "ReplicaSet", rs.Name, "SuccessfulDelete: Deleted pod: ")
 	})
 	t.Run("scale up", func(t *testing.T) {
