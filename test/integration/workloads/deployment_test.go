@@ -51,6 +51,15 @@ func TestExampleDeployment(t *testing.T) {
 		t.Errorf("ReplicaSet controller ref = %+v", ref)
 	}
 	podName := regexp.MustCompile("^" + regexp.QuoteMeta(rs.Name) + "-[a-z0-9]{5}$")
+	// The example sets no spread constraints: the scheduler's default spreading of one
+	// owner's pods puts the ten on the three nodes with a skew of at most one (4/3/3).
+	perNode := map[string]int{"sim-0": 0, "sim-1": 0, "sim-2": 0}
+	for _, p := range activePods(t, c.Client, "default", "app=foo") {
+		perNode[p.Spec.NodeName]++
+	}
+	if lo, hi := minMax(perNode); len(perNode) != 3 || hi-lo > 1 {
+		t.Errorf("pods per node %v: want the 3 nodes with a skew of at most 1", perNode)
+	}
 	for _, p := range activePods(t, c.Client, "default", "app=foo") {
 		if !podName.MatchString(p.Name) || p.Labels[appsv1.DefaultDeploymentUniqueLabelKey] != hash {
 			t.Errorf("pod %s labels %v: want %s-<5 random> with the hash label", p.Name, p.Labels, rs.Name)
@@ -394,4 +403,16 @@ func TestMinReadySeconds(t *testing.T) {
 	if !strings.Contains(out, "MinReadySeconds:        2") || !strings.Contains(out, "ScalingReplicaSet") {
 		t.Errorf("kubectl describe deployment:\n%s", out)
 	}
+}
+
+// minMax returns the smallest and largest count.
+func minMax(counts map[string]int) (lo, hi int) {
+	first := true
+	for _, n := range counts {
+		if first {
+			lo, hi, first = n, n, false
+		}
+		lo, hi = min(lo, n), max(hi, n)
+	}
+	return lo, hi
 }
