@@ -416,3 +416,33 @@ func minMax(counts map[string]int) (lo, hi int) {
 	}
 	return lo, hi
 }
+
+// TestRevisionHistoryLimit: old ReplicaSets beyond revisionHistoryLimit are deleted, the
+// oldest first, and kubectl rollout history lists only what is kept.
+func TestRevisionHistoryLimit(t *testing.T) {
+	c := startCluster(t, 0)
+	applyStdin(t, c, deploymentYAML("web", 2, "app:1", "  revisionHistoryLimit: 1"))
+	c.MustKubectl(t, "rollout", "status", "deployment/web", "--timeout=60s")
+	for _, image := range []string{"app:2", "app:3", "app:4"} {
+		c.MustKubectl(t, "set", "image", "deployment/web", "app="+image)
+		c.MustKubectl(t, "rollout", "status", "deployment/web", "--timeout=60s")
+	}
+	waitRolledOut(t, c.Client, "default", "web")
+	var rss []appsv1.ReplicaSet
+	framework.Eventually(t, waitTimeout, "old ReplicaSets beyond the limit deleted", func() bool {
+		rss = replicaSetsOf(t, c.Client, "default", "app=web")
+		return len(rss) == 2
+	})
+	revisions := map[string]string{}
+	for _, rs := range rss {
+		revisions[rs.Annotations["deployment.kubernetes.io/revision"]] = rs.Spec.Template.Spec.Containers[0].Image
+	}
+	if revisions["4"] != "app:4" || revisions["3"] != "app:3" {
+		t.Errorf("kept ReplicaSets by revision %v, want 3 (app:3) and 4 (app:4)", revisions)
+	}
+	history := c.MustKubectl(t, "rollout", "history", "deployment/web")
+	if regexp.MustCompile(`(?m)^[12]\s`).MatchString(history) || !regexp.MustCompile(`(?m)^3\s+<none>`).MatchString(history) ||
+		!regexp.MustCompile(`(?m)^4\s+<none>`).MatchString(history) {
+		t.Errorf("rollout history (want revisions 3 and 4 only):\n%s", history)
+	}
+}
