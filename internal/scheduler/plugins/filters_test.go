@@ -216,6 +216,17 @@ func TestInterPodAffinityFilter(t *testing.T) {
 			pod:   pod("p").Label("app", "web").Obj(),
 			nodes: nodes, pods: []*corev1.Pod{pod("x").PodAffinity(true, 0, zone, "app", "web").Node("a1").Obj()},
 			want: map[string]string{"a1": ReasonExistingAntiAffinty, "a2": ReasonExistingAntiAffinty}},
+		{name: "replicas with anti-affinity to each other report the pod's own rule, as Kubernetes does",
+			pod:   pod("p").Label("app", "web").PodAffinity(true, 0, corev1.LabelHostname, "app", "web").Obj(),
+			nodes: nodes, pods: []*corev1.Pod{pod("w").Label("app", "web").PodAffinity(true, 0, corev1.LabelHostname, "app", "web").Node("a1").Obj()},
+			want: map[string]string{"a1": ReasonAntiAffinity}},
+		{name: "affinity is reported before an existing pod's anti-affinity",
+			pod:   pod("p").Label("app", "web").PodAffinity(false, 0, zone, "app", "cache").Obj(),
+			nodes: nodes, pods: []*corev1.Pod{
+				pod("c").Label("app", "cache").Node("a2").Obj(),
+				pod("x").PodAffinity(true, 0, zone, "app", "web").Node("b1").Obj(),
+			},
+			want: map[string]string{"b1": ReasonAffinity}},
 		{name: "existing anti-affinity in another namespace does not select the pod",
 			pod:   pod("p").Label("app", "web").Obj(),
 			nodes: nodes, pods: []*corev1.Pod{func() *corev1.Pod {

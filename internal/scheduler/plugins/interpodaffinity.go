@@ -72,13 +72,9 @@ func (InterPodAffinity) PreFilter(snap *framework.Snapshot, pod *framework.PodIn
 func (InterPodAffinity) Filter(state any, pod *framework.PodInfo, node *framework.NodeInfo) *framework.Status {
 	st := state.(*affinityFilterState)
 	labels := node.Node.Labels
-	if len(st.existingAnti) > 0 {
-		for k, v := range labels {
-			if st.existingAnti[topologyPair{k, v}] > 0 {
-				return statusExistingAnti
-			}
-		}
-	}
+	// Kubernetes' order — the pod's affinity, its anti-affinity, then the existing pods'
+	// anti-affinity — decides the reason a node reports when several rules fail there
+	// (the pods of a Deployment with anti-affinity to each other fail the last two).
 	if !satisfiesAffinity(st, pod, node.Node) {
 		return statusAffinity
 	}
@@ -86,6 +82,13 @@ func (InterPodAffinity) Filter(state any, pod *framework.PodInfo, node *framewor
 		t := &pod.RequiredAntiAffinityTerms[i]
 		if v, ok := labels[t.TopologyKey]; ok && st.anti[topologyPair{t.TopologyKey, v}] > 0 {
 			return statusAntiAffinity
+		}
+	}
+	if len(st.existingAnti) > 0 {
+		for k, v := range labels {
+			if st.existingAnti[topologyPair{k, v}] > 0 {
+				return statusExistingAnti
+			}
 		}
 	}
 	return nil
