@@ -130,6 +130,11 @@ func New(cfg Config) (*Server, error) {
 			gvs = append(gvs, gvr.GroupVersion())
 		}
 	}
+	for _, gv := range virtualGroupVersions {
+		if !contains(s.groups[gv.Group], gv.Version) {
+			s.groups[gv.Group] = append(s.groups[gv.Group], gv.Version)
+		}
+	}
 	s.optionsCodecs = newOptionsCodecs(gvs)
 	return s, nil
 }

@@ -21,14 +21,9 @@ const (
 	BootstrapUserName = "system:node-bootstrap"
 )
 
-// authorize applies berth's built-in policy: admins may do anything; node agents only
-// what a kubelet needs, scoped to their own node when their credential names one
-// (system:node:<name>); everybody authenticated may read discovery and OpenAPI.
+// authorize applies berth's built-in policy (policy.go) to a resource request.
 func (s *Server) authorize(ctx context.Context, u User, info requestInfo) error {
-	if hasGroup(u, GroupMasters) {
-		return nil
-	}
-	if hasGroup(u, GroupNodes) && s.nodeMay(ctx, u, info) {
+	if s.allowed(ctx, u, info) {
 		return nil
 	}
 	return forbidden(u, info)
@@ -51,59 +46,6 @@ func nodeName(u User) string {
 		return ""
 	}
 	return name
-}
-
-func (s *Server) nodeMay(ctx context.Context, u User, info requestInfo) bool {
-	own := nodeName(u)
-	read := info.Verb == "get" || info.Verb == "list" || info.Verb == "watch"
-	res := info.Resource
-	if info.Subresource != "" {
-		res += "/" + info.Subresource
-	}
-	switch info.Group + "/" + res {
-	case "/pods":
-		if read {
-			return true
-		}
-		// Deleting pods bound to this node (the end of graceful termination).
-		return info.Verb == "delete" && (own == "" || s.podOnNode(ctx, info.Namespace, info.Name, own))
-	case "/services", "/endpoints", "/namespaces", "/configmaps", "/secrets", "/serviceaccounts",
-		"discovery.k8s.io/endpointslices", "/persistentvolumeclaims":
-		return read
-	case "/nodes", "/nodes/status":
-		if read {
-			return true
-		}
-		switch info.Verb {
-		case "create", "update", "patch":
-			return own == "" || info.Name == own || (info.Verb == "create" && info.Name == "")
-		case "delete":
-			return own == ""
-		}
-	case "coordination.k8s.io/leases":
-		if info.Namespace != corev1.NamespaceNodeLease {
-			return false
-		}
-		if read {
-			return true
-		}
-		return (info.Verb == "create" || info.Verb == "update" || info.Verb == "patch" || info.Verb == "delete") &&
-			(own == "" || info.Name == own || info.Name == "")
-	case "/pods/status":
-		// Status writes of pods bound to this node.
-		if info.Verb == "get" {
-			return true
-		}
-		return (info.Verb == "update" || info.Verb == "patch") && (own == "" || s.podOnNode(ctx, info.Namespace, info.Name, own))
-	case "/events", "events.k8s.io/events":
-		return info.Verb == "create" || info.Verb == "update" || info.Verb == "patch" || read
-	case "/pods/eviction":
-		return false
-	case "/pods/log", "/pods/exec", "/pods/attach", "/pods/portforward":
-		// Admins only, as RBAC's defaults: a node never reads another pod's streams.
-		return false
-	}
-	return false
 }
 
 // podOnNode reports whether the pod is bound to node.

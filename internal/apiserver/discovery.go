@@ -158,6 +158,7 @@ func (s *Server) resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 			list.APIResources = append(list.APIResources, r)
 		}
 	}
+	list.APIResources = append(list.APIResources, virtualResources(gv)...)
 	sort.Slice(list.APIResources, func(i, j int) bool { return list.APIResources[i].Name < list.APIResources[j].Name })
 	return list
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
@@ -31,6 +32,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	info, ok := parseResourcePath(r)
 	if !ok {
 		s.writeError(w, r, notFoundPath(r.URL.Path))
+		return
+	}
+	if info.Group == authorizationv1.GroupName {
+		s.serveAccessReview(w, r, info)
 		return
 	}
 	st := s.storeFor(info)
