@@ -56,9 +56,12 @@ func TestSimulatedNodesRegister(t *testing.T) {
 		if n.Status.Allocatable.Cpu().String() != "4" || n.Status.Allocatable.Pods().Value() != 110 || n.Status.NodeInfo.KubeletVersion == "" {
 			t.Fatalf("node %s status = %+v", n.Name, n.Status)
 		}
-		if _, err := c.Client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, n.Name, metav1.GetOptions{}); err != nil {
-			t.Fatalf("lease of %s: %v", n.Name, err)
-		}
+		// The lease is renewed by its own loop, which may start after the first status post
+		// that made the node Ready (as with a kubelet): wait for it.
+		framework.Eventually(t, 30*time.Second, "lease of "+n.Name, func() bool {
+			_, err := c.Client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, n.Name, metav1.GetOptions{})
+			return err == nil
+		})
 	}
 	if len(zones) != 3 {
 		t.Fatalf("zones = %v, want nodes spread over 3", zones)
