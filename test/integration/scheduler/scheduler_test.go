@@ -246,3 +246,32 @@ func condition(pod *corev1.Pod, t corev1.PodConditionType) *corev1.PodCondition 
 	}
 	return nil
 }
+
+// TestPriorityOrdersTheQueue: two pending pods want the one place a node has. They are
+// written while no scheduler runs, so the scheduler that starts finds both in its queue at
+// once: the pod of the higher PriorityClass gets the place although it is older by name
+// and creation, and the other reports why it does not fit.
+func TestPriorityOrdersTheQueue(t *testing.T) {
+	dir := t.TempDir()
+	api := framework.StartCluster(t, framework.Options{DataDir: dir, APIOnly: true})
+	createNode(t, api.Client, st.Node("only", "1", "4Gi", 110).Obj())
+	createPod(t, api.Client, st.Pod("default", "a-low").Req("600m", "").Obj())
+	high := st.Pod("default", "z-high").Req("600m", "").Obj()
+	high.Spec.PriorityClassName = "system-cluster-critical"
+	createPod(t, api.Client, high)
+	api.Stop(t)
+
+	c := framework.StartCluster(t, framework.Options{DataDir: dir})
+	if n := waitBound(t, c.Client, "z-high")["z-high"]; n != "only" {
+		t.Fatalf("z-high placed on %q", n)
+	}
+	const want = "0/1 nodes are available: 1 Insufficient cpu."
+	framework.Eventually(t, waitFor, "a-low reports the cpu it lacks", func() bool {
+		pod, err := c.Client.CoreV1().Pods("default").Get(context.Background(), "a-low", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cond := condition(pod, corev1.PodScheduled)
+		return pod.Spec.NodeName == "" && cond != nil && cond.Message == want
+	})
+}
