@@ -230,10 +230,14 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	}
 	cacheCtx, stopCaches := context.WithCancel(context.Background())
 	s.stopCaches = stopCaches
+	for _, st := range stores {
+		st.StartWatchCache(cacheCtx, watchCacheCapacity)
+	}
+	// After the watch caches: the namespace follower watches the namespaces store, which
+	// reads the store's cache field that StartWatchCache sets (a data race when it ran first).
 	nsCheck := registry.CachedNamespaceLifecycle(cacheCtx, namespaces)
 	for _, st := range stores {
 		st.NamespaceCheck = nsCheck
-		st.StartWatchCache(cacheCtx, watchCacheCapacity)
 	}
 	if err := registry.EnsureSystemNamespaces(ctx, namespaces); err != nil {
 		return nil, fmt.Errorf("create system namespaces: %w", err)
