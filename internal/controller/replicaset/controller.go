@@ -51,7 +51,7 @@ type Controller struct {
 func New(cc *controller.Context) (controller.Runnable, error) {
 	inf := cc.Informers.Apps().V1().ReplicaSets()
 	kind := replicaSets{client: cc.Client, inf: inf.Informer(), lister: inf.Lister()}
-	return newController(cc, "replicaset", kind)
+	return newController(cc, "replicaset", "replicaset-controller", kind)
 }
 
 // NewReplicationController builds the core/v1 ReplicationController controller: the same
@@ -59,17 +59,19 @@ func New(cc *controller.Context) (controller.Runnable, error) {
 func NewReplicationController(cc *controller.Context) (controller.Runnable, error) {
 	inf := cc.Informers.Core().V1().ReplicationControllers()
 	kind := replicationControllers{client: cc.Client, inf: inf.Informer(), lister: inf.Lister()}
-	return newController(cc, "replicationcontroller", kind)
+	return newController(cc, "replicationcontroller", "replication-controller", kind)
 }
 
-func newController(cc *controller.Context, name string, kind workloadKind) (*Controller, error) {
+// newController builds the loop; component is the source of its events, as
+// kube-controller-manager names it (what kubectl describe shows under From).
+func newController(cc *controller.Context, name, component string, kind workloadKind) (*Controller, error) {
 	pods := cc.Informers.Core().V1().Pods()
 	c := &Controller{
 		name:     name,
 		kind:     kind,
 		client:   cc.Client,
 		pods:     podIndex{pods.Informer().GetIndexer()},
-		recorder: cc.Recorder(name + "-controller"),
+		recorder: cc.Recorder(component),
 		log:      cc.Log.With("controller", name),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: name}),

@@ -145,6 +145,15 @@ func TestReplicationController(t *testing.T) {
 		return s.ObservedGeneration == rc.Generation && s.Replicas == 4 && s.ReadyReplicas == 4 && s.AvailableReplicas == 4
 	})
 	waitForEvent(t, c.Client, "default", "ReplicationController", "legacy", "SuccessfulCreate: Created pod: legacy-")
+	events, err := c.Client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=ReplicationController,involvedObject.name=legacy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events.Items {
+		if e.Source.Component != "replication-controller" {
+			t.Errorf("event %s %q from %q, want from replication-controller (kube-controller-manager's name)", e.Reason, e.Message, e.Source.Component)
+		}
+	}
 }
 
 func readyPods(t *testing.T, c *framework.Cluster, selector string) []types.UID {
