@@ -53,6 +53,9 @@ type Config struct {
 	OrphanQuarantine time.Duration
 	Clock            clock.WithTicker
 	Recorder         record.EventRecorder
+	// EvictionRecorder records the NoExecute evictions (TaintManagerEviction), which
+	// Kubernetes reports from its taint-eviction-controller; default Recorder.
+	EvictionRecorder record.EventRecorder
 	Log              *slog.Logger
 }
 
@@ -84,9 +87,10 @@ type missingNode struct {
 func New(cc *controller.Context) (controller.Runnable, error) {
 	f := cc.Informers
 	return NewController(clientAPI{cc.Client}, f.Core().V1().Nodes(), f.Coordination().V1().Leases(), f.Core().V1().Pods(), Config{
-		Grace:    cc.Options.NodeMonitorGracePeriod,
-		Recorder: cc.Recorder("node-controller"),
-		Log:      cc.Log.With("controller", "node-lifecycle"),
+		Grace:            cc.Options.NodeMonitorGracePeriod,
+		Recorder:         cc.Recorder("node-controller"),
+		EvictionRecorder: cc.Recorder("taint-eviction-controller"),
+		Log:              cc.Log.With("controller", "node-lifecycle"),
 	})
 }
 
@@ -106,6 +110,9 @@ func NewController(api API, nodes coreinformers.NodeInformer, leases coordinform
 	}
 	if cfg.Recorder == nil {
 		cfg.Recorder = &record.FakeRecorder{}
+	}
+	if cfg.EvictionRecorder == nil {
+		cfg.EvictionRecorder = cfg.Recorder
 	}
 	podInformer := pods.Informer()
 	if err := podInformer.AddIndexers(cache.Indexers{podsByNodeIndex: podNodeName}); err != nil {

@@ -105,7 +105,7 @@ func (c *Controller) syncPod(ctx context.Context, key string) error {
 
 // evict deletes a pod from a NoExecute-tainted node, recording why on the pod first.
 func (c *Controller) evict(ctx context.Context, pod *corev1.Pod, taint corev1.Taint) error {
-	c.cfg.Recorder.Eventf(pod, corev1.EventTypeNormal, "TaintManagerEviction", "Marking for deletion Pod %s/%s", pod.Namespace, pod.Name)
+	c.cfg.EvictionRecorder.Eventf(pod, corev1.EventTypeNormal, "TaintManagerEviction", "Marking for deletion Pod %s/%s", pod.Namespace, pod.Name)
 	if !podTerminal(pod) {
 		p := pod.DeepCopy()
 		setPodCondition(p, corev1.PodCondition{

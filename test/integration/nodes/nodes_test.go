@@ -149,7 +149,15 @@ func TestNodeFailure(t *testing.T) {
 	}
 	framework.Eventually(t, timeout, "TaintManagerEviction events", func() bool {
 		events, err := c.Client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "reason=TaintManagerEviction"})
-		return err == nil && len(events.Items) >= 2
+		if err != nil {
+			return false
+		}
+		for _, e := range events.Items {
+			if e.Source.Component != "taint-eviction-controller" || !strings.HasPrefix(e.Message, "Marking for deletion Pod default/doomed-") {
+				t.Fatalf("eviction event %q from %q, want Kubernetes' text from taint-eviction-controller", e.Message, e.Source.Component)
+			}
+		}
+		return len(events.Items) >= 2
 	})
 	if p, err := pods.Get(ctx, "survivor", metav1.GetOptions{}); err != nil || p.DeletionTimestamp != nil {
 		t.Fatalf("pod on a healthy node was touched: %v %+v", err, p)
