@@ -9,11 +9,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -24,7 +22,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/berth/berth/internal/storage/etcd/etcdtest"
-	"github.com/berth/berth/internal/syncbuf"
 	"github.com/berth/berth/test/integration/framework"
 )
 
@@ -131,8 +128,8 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 	}
 }
 
-// client is an etcd client that trusts the CA and presents the client certificate.
-func (p etcdPKI) client(t *testing.T, endpoint string) *clientv3.Client {
+// tlsConfig trusts the CA and presents the client certificate.
+func (p etcdPKI) tlsConfig(t *testing.T) *tls.Config {
 	t.Helper()
 	pair, err := tls.LoadX509KeyPair(p.clientCert, p.clientKey)
 	if err != nil {
@@ -144,9 +141,14 @@ func (p etcdPKI) client(t *testing.T, endpoint string) *clientv3.Client {
 	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(caPEM)
+	return &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+}
+
+// client is an etcd client that trusts the CA and presents the client certificate.
+func (p etcdPKI) client(t *testing.T, endpoint string) *clientv3.Client {
+	t.Helper()
 	client, err := clientv3.New(clientv3.Config{
-		Endpoints: []string{endpoint}, DialTimeout: time.Second, Logger: zap.NewNop(),
-		TLS: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12},
+		Endpoints: []string{endpoint}, DialTimeout: time.Second, Logger: zap.NewNop(), TLS: p.tlsConfig(t),
 	})
 	if err != nil {
 		t.Fatalf("etcd client: %v", err)
@@ -159,60 +161,7 @@ func (p etcdPKI) client(t *testing.T, endpoint string) *clientv3.Client {
 // certificates required, and returns its https URL once it answers; t.Cleanup kills it.
 func startTLSEtcd(t *testing.T, p etcdPKI) string {
 	t.Helper()
-	clientURL, peerURL := "https://"+freeLoopback(t), "http://"+freeLoopback(t)
-	var output syncbuf.Buffer
-	cmd := exec.Command(etcdtest.Binary,
-		"--name", "berth-tls", "--data-dir", t.TempDir(),
-		"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
-		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
-		"--initial-cluster", "berth-tls="+peerURL,
-		"--cert-file", p.serverCert, "--key-file", p.serverKey,
-		"--trusted-ca-file", p.ca, "--client-cert-auth",
-		"--heartbeat-interval", "10", "--election-timeout", "100",
-		"--logger", "zap", "--log-level", "error",
-	)
-	cmd.Stdout, cmd.Stderr = &output, &output
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", etcdtest.Binary, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("etcd output:\n%s", output.String())
-		}
-	})
-	client := p.client(t, clientURL)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		_, err := client.Get(ctx, "/health-probe")
-		cancel()
-		if err == nil {
-			return clientURL
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("etcd exited before serving: %v\n%s", err, output.String())
-		case <-deadline:
-			t.Fatalf("etcd not serving TLS after 30s: %v\n%s", err, output.String())
-		case <-tick.C:
-		}
-	}
-}
-
-// freeLoopback returns a loopback address whose port was free a moment ago (etcd cannot
-// take port 0 and report it back).
-func freeLoopback(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	defer l.Close()
-	return fmt.Sprint(l.Addr())
+	return etcdtest.Start(t, etcdtest.Options{TLS: &etcdtest.TLS{
+		CAFile: p.ca, ServerCertFile: p.serverCert, ServerKeyFile: p.serverKey, ClientConfig: p.tlsConfig(t),
+	}})
 }

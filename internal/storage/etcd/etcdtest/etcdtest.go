@@ -4,6 +4,7 @@ package etcdtest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -32,22 +33,56 @@ func SkipWithoutBinary(t testing.TB) {
 // and returns its client URL once it answers; t.Cleanup kills it.
 func StartExternal(t testing.TB) string {
 	t.Helper()
-	clientURL := "http://" + freeLoopbackAddr(t)
+	return Start(t, Options{})
+}
+
+// TLS makes the etcd of Start serve clients over TLS only, with client certificates
+// signed by CAFile required.
+type TLS struct {
+	// CAFile signs the server's and the clients' certificates.
+	CAFile, ServerCertFile, ServerKeyFile string
+	// ClientConfig is what Start's readiness probe dials with (a client certificate the
+	// server accepts, and CAFile as roots).
+	ClientConfig *tls.Config
+}
+
+// Options tune Start.
+type Options struct {
+	// TLS, when set, serves https with client certificates required.
+	TLS *TLS
+}
+
+// Start runs the etcd binary (Binary) on free loopback ports with a temporary data dir
+// and returns its client URL once it answers a read; t.Cleanup kills it.
+func Start(t testing.TB, opts Options) string {
+	t.Helper()
+	scheme := "http://"
+	if opts.TLS != nil {
+		scheme = "https://"
+	}
+	clientURL := scheme + freeLoopbackAddr(t)
 	peerURL := "http://" + freeLoopbackAddr(t)
 	var output syncbuf.Buffer
-	cmd := exec.Command(Binary,
+	args := []string{
 		"--name", "berth-test",
 		"--data-dir", t.TempDir(),
 		"--listen-client-urls", clientURL,
 		"--advertise-client-urls", clientURL,
 		"--listen-peer-urls", peerURL,
 		"--initial-advertise-peer-urls", peerURL,
-		"--initial-cluster", "berth-test="+peerURL,
+		"--initial-cluster", "berth-test=" + peerURL,
 		"--heartbeat-interval", "10",
 		"--election-timeout", "100",
 		"--logger", "zap",
 		"--log-level", "error",
-	)
+	}
+	clientCfg := clientv3.Config{Endpoints: []string{clientURL}, DialTimeout: time.Second, Logger: zap.NewNop()}
+	if opts.TLS != nil {
+		args = append(args, "--cert-file", opts.TLS.ServerCertFile, "--key-file", opts.TLS.ServerKeyFile,
+			"--trusted-ca-file", opts.TLS.CAFile, "--client-cert-auth")
+		clientCfg.TLS = opts.TLS.ClientConfig
+	}
+	cmd := exec.Command(Binary, args...)
 	cmd.Stdout, cmd.Stderr = &output, &output
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", Binary, err)
@@ -62,12 +97,14 @@ func StartExternal(t testing.TB) string {
 		}
 	})
 
-	client, err := clientv3.New(clientv3.Config{Endpoints: []string{clientURL}, DialTimeout: time.Second, Logger: zap.NewNop()})
+	client, err := clientv3.New(clientCfg)
 	if err != nil {
 		t.Fatalf("client: %v", err)
 	}
 	defer client.Close()
-	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		_, err := client.Get(ctx, "/health-probe")
@@ -78,10 +115,9 @@ func StartExternal(t testing.TB) string {
 		select {
 		case err := <-exited:
 			t.Fatalf("etcd exited before serving: %v\n%s", err, output.String())
-		default:
-		}
-		if time.Now().After(deadline) {
+		case <-deadline:
 			t.Fatalf("etcd not serving after 30s: %v\n%s", err, output.String())
+		case <-tick.C:
 		}
 	}
 }
