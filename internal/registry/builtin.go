@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -169,6 +170,15 @@ func Builtin() []*Resource {
 			Namespaced:      true, New: newOf[eventsv1.Event](), NewList: newOf[eventsv1.EventList](), AllowCreateOnUpdate: true,
 			Validate: typed(validation.ValidateEventsV1Event), ValidateUpdate: typedUpdate(validation.ValidateEventsV1EventUpdate),
 		},
+		{
+			GroupVersion: schedulingv1.SchemeGroupVersion, Name: "priorityclasses", Kind: "PriorityClass", Singular: "priorityclass", ShortNames: []string{"pc"},
+			New: newOf[schedulingv1.PriorityClass](), NewList: newOf[schedulingv1.PriorityClassList](),
+			// Kubernetes' strategy starts generation at 1 and never bumps it: value and
+			// preemptionPolicy, the class's meaning, are immutable.
+			PrepareForCreate: func(obj runtime.Object) { obj.(*schedulingv1.PriorityClass).Generation = 1 },
+			Validate:         typed(validation.ValidatePriorityClass), ValidateUpdate: typedUpdate(validation.ValidatePriorityClassUpdate),
+			CheckDelete: priorityClassCheckDelete,
+		},
 	}
 	for _, res := range list {
 		res := res
@@ -204,13 +214,13 @@ func selectorString(sel *metav1.LabelSelector) string {
 }
 
 // preparePod sets what a new pod starts with: Pending, its QoS class, and the defaults
-// Kubernetes' admission adds (service account, toleration seconds).
+// Kubernetes' admission adds (service account, toleration seconds). Priority comes from
+// the Priority admission (PriorityAdmission), which reads PriorityClasses.
 func preparePod(obj runtime.Object) {
 	pod := obj.(*corev1.Pod)
 	pod.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: qosClass(pod)}
 	defaults.DefaultServiceAccount(pod)
 	defaults.DefaultTolerationSeconds(pod)
-	defaults.DefaultPriority(pod)
 }
 
 // podGracePeriod: pods bound to a node wait for the kubelet (spec grace period unless

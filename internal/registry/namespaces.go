@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/watch"
 )
 
 // SystemNamespaces exist from the first start.
@@ -64,13 +61,9 @@ func namespaceCheck(lookup func(ctx context.Context, ns string) (*corev1.Namespa
 // yet is read from storage. Namespaces always pass through Terminating before they go,
 // so the copy sees a deletion before it matters. The watch runs until ctx ends.
 func CachedNamespaceLifecycle(ctx context.Context, namespaces *Store) NamespaceCheck {
-	c := &namespaceCache{known: map[string]*corev1.Namespace{}}
-	go c.follow(ctx, namespaces)
+	known := follow[*corev1.Namespace](ctx, namespaces)
 	return namespaceCheck(func(ctx context.Context, ns string) (*corev1.Namespace, error) {
-		c.mu.RLock()
-		n, ok := c.known[ns]
-		c.mu.RUnlock()
-		if ok {
+		if n, ok := known.get(ns); ok {
 			return n, nil
 		}
 		obj, err := namespaces.Get(ctx, "", ns)
@@ -79,44 +72,6 @@ func CachedNamespaceLifecycle(ctx context.Context, namespaces *Store) NamespaceC
 		}
 		return obj.(*corev1.Namespace), nil
 	})
-}
-
-type namespaceCache struct {
-	mu    sync.RWMutex
-	known map[string]*corev1.Namespace
-}
-
-func (c *namespaceCache) follow(ctx context.Context, namespaces *Store) {
-	for ctx.Err() == nil {
-		w, err := namespaces.Watch(ctx, "", WatchOptions{})
-		if err != nil {
-			namespaces.log.Warn("namespace cache watch", "err", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
-			continue
-		}
-		c.mu.Lock()
-		clear(c.known) // the watch starts with every namespace as ADDED
-		c.mu.Unlock()
-		for ev := range w.ResultChan() {
-			n, ok := ev.Object.(*corev1.Namespace)
-			if !ok {
-				continue
-			}
-			c.mu.Lock()
-			switch ev.Type {
-			case watch.Added, watch.Modified:
-				c.known[n.Name] = n
-			case watch.Deleted:
-				delete(c.known, n.Name)
-			}
-			c.mu.Unlock()
-		}
-		w.Stop()
-	}
 }
 
 // namespaceCheckDelete refuses to delete the namespaces Kubernetes' NamespaceLifecycle

@@ -28,6 +28,17 @@ import (
 // when generated) cannot be created in ns (missing or terminating).
 type NamespaceCheck func(ctx context.Context, gr schema.GroupResource, ns, name string) error
 
+// Admission is admission that needs more than the object: each step may read other
+// resources and returns an API error to refuse. old is nil on create. Neither runs for
+// subresource writes.
+type Admission struct {
+	// Mutate may change the object; it runs before the resource's rules (defaults,
+	// validation), after the namespace check, as mutating admission does in Kubernetes.
+	Mutate func(ctx context.Context, obj, old runtime.Object) error
+	// Validate runs after the resource's validation, as validating admission does.
+	Validate func(ctx context.Context, obj, old runtime.Object) error
+}
+
 // Store applies a resource's rules over storage. One Store serves one resource.
 type Store struct {
 	Res     *Resource
@@ -37,6 +48,9 @@ type Store struct {
 	now     func() time.Time
 	// NamespaceCheck guards creates of namespaced objects; nil allows all.
 	NamespaceCheck NamespaceCheck
+	// Admission holds the admission steps that read other objects (Kubernetes' Priority
+	// plugin); the zero value admits all.
+	Admission Admission
 	// cache serves watches when started (StartWatchCache).
 	cache *watchCache
 	// BookmarkInterval is the least time between two bookmarks a watch sends from storage
@@ -112,9 +126,19 @@ func (s *Store) Create(ctx context.Context, ns string, obj runtime.Object, opts 
 			return nil, err
 		}
 	}
+	if s.Admission.Mutate != nil {
+		if err := s.Admission.Mutate(ctx, obj, nil); err != nil {
+			return nil, err
+		}
+	}
 	s.prepareCreate(obj, accessor)
 	if errs := s.validateCreate(obj, accessor); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(s.Res.GVK().GroupKind(), accessor.GetName(), errs)
+	}
+	if s.Admission.Validate != nil {
+		if err := s.Admission.Validate(ctx, obj, nil); err != nil {
+			return nil, err
+		}
 	}
 	commit, undo, err := s.allocate(ctx, obj, nil, opts.DryRun)
 	if err != nil {
@@ -347,6 +371,11 @@ func (s *Store) tryUpdate(ctx context.Context, current runtime.Object, kv storag
 		// The binding handler changed only spec.nodeName, annotations and the
 		// PodScheduled condition; finalize only spec.finalizers. Their handlers check.
 	default:
+		if s.Admission.Mutate != nil {
+			if err := s.Admission.Mutate(ctx, obj, current); err != nil {
+				return UpdateResult{}, false, err
+			}
+		}
 		if s.Res.HasStatus {
 			copyField(obj, current, "Status")
 		}
@@ -365,6 +394,11 @@ func (s *Store) tryUpdate(ctx context.Context, current runtime.Object, kv storag
 	}
 	if errs = dedupe(errs); len(errs) > 0 {
 		return UpdateResult{}, false, apierrors.NewInvalid(s.Res.GVK().GroupKind(), name, errs)
+	}
+	if opts.Subresource == "" && s.Admission.Validate != nil {
+		if err := s.Admission.Validate(ctx, obj, current); err != nil {
+			return UpdateResult{}, false, err
+		}
 	}
 	if oldAccessor.GetDeletionTimestamp() != nil && len(accessor.GetFinalizers()) == 0 && gracePeriodDone(oldAccessor) &&
 		(s.Res.Finalized == nil || s.Res.Finalized(obj)) {

@@ -207,7 +207,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	if err != nil {
 		return nil, err
 	}
-	var services *registry.Store
+	var services, pods, priorityClasses *registry.Store
 	for _, res := range resources {
 		st := registry.NewStore(res, s.store, scheme, cfg.Log)
 		st.BookmarkInterval = cfg.WatchBookmarkInterval
@@ -224,7 +224,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 			case "services":
 				res.Allocator = alloc
 				services = st
+			case "pods":
+				pods = st
 			}
+		}
+		if res.GroupVersion.Group == "scheduling.k8s.io" && res.Name == "priorityclasses" {
+			priorityClasses = st
 		}
 		stores = append(stores, st)
 	}
@@ -241,6 +246,13 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	}
 	if err := registry.EnsureSystemNamespaces(ctx, namespaces); err != nil {
 		return nil, fmt.Errorf("create system namespaces: %w", err)
+	}
+	// Also after the watch caches, for the same reason as the namespace follower.
+	priority := registry.NewPriorityAdmission(cacheCtx, priorityClasses)
+	pods.Admission.Mutate = priority.AdmitPod
+	priorityClasses.Admission.Validate = priority.ValidateClass
+	if err := registry.EnsureSystemPriorityClasses(ctx, priorityClasses); err != nil {
+		return nil, fmt.Errorf("create system priority classes: %w", err)
 	}
 	if err := alloc.Repair(ctx, services); err != nil {
 		return nil, fmt.Errorf("repair service allocations: %w", err)

@@ -66,37 +66,6 @@ func DefaultServiceAccount(pod *corev1.Pod) {
 	podSpecServiceAccount(&pod.Spec)
 }
 
-// Built-in PriorityClasses every cluster has.
-var builtinPriorities = map[string]int32{
-	"system-node-critical":    2000001000,
-	"system-cluster-critical": 2000000000,
-}
-
-// DefaultPriority is the Priority admission plugin on pod create for the
-// cases that need no PriorityClass lookup: no class named (priority 0, as
-// when no globalDefault class exists) or a built-in system class. In both
-// the preemption policy is PreemptLowerPriority. Fields already set are
-// kept; rejecting a priority that disagrees with the class is the caller's.
-// It reports false, changing nothing, when the pod names another class,
-// which the caller must resolve.
-func DefaultPriority(pod *corev1.Pod) bool {
-	var priority int32
-	if name := pod.Spec.PriorityClassName; name != "" {
-		builtin, ok := builtinPriorities[name]
-		if !ok {
-			return false
-		}
-		priority = builtin
-	}
-	if pod.Spec.Priority == nil {
-		pod.Spec.Priority = ptr.To(priority)
-	}
-	if pod.Spec.PreemptionPolicy == nil {
-		pod.Spec.PreemptionPolicy = ptr.To(corev1.PreemptLowerPriority)
-	}
-	return true
-}
-
 // NamespaceOnCreate is the namespace strategy's PrepareForCreate: status is
 // reset to Active and the "kubernetes" finalizer is required. It must not
 // run on update: the namespace controller removes that finalizer through

@@ -79,39 +79,6 @@ func TestDefaultServiceAccount(t *testing.T) {
 	}
 }
 
-func TestDefaultPriority(t *testing.T) {
-	lower := ptr.To(corev1.PreemptLowerPriority)
-	never := ptr.To(corev1.PreemptNever)
-	tests := []struct {
-		name         string
-		spec         corev1.PodSpec
-		wantResolved bool
-		wantPriority *int32
-		wantPolicy   *corev1.PreemptionPolicy
-	}{
-		{name: "no class", wantResolved: true, wantPriority: ptr.To[int32](0), wantPolicy: lower},
-		{name: "system-node-critical", spec: corev1.PodSpec{PriorityClassName: "system-node-critical"},
-			wantResolved: true, wantPriority: ptr.To[int32](2000001000), wantPolicy: lower},
-		{name: "explicit policy kept", spec: corev1.PodSpec{PreemptionPolicy: never},
-			wantResolved: true, wantPriority: ptr.To[int32](0), wantPolicy: never},
-		{name: "user class left to the caller", spec: corev1.PodSpec{PriorityClassName: "batch"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			pod := &corev1.Pod{Spec: tt.spec}
-			if got := DefaultPriority(pod); got != tt.wantResolved {
-				t.Fatalf("resolved = %v, want %v", got, tt.wantResolved)
-			}
-			if diff := cmp.Diff(tt.wantPriority, pod.Spec.Priority); diff != "" {
-				t.Errorf("priority (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantPolicy, pod.Spec.PreemptionPolicy); diff != "" {
-				t.Errorf("preemptionPolicy (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
 func TestNamespaceOnCreate(t *testing.T) {
 	tests := []struct {
 		name string

@@ -4,6 +4,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -50,5 +51,7 @@ func Apply(obj runtime.Object) {
 		DaemonSet(o)
 	case *appsv1.StatefulSet:
 		StatefulSet(o)
+	case *schedulingv1.PriorityClass:
+		PriorityClass(o)
 	}
 }

@@ -18,8 +18,9 @@
 // and update. Some upstream behaviour belongs to admission plugins or to a
 // strategy's PrepareForCreate rather than to defaulting; those are separate
 // exported functions (DefaultTolerationSeconds, DefaultServiceAccount,
-// DefaultPriority, NamespaceOnCreate) that Apply does not call, so the
-// registry decides when they run.
+// NamespaceOnCreate) that Apply does not call, so the registry decides when
+// they run. The Priority admission plugin reads PriorityClasses, so it lives
+// in the registry, not here.
 //
 // Not done here, on purpose: IP family policy/families, cluster IPs and node
 // ports of Services (the allocator owns them), status.phase Pending of a new

@@ -54,6 +54,7 @@ func New() *Registry {
 	registerEvents(r)
 	registerDiscovery(r)
 	registerCoordination(r)
+	registerScheduling(r)
 	return r
 }
 

@@ -25,6 +25,7 @@ var servedResources = [][]string{
 	{"leases", "", "coordination.k8s.io/v1", "true", "Lease"},
 	{"endpointslices", "", "discovery.k8s.io/v1", "true", "EndpointSlice"},
 	{"events", "", "events.k8s.io/v1", "true", "Event"},
+	{"priorityclasses", "pc", "scheduling.k8s.io/v1", "false", "PriorityClass"},
 	{"selfsubjectaccessreviews", "", "authorization.k8s.io/v1", "false", "SelfSubjectAccessReview"},
 	{"selfsubjectrulesreviews", "", "authorization.k8s.io/v1", "false", "SelfSubjectRulesReview"},
 	{"subjectaccessreviews", "", "authorization.k8s.io/v1", "false", "SubjectAccessReview"},
@@ -100,7 +101,7 @@ func testDiscovery(t *testing.T, e *env) {
 	}
 
 	versions := lines(e.must(t, "api-versions"))
-	for _, want := range []string{"apps/v1", "authorization.k8s.io/v1", "coordination.k8s.io/v1", "discovery.k8s.io/v1", "events.k8s.io/v1", "v1"} {
+	for _, want := range []string{"apps/v1", "authorization.k8s.io/v1", "coordination.k8s.io/v1", "discovery.k8s.io/v1", "events.k8s.io/v1", "scheduling.k8s.io/v1", "v1"} {
 		if !slices.Contains(versions, want) {
 			t.Errorf("api-versions lacks %s: %q", want, versions)
 		}
