@@ -40,6 +40,11 @@ func isSimulated(args []string) bool {
 func runNodeAgent(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("berth agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage of berth agent (this machine as a node):")
+		fs.PrintDefaults()
+		fmt.Fprintln(stderr, "\nberth agent --simulated-nodes N runs N simulated nodes instead (scale and failure tests);\n'berth agent --simulated-nodes 1 -h' lists their flags.")
+	}
 	var (
 		cfg                                            agent.Config
 		tokenFile, caFile, labels, level, evictionHard string

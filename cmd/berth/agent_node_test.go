@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"strings"
 	"testing"
 
 	"github.com/berth/berth/internal/agent/node"
@@ -31,5 +33,22 @@ func TestParseEvictionHard(t *testing.T) {
 		if err != nil || *got != tc.want {
 			t.Errorf("%q: %+v, %v; want %+v", tc.in, got, err, tc.want)
 		}
+	}
+}
+
+// `berth agent -h` lists the real node's flags and says where the simulated nodes' are.
+func TestAgentHelpNamesBothModes(t *testing.T) {
+	var out strings.Builder
+	if code := run([]string{"agent", "-h"}, io.Discard, &out); code != 0 {
+		t.Fatalf("berth agent -h exited %d:\n%s", code, out.String())
+	}
+	for _, want := range []string{"-token-file", "-pod-network", "--simulated-nodes 1 -h"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("berth agent -h lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if code := run([]string{"agent", "--simulated-nodes", "1", "-h"}, io.Discard, &out); code != 0 || !strings.Contains(out.String(), "-deletion-delay") {
+		t.Errorf("berth agent --simulated-nodes 1 -h (exit %d) lacks the simulated nodes' flags:\n%s", code, out.String())
 	}
 }
