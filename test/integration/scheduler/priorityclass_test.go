@@ -7,7 +7,11 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/berth/berth/test/integration/framework"
 )
@@ -99,6 +103,22 @@ func TestPriorityClasses(t *testing.T) {
 		// kubectl explain reads the served OpenAPI schema.
 		if out := c.MustKubectl(t, "explain", "priorityclass.value"); !strings.Contains(out, "FIELD: value <integer>") {
 			t.Errorf("explain priorityclass.value:\n%s", out)
+		}
+	})
+
+	t.Run("protobuf", func(t *testing.T) {
+		cfg := rest.CopyConfig(c.Config)
+		cfg.ContentType = runtime.ContentTypeProtobuf
+		cfg.AcceptContentTypes = runtime.ContentTypeProtobuf
+		client := kubernetes.NewForConfigOrDie(cfg)
+		never := corev1.PreemptNever
+		pc := &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: "proto"}, Value: -3, PreemptionPolicy: &never, Description: "over protobuf"}
+		if _, err := client.SchedulingV1().PriorityClasses().Create(context.Background(), pc, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := client.SchedulingV1().PriorityClasses().Get(context.Background(), "proto", metav1.GetOptions{})
+		if err != nil || got.Value != -3 || *got.PreemptionPolicy != corev1.PreemptNever || got.Description != "over protobuf" {
+			t.Fatalf("get over protobuf: %+v %v", got, err)
 		}
 	})
 
