@@ -162,6 +162,7 @@ func Builtin() []*Resource {
 			GroupVersion: coordinationv1.SchemeGroupVersion, Name: "leases", Kind: "Lease", Singular: "lease",
 			Namespaced: true, New: newOf[coordinationv1.Lease](), NewList: newOf[coordinationv1.LeaseList](), AllowCreateOnUpdate: true,
 			Validate: typed(validation.ValidateLease), ValidateUpdate: typedUpdate(validation.ValidateLeaseUpdate),
+			RequireResourceVersion: true,
 		},
 		{
 			GroupVersion: eventsv1.SchemeGroupVersion, Name: "events", Kind: "Event", Singular: "event",

@@ -87,6 +87,10 @@ type Resource struct {
 	// AllowCreateOnUpdate lets PUT create a missing object, as the Kubernetes strategy's
 	// AllowCreateOnUpdate does (true for services, endpoints, events of both APIs, leases).
 	AllowCreateOnUpdate bool
+	// RequireResourceVersion refuses a PUT (UpdateOptions.Put) of an existing object without
+	// metadata.resourceVersion (422), as a Kubernetes strategy whose
+	// AllowUnconditionalUpdate is false does (leases).
+	RequireResourceVersion bool
 }
 
 // Allocator reserves cluster-wide resources objects hold (service IPs, node ports) in

@@ -237,6 +237,9 @@ type UpdateOptions struct {
 	Subresource string
 	// AllowCreate lets the update create a missing object (PUT on some resources, apply).
 	AllowCreate bool
+	// Put says the caller sent the whole object (a PUT, not a patch or apply): resources
+	// with RequireResourceVersion then refuse it without metadata.resourceVersion.
+	Put bool
 }
 
 // UpdateResult says what an update did.
@@ -339,6 +342,12 @@ func (s *Store) tryUpdate(ctx context.Context, current runtime.Object, kv storag
 	callerRV := accessor.GetResourceVersion()
 	if callerRV != "" && callerRV != oldAccessor.GetResourceVersion() {
 		return UpdateResult{}, false, apierrors.NewConflict(s.Res.GroupResource(), name, errors.New(OptimisticLockErrorMsg))
+	}
+	if opts.Put && callerRV == "" && s.Res.RequireResourceVersion {
+		// Kubernetes names the resource where the kind goes in this one message.
+		gk := schema.GroupKind{Group: s.Res.GroupVersion.Group, Kind: s.Res.Name}
+		return UpdateResult{}, false, apierrors.NewInvalid(gk, name, field.ErrorList{
+			field.Invalid(field.NewPath("metadata", "resourceVersion"), uint64(0), "must be specified for an update")})
 	}
 	if s.Res.Namespaced && accessor.GetNamespace() == "" {
 		accessor.SetNamespace(oldAccessor.GetNamespace())
