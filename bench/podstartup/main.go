@@ -10,9 +10,10 @@
 //     both alike;
 //   - -burst at once: as many raw CRI pods started together (then removed), then as many
 //     pods created together through the API, each measured from its own create call;
-//   - the agent's RSS (VmRSS of its process; containerd and shims are processes of
-//     their own) with the burst's pods running, and its CPU over an -idle window with
-//     them.
+//   - the agent's RSS (VmRSS of its process, with its anon and file parts, and its PSS;
+//     containerd and shims are processes of their own) with the burst's pods running
+//     and with none after the 1-at-a-time runs, and its CPU over an -idle window with
+//     the burst's pods.
 //
 // The node is what the e2e framework makes (internal/agent/agenttest): a network
 // namespace, `berth server` in this process without an agent, `berth agent` as its own

@@ -23,8 +23,10 @@ type result struct {
 	burstAgent, burstBound, burstRaw []time.Duration
 	// seqAgentCPU is the agent's CPU time per pod over the 1-at-a-time agent pods
 	// (start and stop), background work included.
-	seqAgentCPU           time.Duration
-	mem, memNoPods        proc.Memory
+	seqAgentCPU    time.Duration
+	mem, memNoPods proc.Memory
+	// pss, pssNoPods are the agent's PSS (KiB) at the same moments as mem, memNoPods.
+	pss, pssNoPods        int64
 	idleCPUPercent        float64
 	idle                  time.Duration
 	loadBefore, loadAfter string
@@ -53,9 +55,6 @@ func measure(ctx context.Context, l *lab, o options) (*result, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("raw warm-up pod: %w", err)
-	}
-	if res.memNoPods, err = proc.ReadMemory(pid); err != nil {
-		return nil, err
 	}
 
 	// One at a time, the arms interleaved.
@@ -98,6 +97,15 @@ func measure(ctx context.Context, l *lab, o options) (*result, error) {
 		res.seqRaw = append(res.seqRaw, took)
 	}
 	res.seqAgentCPU = agentCPU / time.Duration(max(o.runs, 1))
+	// The node has no pods again; by now the agent's start-up is long over (it releases
+	// its start-up pages startupSettle after it is ready), which right after the warm-up
+	// it was not.
+	if res.memNoPods, err = proc.ReadMemory(pid); err != nil {
+		return nil, err
+	}
+	if res.pssNoPods, err = pssKB(pid); err != nil {
+		return nil, err
+	}
 
 	// At once: raw first, on the empty node, then through the agent.
 	progress("%d raw CRI pods at once ...", o.burst)
@@ -157,6 +165,9 @@ func measure(ctx context.Context, l *lab, o options) (*result, error) {
 	if res.mem, err = proc.ReadMemory(pid); err != nil {
 		return nil, err
 	}
+	if res.pss, err = pssKB(pid); err != nil {
+		return nil, err
+	}
 	if _, err := l.deletePods(ctx, burst, names); err != nil {
 		return nil, err
 	}
@@ -164,9 +175,9 @@ func measure(ctx context.Context, l *lab, o options) (*result, error) {
 }
 
 // memString shows a resident set with its anonymous (heap, stacks) and file-backed
-// (the binary's pages) parts.
-func memString(m proc.Memory) string {
-	return fmt.Sprintf("%.1f MB (anon %.1f, file %.1f)", float64(m.RSS)/1024, float64(m.Anon)/1024, float64(m.File)/1024)
+// (the binary's pages) parts, and the PSS.
+func memString(m proc.Memory, pss int64) string {
+	return fmt.Sprintf("%.1f MB (anon %.1f, file %.1f; PSS %.1f)", float64(m.RSS)/1024, float64(m.Anon)/1024, float64(m.File)/1024, float64(pss)/1024)
 }
 
 type row struct {
@@ -212,8 +223,8 @@ func (r *result) print(w io.Writer) {
 		met := map[bool]string{true: "met", false: "MISSED"}[*f.Met]
 		fmt.Fprintf(w, "%-48s %8.2f %-3s goal %-8s %s\n", f.Name, f.Value, f.Unit, f.Goal, met)
 	}
-	fmt.Fprintf(w, "%-48s %s\n", fmt.Sprintf("agent RSS with %d pods", r.burst), memString(r.mem))
-	fmt.Fprintf(w, "%-48s %s\n", "agent RSS after warm-up, no pods", memString(r.memNoPods))
+	fmt.Fprintf(w, "%-48s %s\n", fmt.Sprintf("agent RSS with %d pods", r.burst), memString(r.mem, r.pss))
+	fmt.Fprintf(w, "%-48s %s\n", "agent RSS, no pods, after the 1-at-a-time runs", memString(r.memNoPods, r.pssNoPods))
 	fmt.Fprintf(w, "%-48s %8.1f ms\n", "agent CPU per pod, 1 at a time (start+stop)", report.Millis(r.seqAgentCPU))
 }
 
@@ -234,6 +245,7 @@ func (r *result) figures() []report.Figure {
 		atMost(burst+": agent/CRI p99", ratio(p(r.burstAgent, 99), p(r.burstRaw, 99)), 1.3, "x"),
 		atMost(burst+": agent/CRI p50", ratio(p(r.burstAgent, 50), p(r.burstRaw, 50)), 1.3, "x"),
 		report.Below(fmt.Sprintf("agent RSS with %d pods", r.burst), float64(r.mem.RSS)/1024, 40, "MB"),
+		report.Plain(fmt.Sprintf("agent PSS with %d pods", r.burst), float64(r.pss)/1024, "MB"),
 		report.Below(fmt.Sprintf("agent idle CPU with %d pods (%v)", r.burst, r.idle), r.idleCPUPercent, 1, "%"),
 	}
 	for _, x := range []row{{"1 at a time: agent", r.seqAgent}, {"1 at a time: raw CRI", r.seqRaw}, {burst + ": agent", r.burstAgent}, {burst + ": raw CRI", r.burstRaw}} {

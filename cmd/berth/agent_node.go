@@ -136,21 +136,15 @@ func runNodeAgent(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// Once start-up is over (registered, containerd up, pod network and proxy rules
+	// written, the pod loop relisting — then startupSettle for the first relist's syncs
+	// and node status), the binary's start-up pages are dead weight in RSS (startmem.go).
+	released := make(chan struct{})
 	go func() {
-		// As the server does: once start-up is over, its pages are dead weight in RSS.
-		select {
-		case <-a.Ready():
-		case <-ctx.Done():
-			return
-		}
-		t := time.NewTimer(startupSettle)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			releaseStartupPages()
-		case <-ctx.Done():
-		}
+		defer close(released)
+		releaseAfterStartup(ctx, startupSettle, func() { logRelease(cfg.Log) }, a.Ready, a.ProxyReady)
 	}()
+	defer func() { stop(); <-released }()
 	if err := a.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "berth agent: %v\n", err)
 		return 1

@@ -163,22 +163,16 @@ func runServer(args []string, stderr io.Writer) int {
 	defer stop()
 	ready := make(chan struct{})
 	cfg.Ready = ready
+	// Start-up work (etcd recovery, informer syncs, controllers' first syncs, OpenAPI on
+	// first use, the built-in agent's start) is over well within startupSettle after
+	// ready; after it the binary's start-up pages are dead weight (startmem.go).
+	released := make(chan struct{})
 	go func() {
-		select {
-		case <-ready:
-		case <-ctx.Done():
-			return
-		}
-		// Start-up work (etcd recovery, informer syncs, OpenAPI on first use) is over
-		// well within this; after it the binary's start-up pages are dead weight.
-		t := time.NewTimer(startupSettle)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			releaseStartupPages()
-		case <-ctx.Done():
-		}
+		defer close(released)
+		releaseAfterStartup(ctx, startupSettle, func() { logRelease(cfg.Log) },
+			func() <-chan struct{} { return ready })
 	}()
+	defer func() { stop(); <-released }()
 	if err := server.Run(ctx, cfg); err != nil {
 		fmt.Fprintf(stderr, "berth server: %v\n", err)
 		return 1
