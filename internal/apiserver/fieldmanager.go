@@ -15,6 +15,13 @@ import (
 // fieldManagers track managedFields for the main resource and its status subresource.
 type fieldManagers struct {
 	main, status *managedfields.FieldManager
+	creates      createFields
+}
+
+// trackCreate records manager's create of obj in its managedFields; empty is a new,
+// empty object of obj's type.
+func (f *fieldManagers) trackCreate(empty, obj runtime.Object, manager string) runtime.Object {
+	return f.creates.track(f.main, empty, obj, manager)
 }
 
 func (f *fieldManagers) forSub(sub string) *managedfields.FieldManager {

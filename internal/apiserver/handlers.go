@@ -370,7 +370,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, st *regist
 		st.Res.Default(obj)
 	}
 	if fm := s.fieldManagersFor(st.Res.GVR()); fm != nil {
-		obj = fm.main.UpdateNoErrors(st.Res.New(), obj, params.FieldManager)
+		obj = fm.trackCreate(st.Res.New(), obj, params.FieldManager)
 	}
 	created, err := st.Create(r.Context(), info.Namespace, obj, registry.CreateOptions{DryRun: params.DryRun})
 	if err != nil {
