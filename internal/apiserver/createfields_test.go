@@ -114,7 +114,7 @@ func TestCreateFieldsMatchFieldManager(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			fms := &fieldManagers{main: pods.main}
+			fms := &fieldManagers{main: pods.main, rememberCreates: true}
 			for i, obj := range []*corev1.Pod{tc.first, tc.second} {
 				want := pods.main.UpdateNoErrors(podRes.New(), obj.DeepCopy(), tc.manager)
 				before := len(fms.creates.entries)
@@ -156,7 +156,13 @@ func fieldsText(entries []metav1.ManagedFieldsEntry) string {
 // by the field manager (it starts from them), and remembered creates are bounded.
 func TestCreateFieldsBypass(t *testing.T) {
 	deploys, res := fieldManagersOf(t, "apps", "deployments")
-	fms := &fieldManagers{main: deploys.main}
+	if !deploys.rememberCreates {
+		t.Fatal("deployments' creates are not remembered")
+	}
+	if events, _ := fieldManagersOf(t, "", "events"); events.rememberCreates {
+		t.Fatal("events' creates are remembered")
+	}
+	fms := &fieldManagers{main: deploys.main, rememberCreates: true}
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "d", Namespace: "default",
 		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "earlier", Operation: metav1.ManagedFieldsOperationUpdate,
 			APIVersion: "apps/v1", FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{}}}`)}}}}}
@@ -187,7 +193,7 @@ func BenchmarkCreateFields(b *testing.B) {
 		}
 	})
 	b.Run("remembered", func(b *testing.B) {
-		fms := &fieldManagers{main: pods.main}
+		fms := &fieldManagers{main: pods.main, rememberCreates: true}
 		for i := range b.N {
 			fms.trackCreate(res.New(), templatePod(fmt.Sprint(i)), "kube-controller-manager")
 		}

@@ -15,12 +15,18 @@ import (
 // fieldManagers track managedFields for the main resource and its status subresource.
 type fieldManagers struct {
 	main, status *managedfields.FieldManager
-	creates      createFields
+	// creates remembers recent creates, for resources whose objects are often created
+	// alike (not events: each one says something else, so remembering costs only).
+	creates         createFields
+	rememberCreates bool
 }
 
 // trackCreate records manager's create of obj in its managedFields; empty is a new,
 // empty object of obj's type.
 func (f *fieldManagers) trackCreate(empty, obj runtime.Object, manager string) runtime.Object {
+	if !f.rememberCreates {
+		return f.main.UpdateNoErrors(empty, obj, manager)
+	}
 	return f.creates.track(f.main, empty, obj, manager)
 }
 
@@ -104,7 +110,7 @@ func newFieldManagers(tc managedfields.TypeConverter, codecs *registry.Codecs, r
 	if err != nil {
 		return nil, fmt.Errorf("field manager for %s: %w", res.Name, err)
 	}
-	fm := &fieldManagers{main: main}
+	fm := &fieldManagers{main: main, rememberCreates: res.Name != "events"}
 	if res.HasStatus {
 		if fm.status, err = managedfields.NewDefaultFieldManager(tc, codecs.Scheme, def, codecs.Scheme, res.GVK(), res.GroupVersion, "status", statusReset); err != nil {
 			return nil, fmt.Errorf("status field manager for %s: %w", res.Name, err)
