@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/berth/berth/bench/proc"
 	"github.com/berth/berth/bench/report"
 )
@@ -35,7 +37,11 @@ type result struct {
 func measure(ctx context.Context, l *lab, o options) (*result, error) {
 	res := &result{runs: o.runs, burst: o.burst, idle: o.idle}
 	pid := l.agentPID()
-	progress := func(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...) }
+	// Each line carries CLOCK_MONOTONIC, the clock `perf record -k mono` stamps samples
+	// with, so a system-wide profile can be cut to one phase (perf report --time).
+	progress := func(format string, a ...any) {
+		fmt.Fprintf(os.Stderr, "[mono %.3f] "+format+"\n", append([]any{monotonicSeconds()}, a...)...)
+	}
 	progress("agent: pid %d, node %s, data dir %s", pid, l.name, l.dataDir)
 
 	// Warm-up: the first pod through each arm creates the bridge and the cgroup tree.
@@ -114,6 +120,7 @@ func measure(ctx context.Context, l *lab, o options) (*result, error) {
 		names[i] = fmt.Sprintf("raw-burst-%d", i)
 	}
 	rawPods, took, err := l.runRawPods(ctx, names)
+	progress("%d raw CRI pods at once: started; removing them ...", o.burst)
 	if rerr := l.removeRawPods(ctx, rawPods); err == nil {
 		err = rerr
 	}
@@ -121,6 +128,7 @@ func measure(ctx context.Context, l *lab, o options) (*result, error) {
 		return nil, fmt.Errorf("raw pods at once: %w", err)
 	}
 	res.burstRaw = took
+	progress("%d raw CRI pods at once: removed", o.burst)
 
 	progress("%d pods at once through the agent ...", o.burst)
 	burst, err := l.track(ctx, "burst")
@@ -134,6 +142,7 @@ func measure(ctx context.Context, l *lab, o options) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
+	progress("%d pods at once through the agent: all Running and Ready", o.burst)
 	for _, s := range started {
 		res.burstAgent = append(res.burstAgent, s.ready)
 		res.burstBound = append(res.burstBound, s.bound)
@@ -255,4 +264,13 @@ func (r *result) figures() []report.Figure {
 		figs[i].Scenario = "podstartup"
 	}
 	return figs
+}
+
+// monotonicSeconds is CLOCK_MONOTONIC in seconds (0 if unreadable).
+func monotonicSeconds() float64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return float64(ts.Sec) + float64(ts.Nsec)/1e9
 }
