@@ -20,7 +20,13 @@ type NodeInfo struct {
 	NonZeroCPU, NonZeroMemory int64
 	Allocatable               Resource
 	UsedPorts                 []HostPort
-	// ownerCounts counts non-terminating pods per controller uid, for owner spreading.
+	// Unschedulable and Taints copy the Node's spec.unschedulable and spec.taints: the
+	// filters read them for every sampled node, and from here they do not pull the
+	// (large, scattered) Node objects into the cache.
+	Unschedulable bool
+	Taints        []corev1.Taint
+	// ownerCounts counts non-terminating pods per controller uid (the snapshot keeps the
+	// same counts by owner, for spreading).
 	ownerCounts map[types.UID]int32
 	// zone caches the topology.kubernetes.io/zone label (hasZone: it is set).
 	zone    string
@@ -36,11 +42,9 @@ func (n *NodeInfo) Name() string { return n.Node.Name }
 // Labels are the node's labels.
 func (n *NodeInfo) Labels() map[string]string { return n.Node.Labels }
 
-// CountOwned is the number of non-terminating pods on the node controlled by uid.
-func (n *NodeInfo) CountOwned(uid types.UID) int32 { return n.ownerCounts[uid] }
-
 func (n *NodeInfo) setNode(node *corev1.Node) {
 	n.Node = node
+	n.Unschedulable, n.Taints = node.Spec.Unschedulable, node.Spec.Taints
 	n.zone, n.hasZone = node.Labels[corev1.LabelTopologyZone]
 	n.Allocatable = ResourceFromList(node.Status.Allocatable)
 }

@@ -24,6 +24,11 @@ type Snapshot struct {
 	// with a Node object and a zone label: system default spreading reads it instead of
 	// walking every node.
 	ownerZoneCounts map[types.UID]map[string]int32
+	// ownerNodeCounts counts the same pods per controller uid per node (with or without a
+	// Node object). Spreading asks one owner about hundreds of nodes per pod: one
+	// pointer-keyed map per owner answers that from a few cache lines, where a map per node
+	// keyed by the uid string cost a cache miss and a string compare per node.
+	ownerNodeCounts map[types.UID]map[*NodeInfo]int32
 	// podsWithAffinity / podsWithRequiredAntiAffinity count such pods cluster-wide, so
 	// the affinity plugins can skip their walk when there are none.
 	podsWithAffinity, podsWithRequiredAntiAffinity int
@@ -31,7 +36,8 @@ type Snapshot struct {
 
 // NewSnapshot returns an empty snapshot.
 func NewSnapshot() *Snapshot {
-	return &Snapshot{nodes: map[string]*NodeInfo{}, namespaces: map[string]labels.Set{}, ownerZoneCounts: map[types.UID]map[string]int32{}}
+	return &Snapshot{nodes: map[string]*NodeInfo{}, namespaces: map[string]labels.Set{},
+		ownerZoneCounts: map[types.UID]map[string]int32{}, ownerNodeCounts: map[types.UID]map[*NodeInfo]int32{}}
 }
 
 // SnapshotOf builds a snapshot of nodes and pods (tests, harnesses). Pods without a
@@ -94,6 +100,27 @@ func (s *Snapshot) OwnerCountInZone(uid types.UID, zone string) int32 {
 	return s.ownerZoneCounts[uid][zone]
 }
 
+// OwnerNodeCounts returns, for the pods controlled by uid that are not terminating, how
+// many each node has (nodes without any are absent). The map belongs to the snapshot:
+// read it within one scheduling cycle, never change it.
+func (s *Snapshot) OwnerNodeCounts(uid types.UID) map[*NodeInfo]int32 {
+	return s.ownerNodeCounts[uid]
+}
+
+func (s *Snapshot) addOwnerNode(uid types.UID, ni *NodeInfo, delta int32) {
+	m := s.ownerNodeCounts[uid]
+	if m == nil {
+		m = map[*NodeInfo]int32{}
+		s.ownerNodeCounts[uid] = m
+	}
+	if m[ni] += delta; m[ni] <= 0 {
+		delete(m, ni)
+		if len(m) == 0 {
+			delete(s.ownerNodeCounts, uid)
+		}
+	}
+}
+
 // HasPodsWithAffinity reports whether any placed pod has pod (anti-)affinity;
 // HasPodsWithRequiredAntiAffinity whether any has required anti-affinity.
 func (s *Snapshot) HasPodsWithAffinity() bool { return s.podsWithAffinity > 0 }
@@ -108,7 +135,11 @@ func (s *Snapshot) countPod(ni *NodeInfo, pi *PodInfo, sign int) {
 	if len(pi.RequiredAntiAffinityTerms) > 0 {
 		s.podsWithRequiredAntiAffinity += sign
 	}
-	if ni.Node != nil && ni.hasZone && pi.ControllerUID != "" && !pi.Terminating() {
+	if pi.ControllerUID == "" || pi.Terminating() {
+		return
+	}
+	s.addOwnerNode(pi.ControllerUID, ni, int32(sign))
+	if ni.Node != nil && ni.hasZone {
 		s.addOwnerZone(pi.ControllerUID, ni.zone, int32(sign))
 	}
 }

@@ -51,7 +51,7 @@ type NodeUnschedulable struct{ noPreFilter }
 func (NodeUnschedulable) Name() string { return "NodeUnschedulable" }
 
 func (NodeUnschedulable) Filter(_ any, pod *framework.PodInfo, node *framework.NodeInfo) *framework.Status {
-	if !node.Node.Spec.Unschedulable || framework.Tolerates(pod.Pod.Spec.Tolerations, &unschedulableNodeTaint) {
+	if !node.Unschedulable || framework.Tolerates(pod.Pod.Spec.Tolerations, &unschedulableNodeTaint) {
 		return nil
 	}
 	return statusUnschedulable
@@ -82,7 +82,7 @@ type TaintToleration struct{ noPreFilter }
 func (TaintToleration) Name() string { return "TaintToleration" }
 
 func (TaintToleration) Filter(_ any, pod *framework.PodInfo, node *framework.NodeInfo) *framework.Status {
-	taints := node.Node.Spec.Taints
+	taints := node.Taints
 	for i := range taints {
 		t := &taints[i]
 		if t.Effect != corev1.TaintEffectNoSchedule && t.Effect != corev1.TaintEffectNoExecute {
@@ -112,7 +112,7 @@ func (TaintToleration) PreScore(_ *framework.Snapshot, pod *framework.PodInfo, _
 func (TaintToleration) Score(state any, _ *framework.PodInfo, node *framework.NodeInfo) int64 {
 	tolerations, _ := state.([]corev1.Toleration)
 	var n int64
-	taints := node.Node.Spec.Taints
+	taints := node.Taints
 	for i := range taints {
 		if taints[i].Effect == corev1.TaintEffectPreferNoSchedule && !framework.Tolerates(tolerations, &taints[i]) {
 			n++

@@ -93,8 +93,9 @@ func (PodTopologySpread) RequeueOn() framework.Event {
 type spreadScoreState struct {
 	constraints []framework.SpreadConstraint
 	// byOwner counts the pods of the pod's controller instead of matching selectors (the
-	// system default selector is the controller's own).
+	// system default selector is the controller's own); owned has their counts per node.
 	byOwner  *framework.PodInfo
+	owned    map[*framework.NodeInfo]int32
 	ignored  map[*framework.NodeInfo]bool
 	counts   []map[string]int64
 	weights  []float64
@@ -116,6 +117,7 @@ func (PodTopologySpread) PreScore(snap *framework.Snapshot, pod *framework.PodIn
 		}
 		if pod.ControllerUID != "" {
 			st.byOwner = pod
+			st.owned = snap.OwnerNodeCounts(pod.ControllerUID)
 		}
 	}
 	cs := st.constraints
@@ -186,7 +188,7 @@ func (PodTopologySpread) PreScore(snap *framework.Snapshot, pod *framework.PodIn
 
 func (st *spreadScoreState) count(ni *framework.NodeInfo, c *framework.SpreadConstraint, pod *framework.PodInfo) int {
 	if st.byOwner != nil {
-		return int(ni.CountOwned(st.byOwner.ControllerUID))
+		return int(st.owned[ni])
 	}
 	return countMatching(ni, c.Selector, pod.Pod.Namespace)
 }
