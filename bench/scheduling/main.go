@@ -34,6 +34,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -189,6 +190,7 @@ func run(ctx context.Context, o options) (result, error) {
 		kubelet.AcceptContentTypes = k8sruntime.ContentTypeProtobuf + "," + k8sruntime.ContentTypeJSON
 		kubeletClient := kubernetes.NewForConfigOrDie(kubelet)
 		simWG.Go(func() { simulateKubelet(simCtx, kubeletClient, podInf, o.statusWorkers) })
+		simWG.Go(func() { renewLeases(simCtx, kubeletClient, o.nodes) })
 	}
 	if err := waitNodes(ctx, client, o.nodes); err != nil {
 		return res, err
@@ -352,6 +354,50 @@ func registerNodes(ctx context.Context, client kubernetes.Interface, n int) erro
 		}
 		return nil
 	})
+}
+
+// leaseRenewInterval is a kubelet's: a quarter of its 40 s lease.
+const leaseRenewInterval = 10 * time.Second
+
+// renewLeases keeps each simulated node's Lease in kube-node-lease, renewed every
+// leaseRenewInterval as kubelets do (a tenth of the nodes each second), so nodes stay
+// Ready through runs longer than the node monitor's grace period and the server carries
+// the heartbeat writes a cluster of that size has.
+func renewLeases(ctx context.Context, client kubernetes.Interface, n int) {
+	leases := client.CoordinationV1().Leases(corev1.NamespaceNodeLease)
+	held := make([]*coordinationv1.Lease, n) // the last written version of each
+	const slices = 10
+	tick := time.NewTicker(leaseRenewInterval / slices)
+	defer tick.Stop()
+	for round := 0; ; round++ {
+		slice := round % slices
+		_ = parallel(ctx, (n+slices-1-slice)/slices, 8, func(ctx context.Context, j int) error {
+			i := j*slices + slice
+			now := metav1.NewMicroTime(time.Now())
+			var err error
+			if l := held[i]; l != nil {
+				l.Spec.RenewTime = &now
+				if held[i], err = leases.Update(ctx, l, metav1.UpdateOptions{}); err != nil {
+					held[i] = nil // renewed next round from what the server has
+				}
+				return nil
+			}
+			name := fmt.Sprintf("sim-%d", i)
+			held[i], err = leases.Create(ctx, &coordinationv1.Lease{
+				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: corev1.NamespaceNodeLease},
+				Spec:       coordinationv1.LeaseSpec{HolderIdentity: &name, LeaseDurationSeconds: new(int32(40)), RenewTime: &now},
+			}, metav1.CreateOptions{})
+			if apierrors.IsAlreadyExists(err) {
+				held[i], _ = leases.Get(ctx, name, metav1.GetOptions{})
+			}
+			return nil
+		})
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // currentRevision is the storage revision: the resourceVersion of a consistent list.
