@@ -188,6 +188,43 @@ func TestCalculateStatus(t *testing.T) {
 	if s = calculateStatus(rs, active, nil, false, nil, now); replicaFailure(s.Conditions) != nil {
 		t.Errorf("a clean sync must clear ReplicaFailure: %+v", s.Conditions)
 	}
+
+	// Claimed pods match the selector: when it asks for every template label, they are
+	// all fully labelled; when the template has a label it does not ask for, each pod is
+	// looked at.
+	matching := []*corev1.Pod{pod("a", labelled), pod("b", labelled)}
+	rs.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "x", "v": "1"}}
+	if s = calculateStatus(rs, matching, nil, false, nil, now); s.FullyLabeledReplicas != 2 {
+		t.Errorf("selector = template: fullyLabeled %d, want 2", s.FullyLabeledReplicas)
+	}
+	rs.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "x"}}
+	matching = append(matching, pod("c", func(p *corev1.Pod) { p.Labels = map[string]string{"app": "x"} }))
+	if s = calculateStatus(rs, matching, nil, false, nil, now); s.FullyLabeledReplicas != 2 {
+		t.Errorf("template has more labels than the selector: fullyLabeled %d, want 2", s.FullyLabeledReplicas)
+	}
+}
+
+func TestSelectorRequiresAll(t *testing.T) {
+	template := map[string]string{"app": "x", "pod-template-hash": "abc"}
+	cases := []struct {
+		name string
+		sel  *metav1.LabelSelector
+		want bool
+	}{
+		{"no selector", nil, false},
+		{"the same labels", &metav1.LabelSelector{MatchLabels: map[string]string{"app": "x", "pod-template-hash": "abc"}}, true},
+		{"more labels and expressions", &metav1.LabelSelector{MatchLabels: map[string]string{"app": "x", "pod-template-hash": "abc", "tier": "web"},
+			MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "env", Operator: metav1.LabelSelectorOpExists}}}, true},
+		{"a template label missing", &metav1.LabelSelector{MatchLabels: map[string]string{"app": "x"}}, false},
+		{"another value", &metav1.LabelSelector{MatchLabels: map[string]string{"app": "y", "pod-template-hash": "abc"}}, false},
+		{"only as an expression", &metav1.LabelSelector{MatchLabels: map[string]string{"app": "x"},
+			MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "pod-template-hash", Operator: metav1.LabelSelectorOpIn, Values: []string{"abc"}}}}, false},
+	}
+	for _, tc := range cases {
+		if got := selectorRequiresAll(tc.sel, template); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }
 
 func TestIsPodAvailable(t *testing.T) {

@@ -12,14 +12,18 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
-// calculateStatus derives a workload's status from its active pods. A ReplicaFailure
-// condition reports the last create/delete error and is cleared by the next clean sync.
+// calculateStatus derives a workload's status from its active pods (claimed ones: they
+// match its selector). A ReplicaFailure condition reports the last create/delete error
+// and is cleared by the next clean sync.
 func calculateStatus(rs *appsv1.ReplicaSet, active, terminating []*corev1.Pod, reportTerminating bool, manageErr error, now time.Time) appsv1.ReplicaSetStatus {
 	status := *rs.Status.DeepCopy()
 	var fullyLabeled, ready, available int32
 	template := labels.SelectorFromSet(rs.Spec.Template.Labels)
+	// When the selector asks for every template label, each claimed pod has them all:
+	// no need to match 30 000 pods again on every sync.
+	allLabeled := selectorRequiresAll(rs.Spec.Selector, rs.Spec.Template.Labels)
 	for _, pod := range active {
-		if template.Matches(labels.Set(pod.Labels)) {
+		if allLabeled || template.Matches(labels.Set(pod.Labels)) {
 			fullyLabeled++
 		}
 		if IsPodReady(pod) {
@@ -104,4 +108,18 @@ func (c *Controller) updateStatus(ctx context.Context, rs *appsv1.ReplicaSet, or
 		return nil, getErr
 	}
 	return c.kind.updateStatus(ctx, fresh, status)
+}
+
+// selectorRequiresAll reports whether every object sel matches carries each of want's
+// labels: sel's matchLabels include them all (its expressions only narrow it further).
+func selectorRequiresAll(sel *metav1.LabelSelector, want map[string]string) bool {
+	if sel == nil {
+		return false
+	}
+	for k, v := range want {
+		if got, ok := sel.MatchLabels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
 }
