@@ -171,15 +171,16 @@ func (a *Algorithm) score(snap *Snapshot, pod *PodInfo) string {
 		}
 	}
 	best, bestHash := -1, uint64(0)
+	podHash := fnv1a(string(pod.Pod.UID))
 	for j, ni := range a.feasible {
 		switch {
 		case best < 0 || a.total[j] > a.total[best]:
 			best, bestHash = j, 0
 		case a.total[j] == a.total[best]:
 			if bestHash == 0 {
-				bestHash = tieHash(pod, a.feasible[best])
+				bestHash = tieHash(podHash, a.feasible[best])
 			}
-			if h := tieHash(pod, ni); h > bestHash {
+			if h := tieHash(podHash, ni); h > bestHash {
 				best, bestHash = j, h
 			}
 		}
@@ -187,26 +188,28 @@ func (a *Algorithm) score(snap *Snapshot, pod *PodInfo) string {
 	return a.feasible[best].Node.Name
 }
 
-// tieHash hashes uid, a separator and the node name (FNV-1a, then a finalizer), inlined
-// to stay allocation-free.
-func tieHash(pod *PodInfo, ni *NodeInfo) uint64 {
-	const offset, prime = 14695981039346656037, 1099511628211
-	h := uint64(offset)
-	for i := 0; i < len(pod.Pod.UID); i++ {
-		h = (h ^ uint64(pod.Pod.UID[i])) * prime
-	}
-	h = (h ^ 0) * prime
-	for i := 0; i < len(ni.Node.Name); i++ {
-		h = (h ^ uint64(ni.Node.Name[i])) * prime
-	}
-	// FNV-1a alone orders names that differ in their last byte almost the same way for
-	// every pod; a murmur3 finalizer spreads the difference over all bits.
+// tieHash orders tied nodes for a pod: the pod's uid hash mixed with the node's name
+// hash (kept in its NodeInfo, so a tie reads no Node object) by a murmur3 finalizer —
+// deterministic, yet different pods break the same tie differently. Never 0, which
+// means "not computed".
+func tieHash(podHash uint64, ni *NodeInfo) uint64 {
+	h := podHash ^ ni.nameHash
 	h ^= h >> 33
 	h *= 0xff51afd7ed558ccd
 	h ^= h >> 33
 	h *= 0xc4ceb9fe1a85ec53
 	h ^= h >> 33
-	return h | 1 // never 0, which means "not computed"
+	return h | 1
+}
+
+// fnv1a is the 64-bit FNV-1a hash of s.
+func fnv1a(s string) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * prime
+	}
+	return h
 }
 
 func resize(s []int64, n int) []int64 {

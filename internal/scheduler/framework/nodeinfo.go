@@ -28,6 +28,8 @@ type NodeInfo struct {
 	// ownerCounts counts non-terminating pods per controller uid (the snapshot keeps the
 	// same counts by owner, for spreading).
 	ownerCounts map[types.UID]int32
+	// nameHash is fnv1a of the node's name, for breaking score ties.
+	nameHash uint64
 	// zone caches the topology.kubernetes.io/zone label (hasZone: it is set).
 	zone    string
 	hasZone bool
@@ -45,6 +47,7 @@ func (n *NodeInfo) Labels() map[string]string { return n.Node.Labels }
 func (n *NodeInfo) setNode(node *corev1.Node) {
 	n.Node = node
 	n.Unschedulable, n.Taints = node.Spec.Unschedulable, node.Spec.Taints
+	n.nameHash = fnv1a(node.Name)
 	n.zone, n.hasZone = node.Labels[corev1.LabelTopologyZone]
 	n.Allocatable = ResourceFromList(node.Status.Allocatable)
 }
