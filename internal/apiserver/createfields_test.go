@@ -199,3 +199,25 @@ func BenchmarkCreateFields(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkStatusTracking: recording a kubelet's status update of a ReplicaSet's pod
+// (Pending and bound → Running and Ready).
+func BenchmarkStatusTracking(b *testing.B) {
+	pods, res := fieldManagersOf(b, "", "pods")
+	live := pods.main.UpdateNoErrors(res.New(), templatePod("web-5d4f8-aaaaa"), "kube-controller-manager").(*corev1.Pod)
+	live.Spec.NodeName = "node-1"
+	live.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: corev1.PodQOSBurstable,
+		Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}}
+	next := live.DeepCopy()
+	now := metav1.Now()
+	next.Status.Phase, next.Status.StartTime, next.Status.PodIP, next.Status.HostIP = corev1.PodRunning, &now, "10.42.0.5", "10.0.0.1"
+	next.Status.Conditions = append(next.Status.Conditions,
+		corev1.PodCondition{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		corev1.PodCondition{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		corev1.PodCondition{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, LastTransitionTime: now})
+	next.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", Ready: true, Image: "app:0.3.2", ImageID: "sha256:abc",
+		ContainerID: "containerd://123", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}}}
+	for range b.N {
+		pods.trackUpdate("status", live, next.DeepCopy(), "kubelet")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"reflect"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
@@ -43,9 +44,10 @@ func (f *fieldManagers) forSub(sub string) *managedfields.FieldManager {
 // trackUpdate records manager's update of live to next in next's managedFields and
 // returns next. The status subresource's field manager ignores spec and metadata
 // (statusReset): what a status update owns, and what it takes from others, never depends
-// on the spec. So for it the objects are compared without their spec — the same outcome,
-// for a fraction of the work: the spec is most of an object, and a pod's status update
-// otherwise walked every container of both versions.
+// on them. So for it the objects are compared without their spec and with no metadata
+// but the managed fields (which it reads from live) — the same outcome, for a fraction
+// of the work: the spec is most of an object, and a pod's status update otherwise walked
+// every container, label and owner reference of both versions.
 func (f *fieldManagers) trackUpdate(sub string, live, next runtime.Object, manager string) runtime.Object {
 	fm := f.forSub(sub)
 	if fm == nil {
@@ -69,7 +71,8 @@ func (f *fieldManagers) trackUpdate(sub string, live, next runtime.Object, manag
 }
 
 // withoutSpec returns a shallow copy of obj (a pointer to a struct) with its Spec field
-// zeroed; false when it has none.
+// zeroed and its metadata reduced to the managed fields; false when it has no Spec or
+// ObjectMeta.
 func withoutSpec(obj runtime.Object) (runtime.Object, bool) {
 	v := reflect.ValueOf(obj)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
@@ -78,10 +81,13 @@ func withoutSpec(obj runtime.Object) (runtime.Object, bool) {
 	cp := reflect.New(v.Elem().Type())
 	cp.Elem().Set(v.Elem())
 	spec := cp.Elem().FieldByName("Spec")
-	if !spec.IsValid() || !spec.CanSet() {
+	om := cp.Elem().FieldByName("ObjectMeta")
+	if !spec.IsValid() || !spec.CanSet() || !om.IsValid() || !om.CanSet() || om.Type() != reflect.TypeFor[metav1.ObjectMeta]() {
 		return nil, false
 	}
 	spec.Set(reflect.Zero(spec.Type()))
+	m := om.Addr().Interface().(*metav1.ObjectMeta)
+	*m = metav1.ObjectMeta{ManagedFields: m.ManagedFields}
 	out, ok := cp.Interface().(runtime.Object)
 	return out, ok
 }

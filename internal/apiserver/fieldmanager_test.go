@@ -65,6 +65,12 @@ func TestStatusTrackingIgnoresSpec(t *testing.T) {
 			p.Status.Message = "checked"
 		}},
 		{"kubelet", func(p *corev1.Pod) { p.Status.PodIP = "" }}, // a removed field
+		{"kubelet", func(p *corev1.Pod) { // metadata in a status update changes nothing either
+			p.Labels = map[string]string{"app": "changed", "extra": "x"}
+			p.Annotations = map[string]string{"a": "b"}
+			p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "X", Name: "x", UID: "u"}}
+			p.Status.Reason = "Evicted"
+		}},
 	}
 	for i, s := range steps {
 		next := live.DeepCopy()
@@ -76,6 +82,9 @@ func TestStatusTrackingIgnoresSpec(t *testing.T) {
 		}
 		if got.(*corev1.Pod).Spec.Containers[0].Image != next.Spec.Containers[0].Image {
 			t.Fatalf("step %d: the spec of the returned object changed", i)
+		}
+		if gm := got.(*corev1.Pod).ObjectMeta; gm.Name != next.Name || !reflect.DeepEqual(gm.Labels, next.Labels) {
+			t.Fatalf("step %d: the metadata of the returned object changed: %+v", i, gm)
 		}
 		live = want.(*corev1.Pod)
 	}
