@@ -8,37 +8,13 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-
-	"github.com/berth/berth/internal/apiserver/openapi"
-	"github.com/berth/berth/internal/registry"
 )
 
 // TestStatusTrackingIgnoresSpec: recording a status update without the objects' spec
 // gives exactly the managed fields the full comparison gives — also when the update
 // carries a stale spec and when it takes fields from another manager.
 func TestStatusTrackingIgnoresSpec(t *testing.T) {
-	scheme := registry.NewScheme()
-	var pods *registry.Resource
-	var described []openapi.Resource
-	for _, res := range registry.Builtin() {
-		if res.Name == "pods" && res.GroupVersion.Group == "" {
-			pods = res
-		}
-		described = append(described, openapi.Resource{Group: res.GroupVersion.Group, Version: res.GroupVersion.Version,
-			Resource: res.Name, Kind: res.Kind, Namespaced: res.Namespaced, Verbs: []string{"create", "update"}})
-	}
-	spec, err := openapi.New(described, scheme.AllKnownTypes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc, err := spec.TypeConverter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fms, err := newFieldManagers(tc, registry.NewCodecs(scheme), pods)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fms, _ := fieldManagersOf(t, "", "pods")
 
 	created := &corev1.Pod{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},

@@ -169,11 +169,18 @@ func TestHarnessFillsAndThenFails(t *testing.T) {
 	}
 }
 
-// BenchmarkSchedule measures one scheduling cycle on 1 000 nodes holding 10 000 pods of
-// one ReplicaSet — the shape of the throughput benchmark.
+// BenchmarkSchedule measures one scheduling cycle on nodes holding pods of one
+// ReplicaSet — the shapes of the throughput benchmark: 1 000 nodes with 10 000 pods, and
+// 5 000 nodes with 30 000.
 func BenchmarkSchedule(b *testing.B) {
+	for _, shape := range []struct{ nodes, placed int }{{1000, 10000}, {5000, 30000}} {
+		b.Run(fmt.Sprintf("%d-nodes", shape.nodes), func(b *testing.B) { benchmarkSchedule(b, shape.nodes, shape.placed) })
+	}
+}
+
+func benchmarkSchedule(b *testing.B, numNodes, placed int) {
 	var nodes []*corev1.Node
-	for i := range 1000 {
+	for i := range numNodes {
 		nodes = append(nodes, st.Node(fmt.Sprintf("node-%04d", i), "32", "64Gi", 110).Zone(fmt.Sprintf("z%d", i%3)).Obj())
 	}
 	h := newHarness(nodes...)
@@ -182,14 +189,14 @@ func BenchmarkSchedule(b *testing.B) {
 		return st.Pod("default", fmt.Sprintf("bench-%d", i)).UID(fmt.Sprintf("uid-%d", i)).Label("app", "bench").
 			Owner("ReplicaSet", "bench", "rs-bench").Req("10m", "16Mi").Obj()
 	}
-	for i := range 10000 {
+	for i := range placed {
 		if _, err := h.schedule(mk(i), sel); err != nil {
 			b.Fatal(err)
 		}
 	}
 	pods := make([]*corev1.Pod, b.N)
 	for i := range pods {
-		pods[i] = mk(10000 + i)
+		pods[i] = mk(placed + i)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -224,32 +231,5 @@ func TestHarnessTieBreakSpreads(t *testing.T) {
 	}
 	if most > 10 || len(counts) < 80 {
 		t.Fatalf("300 pods over 100 nodes: %d nodes used, at most %d on one", len(counts), most)
-	}
-}
-
-// BenchmarkScheduleOwnedPods: one pod of a 30 000-replica ReplicaSet per op, on 5 000
-// nodes in 3 zones that already hold some of its pods (the bench's large scenario, the
-// decision alone).
-func BenchmarkScheduleOwnedPods(b *testing.B) {
-	var nodes []*corev1.Node
-	for i := range 5000 {
-		nodes = append(nodes, st.Node(fmt.Sprintf("node-%04d", i), "32", "64Gi", 110).Zone(fmt.Sprintf("z%d", i%3)).Obj())
-	}
-	h := newHarness(nodes...)
-	sel := labels.SelectorFromSet(labels.Set{"app": "bench"})
-	pod := func(i int) *corev1.Pod {
-		return st.Pod("bench", fmt.Sprintf("bench-%d", i)).Label("app", "bench").Req("10m", "16Mi").
-			Owner("ReplicaSet", "bench", "rs-bench").Obj()
-	}
-	for i := range 5000 {
-		if _, err := h.schedule(pod(i), sel); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ResetTimer()
-	for i := range b.N {
-		if _, err := h.schedule(pod(5000+i), sel); err != nil {
-			b.Fatal(err)
-		}
 	}
 }
