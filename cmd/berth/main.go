@@ -44,6 +44,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if args[0] == "server" || args[0] == "agent" {
+		heapProfileOff()
 		if _, err := servePprof(stderr); err != nil {
 			fmt.Fprintf(stderr, "berth: %v\n", err)
 			return 2

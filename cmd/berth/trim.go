@@ -15,20 +15,24 @@ import (
 // more per second and its CPU is what bounds throughput.
 const agentGCPercent = 50
 
-// agentGC applies agentGCPercent, and stops the heap profile's sampling when nothing can
-// read it.
+// agentGC applies agentGCPercent unless GOGC is set.
+func agentGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(agentGCPercent)
+	}
+}
+
+// heapProfileOff stops the heap profile's sampling in the server and the agent when
+// nothing can read it.
 //
 // The runtime records the stack of one allocation per 512 KB allocated, for a heap
 // profile that only the developers' endpoint (BERTH_PPROF_ADDR, pprof.go) serves. Each
 // record walks the allocating stack through the binary's tables (pclntab), pulling their
 // pages back into the resident set after the start-up release, and keeps a bucket per
-// distinct stack in a hash table of its own (BuckHashSys ≈ 1.5 MB). With the endpoint off
-// nobody reads the profile, so the agent does not sample it; GODEBUG=memprofilerate=N
-// still wins.
-func agentGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(agentGCPercent)
-	}
+// distinct stack in a hash table of its own (BuckHashSys ≈ 1.5 MB); a busy server
+// allocates hundreds of MB a second. With the endpoint off nobody reads the profile, so
+// it is not sampled; GODEBUG=memprofilerate=N still wins.
+func heapProfileOff() {
 	if os.Getenv(pprofEnv) == "" && !strings.Contains(os.Getenv("GODEBUG"), "memprofilerate=") {
 		runtime.MemProfileRate = 0
 	}
