@@ -93,7 +93,7 @@ func NewContext(cfg *rest.Config, log *slog.Logger, opts Options) (*Context, err
 	recorders := map[string]record.EventRecorder{}
 	return &Context{
 		Config: cfg, Client: client, Metadata: md,
-		Informers: informers.NewSharedInformerFactory(client, 0),
+		Informers: newInformerFactory(client),
 		Log:       log,
 		Options:   opts,
 		Recorder: func(component string) record.EventRecorder {
@@ -175,7 +175,7 @@ func campaign(ctx context.Context, cc *Context, lock, identity string, build Bui
 				defer term.Done()
 				cc.Log.Info("leading", "lock", lock, "identity", identity)
 				t := *cc
-				t.Informers = informers.NewSharedInformerFactory(cc.Client, 0)
+				t.Informers = newInformerFactory(cc.Client)
 				loops, err := build(&t)
 				if err != nil {
 					cc.Log.Error("build controllers", "err", err)
@@ -299,4 +299,20 @@ func runAll(ctx context.Context, cc *Context, loops []Runnable) {
 	cc.Informers.Start(ctx.Done())
 	wg.Wait()
 	cc.Informers.Shutdown()
+}
+
+// newInformerFactory returns the controllers' shared informers. Their objects carry no
+// managedFields, as kube-controller-manager's and kube-scheduler's informers: no loop
+// reads them, they are a good part of every cached pod, and an update of an object
+// without them keeps the stored ones.
+func newInformerFactory(client kubernetes.Interface) informers.SharedInformerFactory {
+	return informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(dropManagedFields))
+}
+
+// dropManagedFields is the informers' transform.
+func dropManagedFields(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok && m.GetManagedFields() != nil {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
 }
