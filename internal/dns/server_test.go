@@ -60,11 +60,9 @@ type fakeUpstream struct {
 
 func startUpstream(t *testing.T) *fakeUpstream {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	// The server's own listen: the UDP port the kernel picks may be taken for TCP (another
+	// process got it), and then it tries another.
+	pc, ln, err := listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
