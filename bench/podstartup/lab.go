@@ -43,12 +43,18 @@ type lab struct {
 	agentDone chan error
 	runtime   *cri.Client
 	log       io.Writer
+	// pprofAddr is the agent's profiling endpoint (labOptions.profile), else "".
+	pprofAddr string
 }
 
 type labOptions struct {
 	berth    string // the berth binary the agent runs from
 	logLevel string // the agent's --log-level
 	progress io.Writer
+	// pprof serves the agent's profiling endpoint (pprofAddr), with
+	// GODEBUG=memprofilerate=memProfileRate.
+	pprof          bool
+	memProfileRate int
 }
 
 // startLab makes the node; on error what was made is already undone.
@@ -128,6 +134,12 @@ func (l *lab) startAgent(ctx context.Context, opts labOptions) error {
 		"--data-dir", l.dataDir, "--node-name", l.name, "--netns", l.netns, "--cgroup-root", l.cgroupRoot,
 		"--log-level", opts.logLevel, "--streaming-port", "-1")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if opts.pprof {
+		if l.pprofAddr, err = freeLoopbackAddr(); err != nil {
+			return err
+		}
+		cmd.Env = append(os.Environ(), "BERTH_PPROF_ADDR="+l.pprofAddr, fmt.Sprintf("GODEBUG=memprofilerate=%d", opts.memProfileRate))
+	}
 	if err := cmd.Start(); err != nil {
 		return err
 	}

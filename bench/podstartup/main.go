@@ -35,6 +35,13 @@
 //
 // with START,END from two progress lines counts each process's CPU in milliseconds (one
 // sample per millisecond of CPU).
+//
+// What the agent's memory holds with the burst's pods: -profile DIR saves its /proc
+// smaps and status at the moment its RSS is taken; with -profile-rate 1 it also runs
+// with its profiling endpoint and every allocation sampled, and saves heap.pb.gz
+// (`go tool pprof -sample_index=inuse_space BERTH DIR/heap.pb.gz`), heap.txt (MemStats)
+// and goroutine.txt — its RSS figures are then inflated by the sampling's own records;
+// -profile-rate 0 gives the MemStats of an unsampled agent.
 package main
 
 import (
@@ -63,6 +70,8 @@ type options struct {
 	logLevel string
 	jsonPath string
 	agentLog string
+	profile  string
+	profRate int
 }
 
 func main() {
@@ -74,6 +83,8 @@ func main() {
 	flag.StringVar(&o.logLevel, "agent-log-level", "info", "the agent's --log-level (its log is shown when it fails)")
 	flag.StringVar(&o.jsonPath, "json", "", "also write the figures as JSON to this file")
 	flag.StringVar(&o.agentLog, "agent-log", "", "copy the agent's log to this file at the end (with -agent-log-level debug: what each sync did)")
+	flag.StringVar(&o.profile, "profile", "", "save the agent's /proc smaps and status with the burst's pods into this directory (with -profile-rate, its heap and goroutine profiles and MemStats too)")
+	flag.IntVar(&o.profRate, "profile-rate", -1, "with -profile: serve the agent's profiling endpoint (BERTH_PPROF_ADDR) with GODEBUG=memprofilerate=N (1: every allocation, exact in-use figures, but the memory figures then include the sampling's own; 0: none, MemStats only); -1: the agent as it runs normally")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "podstartup: skipped: needs root (network namespaces, containerd, cgroups); run `sudo go run ./bench/podstartup` or `sudo make bench-podstartup`")
@@ -108,7 +119,7 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	loadBefore := loadAverage()
 	fmt.Fprintf(os.Stderr, "load average: %s\n", loadBefore)
-	l, err := startLab(ctx, labOptions{berth: o.berth, logLevel: o.logLevel, progress: os.Stderr})
+	l, err := startLab(ctx, labOptions{berth: o.berth, logLevel: o.logLevel, progress: os.Stderr, pprof: o.profile != "" && o.profRate >= 0, memProfileRate: o.profRate})
 	if err != nil {
 		return err
 	}

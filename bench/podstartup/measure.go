@@ -177,6 +177,12 @@ func measure(ctx context.Context, l *lab, o options) (*result, error) {
 	if res.pss, err = pssKB(pid); err != nil {
 		return nil, err
 	}
+	if o.profile != "" {
+		if err := saveProfiles(ctx, l.pprofAddr, pid, o.profile); err != nil {
+			return nil, fmt.Errorf("agent profiles: %w", err)
+		}
+		progress("agent profiles saved in %s", o.profile)
+	}
 	if _, err := l.deletePods(ctx, burst, names); err != nil {
 		return nil, err
 	}
