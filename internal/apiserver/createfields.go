@@ -28,8 +28,12 @@ type createFields struct {
 	order   []string // insertion order, oldest first, for eviction
 }
 
-// createFieldsSize bounds the remembered creates: a few templates being scaled at once.
-const createFieldsSize = 64
+// createFieldsSize bounds the remembered creates: a few templates being scaled at once;
+// createFieldsMaxKey the size of one (a pod's JSON is a few KB).
+const (
+	createFieldsSize   = 64
+	createFieldsMaxKey = 32 << 10
+)
 
 // track records manager's create of obj in its managedFields, as
 // fm.UpdateNoErrors(empty, obj, manager) does, from memory when an equal create was
@@ -93,8 +97,8 @@ func stampedCopy(entries []metav1.ManagedFieldsEntry, at metav1.Time) []metav1.M
 
 // createFieldsKey is manager and obj's JSON without what the field manager strips (type,
 // name, namespace, uid, resourceVersion, generation, creationTimestamp, selfLink); false
-// when obj carries managed fields of its own (the field manager starts from them) or
-// cannot be encoded.
+// when obj carries managed fields of its own (the field manager starts from them), cannot
+// be encoded or is too big to keep as a key.
 func createFieldsKey(obj runtime.Object, manager string) (string, bool) {
 	v := reflect.ValueOf(obj)
 	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
@@ -119,7 +123,7 @@ func createFieldsKey(obj runtime.Object, manager string) (string, bool) {
 	m.SetCreationTimestamp(metav1.Time{})
 	m.SetSelfLink("")
 	b, err := json.Marshal(o)
-	if err != nil {
+	if err != nil || len(b) > createFieldsMaxKey {
 		return "", false
 	}
 	return manager + "\x00" + string(b), true

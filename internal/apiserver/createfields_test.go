@@ -3,6 +3,7 @@ package apiserver
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -156,11 +157,18 @@ func fieldsText(entries []metav1.ManagedFieldsEntry) string {
 // by the field manager (it starts from them), and remembered creates are bounded.
 func TestCreateFieldsBypass(t *testing.T) {
 	deploys, res := fieldManagersOf(t, "apps", "deployments")
-	if !deploys.rememberCreates {
-		t.Fatal("deployments' creates are not remembered")
+	if pods, _ := fieldManagersOf(t, "", "pods"); !pods.rememberCreates {
+		t.Fatal("pods' creates are not remembered")
 	}
-	if events, _ := fieldManagersOf(t, "", "events"); events.rememberCreates {
-		t.Fatal("events' creates are remembered")
+	for _, other := range []struct{ group, name string }{{"apps", "deployments"}, {"", "events"}, {"", "configmaps"}} {
+		if fms, _ := fieldManagersOf(t, other.group, other.name); fms.rememberCreates {
+			t.Fatalf("%s' creates are remembered", other.name)
+		}
+	}
+	big := templatePod("big")
+	big.Annotations = map[string]string{"blob": strings.Repeat("x", createFieldsMaxKey)}
+	if _, ok := createFieldsKey(big, "m"); ok {
+		t.Fatal("a pod bigger than createFieldsMaxKey got a key")
 	}
 	fms := &fieldManagers{main: deploys.main, rememberCreates: true}
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "d", Namespace: "default",

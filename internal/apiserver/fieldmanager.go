@@ -16,8 +16,9 @@ import (
 // fieldManagers track managedFields for the main resource and its status subresource.
 type fieldManagers struct {
 	main, status *managedfields.FieldManager
-	// creates remembers recent creates, for resources whose objects are often created
-	// alike (not events: each one says something else, so remembering costs only).
+	// creates remembers recent creates of pods: controllers stamp them out of templates.
+	// Other objects are rarely created alike (events never: each says something else),
+	// and remembering them would only cost — for a ConfigMap, its whole data as a key.
 	creates         createFields
 	rememberCreates bool
 }
@@ -116,7 +117,7 @@ func newFieldManagers(tc managedfields.TypeConverter, codecs *registry.Codecs, r
 	if err != nil {
 		return nil, fmt.Errorf("field manager for %s: %w", res.Name, err)
 	}
-	fm := &fieldManagers{main: main, rememberCreates: res.Name != "events"}
+	fm := &fieldManagers{main: main, rememberCreates: res.Name == "pods" && res.GroupVersion.Group == ""}
 	if res.HasStatus {
 		if fm.status, err = managedfields.NewDefaultFieldManager(tc, codecs.Scheme, def, codecs.Scheme, res.GVK(), res.GroupVersion, "status", statusReset); err != nil {
 			return nil, fmt.Errorf("status field manager for %s: %w", res.Name, err)
