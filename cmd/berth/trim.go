@@ -8,12 +8,14 @@ import (
 )
 
 // agentGCPercent is the node agent's GOGC unless the environment sets one. The agent's
-// live heap is small (≈7 MB with 30 pods) and its idle allocation steady (the runtime
-// relist every second), so with Go's default of 100 its heap doubled before each
-// collection; at 50 it grows by half, for one more collection every half minute or so
-// (a few milliseconds of CPU each). The API server keeps the default: it allocates far
-// more per second and its CPU is what bounds throughput.
-const agentGCPercent = 50
+// live heap is small (≈5 MB in use with 30 pods, half of it package inits) and its idle
+// allocation steady (the runtime relist every second), so with Go's default of 100 its
+// heap doubled before each collection. On a node memory belongs to the pods: at 30 the
+// heap grows by under a third, anon RSS with 30 pods 13.5 → 12 MB, for collections that
+// cost no measurable idle CPU (0.2–0.3 % either way) nor pod start latency. The API
+// server keeps the default: it allocates far more per second and its CPU is what bounds
+// throughput.
+const agentGCPercent = 30
 
 // agentGC applies agentGCPercent unless GOGC is set.
 func agentGC() {
