@@ -57,8 +57,8 @@ func (f *fieldManagers) trackUpdate(sub string, live, next runtime.Object, manag
 	if sub != "status" {
 		return fm.UpdateNoErrors(live, next, manager)
 	}
-	liveLite, ok1 := withoutSpec(live)
-	nextLite, ok2 := withoutSpec(next)
+	liveLite, ok1 := statusView(live)
+	nextLite, ok2 := statusView(next)
 	nextMeta, err := meta.Accessor(next)
 	if !ok1 || !ok2 || err != nil {
 		return fm.UpdateNoErrors(live, next, manager)
@@ -71,10 +71,10 @@ func (f *fieldManagers) trackUpdate(sub string, live, next runtime.Object, manag
 	return next
 }
 
-// withoutSpec returns a shallow copy of obj (a pointer to a struct) with its Spec field
+// statusView returns a shallow copy of obj (a pointer to a struct) with its Spec field
 // zeroed and its metadata reduced to the managed fields; false when it has no Spec or
 // ObjectMeta.
-func withoutSpec(obj runtime.Object) (runtime.Object, bool) {
+func statusView(obj runtime.Object) (runtime.Object, bool) {
 	v := reflect.ValueOf(obj)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
 		return nil, false
