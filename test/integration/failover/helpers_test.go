@@ -248,6 +248,20 @@ func (w *leaseWatch) waitHolder(t *testing.T, addr string, timeout time.Duration
 	}
 }
 
+// releasedBefore returns the release (empty holder) that came just before the latest
+// holder naming addr, if the watch saw one.
+func (w *leaseWatch) releasedBefore(addr string) (holderChange, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := len(w.holders) - 1; i > 0; i-- {
+		if strings.Contains(w.holders[i].holder, "_"+addr+"_") {
+			prev := w.holders[i-1]
+			return prev, prev.holder == "" && !prev.acquired.IsZero()
+		}
+	}
+	return holderChange{}, false
+}
+
 func (w *leaseWatch) history() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
