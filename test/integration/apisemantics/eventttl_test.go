@@ -43,10 +43,11 @@ func TestEventsExpire(t *testing.T) {
 	// lives at least the TTL after its update; that a TTL write restarts the clock is the
 	// storage suite's TTLUpdates case, on every backend.
 	core.Count = 2
+	// The TTL counts from the write, which comes after this and before Update returns.
+	updated := time.Now()
 	if _, err := c.Client.CoreV1().Events("default").Update(ctx, core, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	updated := time.Now()
 	framework.Eventually(t, 30*time.Second, "the events.k8s.io event expires", func() bool {
 		_, err := c.Client.EventsV1().Events("default").Get(ctx, "new-event", metav1.GetOptions{})
 		return apierrors.IsNotFound(err)
