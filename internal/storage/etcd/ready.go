@@ -70,6 +70,11 @@ func waitReady(ctx context.Context, client *clientv3.Client, cfg ExternalConfig,
 	start := time.Now()
 	waitCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
+	deadline, _ := waitCtx.Deadline()
+	// pastDeadline says by the clock whether the wait is over: waitCtx.Err() is set by a
+	// timer of its own, which may not have run yet when a dial already failed with "i/o
+	// timeout" for the same deadline, and the retry timer may fire with waitCtx.Done.
+	pastDeadline := func() bool { return !time.Now().Before(deadline) }
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var reason error
@@ -85,6 +90,9 @@ func waitReady(ctx context.Context, client *clientv3.Client, cfg ExternalConfig,
 			return fmt.Errorf("%s did not answer within %s: %w", strings.Join(cfg.Endpoints, ","), cfg.Timeout, reason)
 		case <-timer.C:
 		}
+		if reason != nil && pastDeadline() {
+			continue // no attempt that the deadline would cut short; waitCtx.Done is due
+		}
 		err := readiness(waitCtx, client, cfg.Endpoints, tlsConfig)
 		if err == nil {
 			if attempt > 1 {
@@ -92,7 +100,7 @@ func waitReady(ctx context.Context, client *clientv3.Client, cfg ExternalConfig,
 			}
 			return nil
 		}
-		if waitCtx.Err() != nil && reason != nil {
+		if reason != nil && (waitCtx.Err() != nil || pastDeadline()) {
 			// Cut short by the deadline: the attempt before knew better why.
 			continue
 		}

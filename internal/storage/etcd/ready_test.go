@@ -55,6 +55,22 @@ func TestConnectGivesUpOnClosedPort(t *testing.T) {
 	}
 }
 
+// TestConnectReasonAtTheDeadline: when the retry interval divides the timeout, the last
+// attempt falls due with the deadline; the error still gives the endpoint's reason, not
+// the "i/o timeout" of a dial the deadline cut short (that failed TestUnreachableEtcd's
+// closed-port case about one run in eight, with the default 1 s interval and a 2 s bound).
+func TestConnectReasonAtTheDeadline(t *testing.T) {
+	for i := range 10 {
+		addr := closedLoopbackAddr(t)
+		_, err := etcd.Connect(context.Background(), etcd.ExternalConfig{
+			Endpoints: []string{"http://" + addr}, Timeout: 200 * time.Millisecond, RetryInterval: 100 * time.Millisecond,
+		})
+		if err == nil || !strings.Contains(err.Error(), "connection refused") {
+			t.Fatalf("try %d: error %v does not say connection refused", i, err)
+		}
+	}
+}
+
 func TestConnectStopsWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
