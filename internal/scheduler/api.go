@@ -17,6 +17,8 @@ import (
 type podWriter interface {
 	Bind(ctx context.Context, b *corev1.Binding) error
 	PatchStatus(ctx context.Context, namespace, name string, patch []byte) error
+	// Delete deletes a pod (gracefully) if it still has uid.
+	Delete(ctx context.Context, namespace, name string, uid types.UID) error
 }
 
 // clientWriter writes with a clientset.
@@ -31,15 +33,21 @@ func (w clientWriter) PatchStatus(ctx context.Context, namespace, name string, p
 	return err
 }
 
-// setUnschedulableCondition sets PodScheduled=False with reason and message, unless the
-// pod already says exactly that.
-func (s *Scheduler) setUnschedulableCondition(ctx context.Context, pod *corev1.Pod, reason, msg string) error {
+func (w clientWriter) Delete(ctx context.Context, namespace, name string, uid types.UID) error {
+	return w.client.CoreV1().Pods(namespace).Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+}
+
+// setUnschedulableCondition sets PodScheduled=False with reason and message, and
+// status.nominatedNodeName to nominated when not empty, unless the pod already says
+// exactly that.
+func (s *Scheduler) setUnschedulableCondition(ctx context.Context, pod *corev1.Pod, reason, msg, nominated string) error {
 	transition := metav1.NewTime(s.clock.Now())
 	for _, c := range pod.Status.Conditions {
 		if c.Type != corev1.PodScheduled {
 			continue
 		}
-		if c.Status == corev1.ConditionFalse && c.Reason == reason && c.Message == msg {
+		if c.Status == corev1.ConditionFalse && c.Reason == reason && c.Message == msg &&
+			(nominated == "" || nominated == pod.Status.NominatedNodeName) {
 			return nil
 		}
 		if c.Status == corev1.ConditionFalse {
@@ -50,9 +58,13 @@ func (s *Scheduler) setUnschedulableCondition(ctx context.Context, pod *corev1.P
 		Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: reason, Message: msg,
 		LastTransitionTime: transition,
 	}
+	status := map[string]any{"conditions": []corev1.PodCondition{cond}}
+	if nominated != "" {
+		status["nominatedNodeName"] = nominated
+	}
 	patch, err := json.Marshal(map[string]any{
 		"metadata": map[string]any{"uid": pod.UID},
-		"status":   map[string]any{"conditions": []corev1.PodCondition{cond}},
+		"status":   status,
 	})
 	if err != nil {
 		return err

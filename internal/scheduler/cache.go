@@ -63,6 +63,7 @@ func (c *cache) setPod(pod *corev1.Pod) {
 		c.snap.RemovePod(p.node, pod.UID)
 	}
 	c.snap.AddPod(pi)
+	c.snap.Unnominate(pod.UID)
 	c.pods[pod.UID] = &placement{node: pod.Spec.NodeName}
 }
 
@@ -70,6 +71,7 @@ func (c *cache) setPod(pod *corev1.Pod) {
 func (c *cache) removePod(uid types.UID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.snap.Unnominate(uid)
 	if p := c.pods[uid]; p != nil {
 		c.snap.RemovePod(p.node, uid)
 		delete(c.pods, uid)
@@ -83,7 +85,24 @@ func (c *cache) assumeLocked(pi *framework.PodInfo, node string) {
 	assumed := *pi
 	assumed.Pod = &pod
 	c.snap.AddPod(&assumed)
+	c.snap.Unnominate(pod.UID)
 	c.pods[pod.UID] = &placement{node: node, assumed: true}
+}
+
+// nominate records a pending pod's status.nominatedNodeName ("" forgets it): the node's
+// room stays reserved for it, also across a change of leader.
+func (c *cache) nominate(pod *corev1.Pod) {
+	var pi *framework.PodInfo
+	if pod.Status.NominatedNodeName != "" {
+		pi = framework.NewPodInfo(pod)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if pi == nil {
+		c.snap.Unnominate(pod.UID)
+		return
+	}
+	c.snap.Nominate(pi, pod.Status.NominatedNodeName)
 }
 
 // forget drops an assumption whose binding failed; it reports whether there was one.

@@ -72,6 +72,9 @@ func (s *Scheduler) podAdded(pod *corev1.Pod) {
 			s.queue.MoveOnEvent(framework.EventPodAdd)
 		}
 	case responsible(pod) && !terminal(pod) && pod.DeletionTimestamp == nil:
+		if pod.Status.NominatedNodeName != "" {
+			s.cache.nominate(pod)
+		}
 		s.queue.Add(pod)
 	}
 }
@@ -104,15 +107,22 @@ func (s *Scheduler) podUpdated(old, pod *corev1.Pod) {
 	case !responsible(pod):
 	case terminal(pod) || pod.DeletionTimestamp != nil:
 		s.queue.Delete(pod.UID)
+		s.cache.removePod(pod.UID)
 	default:
+		// A nomination appears with the scheduler's own status write (the snapshot has it
+		// already) and is cleared explicitly; other updates leave it alone.
+		if pod.Status.NominatedNodeName != "" || old.Status.NominatedNodeName != "" {
+			s.cache.nominate(pod)
+		}
 		s.queue.Update(pod)
 	}
 }
 
 func (s *Scheduler) podDeleted(pod *corev1.Pod) {
 	s.queue.Delete(pod.UID)
-	if pod.Spec.NodeName != "" || s.cache.placed(pod.UID) {
-		s.cache.removePod(pod.UID)
+	placed := pod.Spec.NodeName != "" || s.cache.placed(pod.UID)
+	s.cache.removePod(pod.UID) // also its nomination, if it was waiting for one
+	if placed {
 		s.queue.MoveOnEvent(framework.EventPodDelete)
 	}
 }

@@ -124,8 +124,11 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qp *queue.QueuedPod) {
 
 	s.cache.mu.Lock()
 	res, err := s.algo.Schedule(s.cache.snap, pi)
+	var pre preemption
 	if err == nil {
 		s.cache.assumeLocked(pi, res.NodeName)
+	} else {
+		pre = s.preemptLocked(pi, err)
 	}
 	s.cache.mu.Unlock()
 
@@ -133,18 +136,22 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qp *queue.QueuedPod) {
 		s.observe(Decision{Pod: pod, Node: res.NodeName, Err: err, Duration: s.clock.Since(start)})
 	}
 	if err != nil {
-		s.unschedulable(ctx, qp, err)
+		s.unschedulable(ctx, qp, err, pre)
 		return
 	}
 	s.bind(ctx, qp, res.NodeName)
 }
 
-// unschedulable parks the pod until an event may help, and tells the user why.
-func (s *Scheduler) unschedulable(ctx context.Context, qp *queue.QueuedPod, err error) {
+// unschedulable parks the pod until an event may help, and tells the user why. After a
+// preemption it also nominates the node and evicts the victims.
+func (s *Scheduler) unschedulable(ctx context.Context, qp *queue.QueuedPod, err error, pre preemption) {
 	requeueOn := framework.EventNodeAdd
 	var fe *framework.FitError
 	if errors.As(err, &fe) && fe.RequeueOn != 0 {
 		requeueOn = fe.RequeueOn
+	}
+	if pre.Node != "" {
+		requeueOn |= framework.EventPodDelete // the victims leaving
 	}
 	pod := qp.Pod
 	s.queue.Requeue(qp, requeueOn)
@@ -152,7 +159,10 @@ func (s *Scheduler) unschedulable(ctx context.Context, qp *queue.QueuedPod, err 
 	s.log.Debug("pod unschedulable", "pod", pod.Namespace+"/"+pod.Name, "reason", msg)
 	s.write(ctx, func(ctx context.Context) {
 		s.recorder.Event(pod, corev1.EventTypeWarning, "FailedScheduling", msg)
-		if err := s.setUnschedulableCondition(ctx, pod, corev1.PodReasonUnschedulable, msg); err != nil {
+		if pre.Node != "" {
+			s.preempt(ctx, pod, pre)
+		}
+		if err := s.setUnschedulableCondition(ctx, pod, corev1.PodReasonUnschedulable, msg, pre.Node); err != nil {
 			s.log.Info("update pod condition", "pod", pod.Namespace+"/"+pod.Name, "err", err)
 		}
 	})
@@ -183,7 +193,7 @@ func (s *Scheduler) bind(ctx context.Context, qp *queue.QueuedPod, node string) 
 		s.queue.Requeue(qp, 0)
 		msg := fmt.Sprintf("Binding rejected: %v", err)
 		s.recorder.Event(pod, corev1.EventTypeWarning, "FailedScheduling", msg)
-		if err := s.setUnschedulableCondition(ctx, pod, corev1.PodReasonSchedulerError, msg); err != nil {
+		if err := s.setUnschedulableCondition(ctx, pod, corev1.PodReasonSchedulerError, msg, ""); err != nil {
 			s.log.Info("update pod condition", "pod", pod.Namespace+"/"+pod.Name, "err", err)
 		}
 	})

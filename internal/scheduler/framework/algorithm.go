@@ -107,7 +107,7 @@ func (a *Algorithm) Schedule(snap *Snapshot, pod *PodInfo) (Result, error) {
 	processed := 0
 	for ; processed < n && len(a.feasible) < want; processed++ {
 		ni := nodes[(a.nextStart+processed)%n]
-		if st, plugin := a.filter(pod, ni); st != nil {
+		if st, plugin := a.filter(snap, pod, ni); st != nil {
 			a.failures = append(a.failures, failure{st, plugin})
 			continue
 		}
@@ -126,7 +126,32 @@ func (a *Algorithm) Schedule(snap *Snapshot, pod *PodInfo) (Result, error) {
 	return res, nil
 }
 
-func (a *Algorithm) filter(pod *PodInfo, ni *NodeInfo) (*Status, int) {
+// filter runs the filters on ni; when pods of at least pod's priority are nominated to
+// the node (waiting for the pods they preempted to leave), the pod must also fit beside
+// them, as kube-scheduler's RunFilterPluginsWithNominatedPods requires.
+func (a *Algorithm) filter(snap *Snapshot, pod *PodInfo, ni *NodeInfo) (*Status, int) {
+	st, plugin := a.runFilters(pod, ni)
+	if st != nil || len(snap.nominated) == 0 {
+		return st, plugin
+	}
+	var with *NodeInfo
+	prio := Priority(pod.Pod)
+	for _, p := range snap.nominated[ni.Node.Name] {
+		if p.Pod.UID == pod.Pod.UID || Priority(p.Pod) < prio {
+			continue
+		}
+		if with == nil {
+			with = ni.clone()
+		}
+		with.addPod(p)
+	}
+	if with == nil {
+		return nil, -1
+	}
+	return a.runFilters(pod, with)
+}
+
+func (a *Algorithm) runFilters(pod *PodInfo, ni *NodeInfo) (*Status, int) {
 	for i, f := range a.profile.Filters {
 		if a.skipFilter[i] {
 			continue

@@ -32,12 +32,17 @@ type Snapshot struct {
 	// podsWithAffinity / podsWithRequiredAntiAffinity count such pods cluster-wide, so
 	// the affinity plugins can skip their walk when there are none.
 	podsWithAffinity, podsWithRequiredAntiAffinity int
+	// nominated holds, per node name, the pending pods waiting there for preempted pods
+	// to leave; nominatedOn is the node of each such pod.
+	nominated   map[string][]*PodInfo
+	nominatedOn map[types.UID]string
 }
 
 // NewSnapshot returns an empty snapshot.
 func NewSnapshot() *Snapshot {
 	return &Snapshot{nodes: map[string]*NodeInfo{}, namespaces: map[string]labels.Set{},
-		ownerZoneCounts: map[types.UID]map[string]int32{}, ownerNodeCounts: map[types.UID]map[*NodeInfo]int32{}}
+		ownerZoneCounts: map[types.UID]map[string]int32{}, ownerNodeCounts: map[types.UID]map[*NodeInfo]int32{},
+		nominated: map[string][]*PodInfo{}, nominatedOn: map[types.UID]string{}}
 }
 
 // SnapshotOf builds a snapshot of nodes and pods (tests, harnesses). Pods without a

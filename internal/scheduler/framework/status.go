@@ -14,10 +14,18 @@ var ErrNoNodesAvailable = errors.New("no nodes available to schedule pods")
 // Status is why a filter rejected a node; nil means the node passed.
 type Status struct {
 	Reasons []string
+	// Unresolvable: removing pods from the node cannot undo the rejection (a node-level
+	// rule such as a taint or a selector), so preemption does not try the node.
+	Unresolvable bool
 }
 
 // NewStatus returns a rejection with reasons.
 func NewStatus(reasons ...string) *Status { return &Status{Reasons: reasons} }
+
+// NewUnresolvableStatus returns a rejection that no preemption can undo.
+func NewUnresolvableStatus(reasons ...string) *Status {
+	return &Status{Reasons: reasons, Unresolvable: true}
+}
 
 // Event is a kind of cluster change that may make an unschedulable pod schedulable. Each
 // filter declares the events that can undo its rejections; the queue moves a pod back only
@@ -47,6 +55,11 @@ type FitError struct {
 	PreFilterMsg string
 	// RequeueOn is the union of the events that could help (from the rejecting plugins).
 	RequeueOn Event
+	// PostFilterMsg is why preemption did not help, appended as Kubernetes does:
+	// "0/3 nodes are available: 1 node(s) were unschedulable, 2 Too many pods. preemption:
+	// 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption
+	// victims found for incoming pod."
+	PostFilterMsg string
 }
 
 // Error formats the message exactly as kube-scheduler does:
@@ -66,6 +79,12 @@ func (f *FitError) Error() string {
 	sort.Strings(reasons)
 	if len(reasons) > 0 {
 		fmt.Fprintf(&b, " %s.", strings.Join(reasons, ", "))
+	}
+	if f.PostFilterMsg != "" {
+		b.WriteString(" " + f.PostFilterMsg)
+		if !strings.HasSuffix(f.PostFilterMsg, ".") {
+			b.WriteString(".")
+		}
 	}
 	return b.String()
 }

@@ -17,6 +17,11 @@ func TestFitErrorMessage(t *testing.T) {
 			"0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient memory."},
 		{"pre-filter rejection", FitError{NumAllNodes: 2, PreFilterMsg: "bad selector"},
 			"0/2 nodes are available: bad selector."},
+		{"with the preemption verdict", FitError{NumAllNodes: 3, Reasons: map[string]int{"node(s) were unschedulable": 1, "Too many pods": 2},
+			PostFilterMsg: PreemptionMessage(&FitError{NumAllNodes: 3, Reasons: map[string]int{ReasonPreemptionNotHelpful: 1, ReasonNoVictims: 2}})},
+			"0/3 nodes are available: 1 node(s) were unschedulable, 2 Too many pods. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod."},
+		{"not eligible", FitError{NumAllNodes: 1, Reasons: map[string]int{"Insufficient cpu": 1}, PostFilterMsg: NotEligibleMessage("preemptionPolicy=Never")},
+			"0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to preemptionPolicy=Never."},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,15 +24,15 @@ const (
 
 // Shared rejections: plugins return these without allocating.
 var (
-	statusUnschedulable    = framework.NewStatus(ReasonUnschedulable)
-	statusNodeName         = framework.NewStatus(ReasonNodeName)
-	statusUntolerated      = framework.NewStatus(ReasonUntoleratedTaint)
-	statusNodeAffinity     = framework.NewStatus(ReasonNodeAffinity)
+	statusUnschedulable    = framework.NewUnresolvableStatus(ReasonUnschedulable)
+	statusNodeName         = framework.NewUnresolvableStatus(ReasonNodeName)
+	statusUntolerated      = framework.NewUnresolvableStatus(ReasonUntoleratedTaint)
+	statusNodeAffinity     = framework.NewUnresolvableStatus(ReasonNodeAffinity)
 	statusNodePorts        = framework.NewStatus(ReasonNodePorts)
 	statusSpread           = framework.NewStatus(ReasonSpreadConstraints)
-	statusSpreadLabel      = framework.NewStatus(ReasonSpreadMissingLabel)
+	statusSpreadLabel      = framework.NewUnresolvableStatus(ReasonSpreadMissingLabel)
 	statusExistingAnti     = framework.NewStatus(ReasonExistingAntiAffinty)
-	statusAffinity         = framework.NewStatus(ReasonAffinity)
+	statusAffinity         = framework.NewUnresolvableStatus(ReasonAffinity)
 	statusAntiAffinity     = framework.NewStatus(ReasonAntiAffinity)
 	unschedulableNodeTaint = corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}
 )

@@ -171,7 +171,7 @@ func TestUnschedulableThenRetriedWhenNodeAdded(t *testing.T) {
 	zoneNodes(t, c.Client)
 	createPod(t, c.Client, st.Pod("default", "huge").Req("6", "1Gi").Obj())
 
-	const want = "0/3 nodes are available: 3 Insufficient cpu."
+	const want = "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."
 	framework.Eventually(t, waitFor, "PodScheduled=False with the reason", func() bool {
 		pod, err := c.Client.CoreV1().Pods("default").Get(context.Background(), "huge", metav1.GetOptions{})
 		if err != nil {
@@ -223,7 +223,7 @@ func TestCordonIsRespected(t *testing.T) {
 	}
 	c.MustKubectl(t, "cordon", "node-3")
 	createPod(t, c.Client, st.Pod("default", "late").Obj())
-	const want = "0/3 nodes are available: 3 node(s) were unschedulable."
+	const want = "0/3 nodes are available: 3 node(s) were unschedulable. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
 	framework.Eventually(t, waitFor, "unschedulable reason", func() bool {
 		pod, err := c.Client.CoreV1().Pods("default").Get(context.Background(), "late", metav1.GetOptions{})
 		if err != nil {
@@ -265,7 +265,7 @@ func TestPriorityOrdersTheQueue(t *testing.T) {
 	if n := waitBound(t, c.Client, "z-high")["z-high"]; n != "only" {
 		t.Fatalf("z-high placed on %q", n)
 	}
-	const want = "0/1 nodes are available: 1 Insufficient cpu."
+	const want = "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
 	framework.Eventually(t, waitFor, "a-low reports the cpu it lacks", func() bool {
 		pod, err := c.Client.CoreV1().Pods("default").Get(context.Background(), "a-low", metav1.GetOptions{})
 		if err != nil {

@@ -1,0 +1,248 @@
+package framework
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Kubernetes' words for nodes where preemption cannot help.
+const (
+	ReasonPreemptionNotHelpful = "Preemption is not helpful for scheduling"
+	ReasonNoVictims            = "No preemption victims found for incoming pod"
+)
+
+// Priority is a pod's spec.priority (0 when unset, as before priority admission).
+func Priority(pod *corev1.Pod) int32 {
+	if pod.Spec.Priority != nil {
+		return *pod.Spec.Priority
+	}
+	return 0
+}
+
+// Preemption is a node where the pod fits once Victims, pods of lower priority, are gone.
+type Preemption struct {
+	Node    string
+	Victims []*PodInfo
+}
+
+// Nominate reserves node for pod, which waits there for preempted pods to leave: filters
+// count it on the node for pods of no higher priority, so they do not take its place.
+// An empty node forgets the nomination.
+func (s *Snapshot) Nominate(pi *PodInfo, node string) {
+	s.Unnominate(pi.Pod.UID)
+	if node == "" {
+		return
+	}
+	s.nominated[node] = append(s.nominated[node], pi)
+	s.nominatedOn[pi.Pod.UID] = node
+}
+
+// Unnominate forgets pod uid's nomination.
+func (s *Snapshot) Unnominate(uid types.UID) {
+	if old, ok := s.nominatedOn[uid]; ok {
+		s.nominated[old] = slices.DeleteFunc(s.nominated[old], func(p *PodInfo) bool { return p.Pod.UID == uid })
+		if len(s.nominated[old]) == 0 {
+			delete(s.nominated, old)
+		}
+		delete(s.nominatedOn, uid)
+	}
+}
+
+// NominatedPods returns the pods nominated to node (the slice belongs to the snapshot).
+func (s *Snapshot) NominatedPods(node string) []*PodInfo { return s.nominated[node] }
+
+// NominatedNode is the node pod uid is nominated to ("" when none).
+func (s *Snapshot) NominatedNode(uid types.UID) string { return s.nominatedOn[uid] }
+
+// Preempt is kube-scheduler's DefaultPreemption for a pod that fits nowhere: on every node
+// whose rejection removing pods can undo, it removes the pods of lower priority, keeps the
+// node if the pod then fits, and gives back (most important first) every pod it can do
+// without. Of those nodes it picks, like Kubernetes, the one whose most important victim
+// is least important, then the smallest sum of victim priorities, then the fewest victims,
+// then the one whose most important victims started last. Without a candidate it returns
+// the per-node verdict, formatted as Kubernetes does ("0/3 nodes are available: 3 No
+// preemption victims found for incoming pod.").
+//
+// The dry run removes victims from a copy of the node; filters that read cluster-wide
+// counts (topology spread, inter-pod affinity) keep counting them, so a node whose only
+// obstacle was such a rule is not chosen — Kubernetes may preempt there, berth does not.
+func (a *Algorithm) Preempt(snap *Snapshot, pod *PodInfo) (Preemption, *FitError) {
+	nodes := snap.List()
+	fe := &FitError{NumAllNodes: len(nodes), Reasons: map[string]int{}}
+	for i, f := range a.profile.Filters {
+		state, skip, st := f.PreFilter(snap, pod)
+		if st != nil {
+			fe.PreFilterMsg = joinReasons(st.Reasons)
+			return Preemption{}, fe
+		}
+		a.filterStates[i], a.skipFilter[i] = state, skip
+	}
+	defer clear(a.filterStates)
+
+	prio := Priority(pod.Pod)
+	var best *candidate
+	for _, ni := range nodes {
+		c, st := a.victimsOn(snap, pod, prio, ni)
+		if st != nil {
+			for _, r := range st.Reasons {
+				fe.Reasons[r]++
+			}
+			continue
+		}
+		if best == nil || c.better(best, pod) {
+			best = c
+		}
+	}
+	if best == nil {
+		return Preemption{}, fe
+	}
+	return Preemption{Node: best.node.Node.Name, Victims: best.victims}, nil
+}
+
+var (
+	statusNotHelpful = NewStatus(ReasonPreemptionNotHelpful)
+	statusNoVictims  = NewStatus(ReasonNoVictims)
+)
+
+// victimsOn finds the fewest pods of lower priority than prio whose removal lets pod fit on
+// ni, or says why there are none.
+func (a *Algorithm) victimsOn(snap *Snapshot, pod *PodInfo, prio int32, ni *NodeInfo) (*candidate, *Status) {
+	st, _ := a.filter(snap, pod, ni)
+	if st == nil {
+		// It fits already (a pod nominated here has left since): nothing to preempt, and
+		// the next attempt will place it.
+		return nil, statusNoVictims
+	}
+	if st.Unresolvable {
+		return nil, statusNotHelpful
+	}
+	var potential []*PodInfo
+	for _, p := range ni.Pods {
+		if !p.Terminating() && Priority(p.Pod) < prio {
+			potential = append(potential, p)
+		}
+	}
+	if len(potential) == 0 {
+		return nil, statusNoVictims
+	}
+	sim := ni.clone()
+	for _, p := range potential {
+		sim.removePod(p.Pod.UID)
+	}
+	if st, _ := a.filter(snap, pod, sim); st != nil {
+		return nil, st
+	}
+	// Give back the most important pods first; those without which it no longer fits are
+	// the victims.
+	slices.SortStableFunc(potential, func(x, y *PodInfo) int {
+		if morePodImportant(x, y) {
+			return -1
+		}
+		if morePodImportant(y, x) {
+			return 1
+		}
+		return 0
+	})
+	c := &candidate{node: ni}
+	for _, p := range potential {
+		sim.addPod(p)
+		if st, _ := a.filter(snap, pod, sim); st != nil {
+			sim.removePod(p.Pod.UID)
+			c.victims = append(c.victims, p)
+		}
+	}
+	if len(c.victims) == 0 {
+		return nil, statusNoVictims
+	}
+	return c, nil
+}
+
+type candidate struct {
+	node    *NodeInfo
+	victims []*PodInfo // most important first
+}
+
+// better is kube-scheduler's pickOneNodeForPreemption order (without disruption budgets).
+func (c *candidate) better(o *candidate, pod *PodInfo) bool {
+	if a, b := Priority(c.victims[0].Pod), Priority(o.victims[0].Pod); a != b {
+		return a < b
+	}
+	if a, b := c.prioritySum(), o.prioritySum(); a != b {
+		return a < b
+	}
+	if len(c.victims) != len(o.victims) {
+		return len(c.victims) < len(o.victims)
+	}
+	if a, b := c.earliestTopStart(), o.earliestTopStart(); !a.Equal(b) {
+		return a.After(b)
+	}
+	return tieHash(fnv1a(string(pod.Pod.UID)), c.node) > tieHash(fnv1a(string(pod.Pod.UID)), o.node)
+}
+
+// prioritySum adds the victims' priorities shifted to be non-negative, as Kubernetes does.
+func (c *candidate) prioritySum() int64 {
+	var sum int64
+	for _, v := range c.victims {
+		sum += int64(Priority(v.Pod)) + int64(math.MaxInt32) + 1
+	}
+	return sum
+}
+
+// earliestTopStart is the earliest start time among the victims of the highest priority.
+func (c *candidate) earliestTopStart() time.Time {
+	top := Priority(c.victims[0].Pod)
+	var earliest time.Time
+	for _, v := range c.victims {
+		if Priority(v.Pod) != top {
+			continue
+		}
+		if t := startTime(v.Pod); earliest.IsZero() || t.Before(earliest) {
+			earliest = t
+		}
+	}
+	return earliest
+}
+
+// morePodImportant: higher priority, then started earlier.
+func morePodImportant(x, y *PodInfo) bool {
+	if px, py := Priority(x.Pod), Priority(y.Pod); px != py {
+		return px > py
+	}
+	return startTime(x.Pod).Before(startTime(y.Pod))
+}
+
+func startTime(pod *corev1.Pod) time.Time {
+	if pod.Status.StartTime != nil {
+		return pod.Status.StartTime.Time
+	}
+	return pod.CreationTimestamp.Time
+}
+
+// clone copies a node's pod accounting so that pods can be added and removed on the copy.
+func (n *NodeInfo) clone() *NodeInfo {
+	c := *n
+	c.Pods = slices.Clone(n.Pods)
+	c.PodsWithAffinity = slices.Clone(n.PodsWithAffinity)
+	c.PodsWithRequiredAntiAffinity = slices.Clone(n.PodsWithRequiredAntiAffinity)
+	c.UsedPorts = slices.Clone(n.UsedPorts)
+	if n.ownerCounts != nil {
+		c.ownerCounts = make(map[types.UID]int32, len(n.ownerCounts))
+		for k, v := range n.ownerCounts {
+			c.ownerCounts[k] = v
+		}
+	}
+	return &c
+}
+
+// PreemptionMessage is what Kubernetes appends to a FitError after a failed preemption.
+func PreemptionMessage(fe *FitError) string { return "preemption: " + fe.Error() }
+
+// NotEligibleMessage is Kubernetes' message for a pod that may not preempt.
+func NotEligibleMessage(reason string) string {
+	return fmt.Sprintf("preemption: not eligible due to %s.", reason)
+}
