@@ -228,8 +228,8 @@ func testWatch(t *testing.T, e *env) {
 	w.next(t, 30*time.Second, rowFor("DELETED", "w2"))
 	w.stop()
 
-	// --watch-only skips the initial list.
-	w = e.start(t, "get", "pods", "--watch-only", "-l", "app=w")
+	// --watch-only skips the initial list (so w3 is created once the watch is up).
+	w = e.startWatch(t, "get", "pods", "--watch-only", "-l", "app=w")
 	e.mustStdin(t, pod("w3", "app: w"), "create", "-f", "-")
 	_, skipped = w.next(t, 30*time.Second, rowFor("w3"))
 	for _, l := range skipped {

@@ -12,9 +12,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/berth/berth/internal/syncbuf"
 	"github.com/berth/berth/test/integration/framework"
 )
 
@@ -229,10 +231,43 @@ type background struct {
 	cmd   *exec.Cmd
 	lines chan string
 	done  chan struct{}
+	// stderrDone is closed once stderr is read to its end (startWatch only).
+	stderrDone chan struct{}
 }
 
 // start runs kubectl in the background; t.Cleanup kills it by its PID and waits for it.
 func (e *env) start(t *testing.T, args ...string) *background {
+	t.Helper()
+	b, _ := e.startLogged(t, nil, args...)
+	return b
+}
+
+// startWatch runs kubectl get -w in the background like start, and returns once kubectl
+// has logged (-v=6) the answer to its watch request: every change from then on is printed.
+// Before that a change may fall into kubectl's initial list instead, which --watch-only
+// does not print.
+func (e *env) startWatch(t *testing.T, args ...string) *background {
+	t.Helper()
+	watching := make(chan struct{})
+	var once sync.Once
+	b, stderr := e.startLogged(t, func(line string) {
+		if strings.Contains(line, "watch=true") && strings.Contains(line, `status="200 OK"`) {
+			once.Do(func() { close(watching) })
+		}
+	}, append([]string{"-v=6"}, args...)...)
+	select {
+	case <-watching:
+	case <-b.stderrDone:
+		t.Fatalf("kubectl %s ended before its watch was answered:\n%s", strings.Join(args, " "), stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("kubectl %s: no watch answered within 30s:\n%s", strings.Join(args, " "), stderr.String())
+	}
+	return b
+}
+
+// startLogged starts kubectl; with onStderr, each stderr line is also passed to it as it
+// comes. It returns the process and its stderr so far.
+func (e *env) startLogged(t *testing.T, onStderr func(line string), args ...string) (*background, *syncbuf.Buffer) {
 	t.Helper()
 	cmd := exec.Command(framework.KubectlPath(t), e.args(args)...)
 	cmd.Env = e.environ()
@@ -240,20 +275,36 @@ func (e *env) start(t *testing.T, args ...string) *background {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &syncbuf.Buffer{}
+	var stderrPipe io.Reader
+	if onStderr == nil {
+		cmd.Stderr = stderr
+	} else if stderrPipe, err = cmd.StderrPipe(); err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	b := &background{cmd: cmd, lines: make(chan string, 100), done: make(chan struct{})}
 	go b.read(stdout)
+	if stderrPipe != nil {
+		b.stderrDone = make(chan struct{})
+		go func() {
+			defer close(b.stderrDone)
+			sc := bufio.NewScanner(stderrPipe)
+			for sc.Scan() {
+				_, _ = stderr.Write(append(sc.Bytes(), '\n'))
+				onStderr(sc.Text())
+			}
+		}()
+	}
 	t.Cleanup(func() {
 		b.stop()
 		if t.Failed() {
 			t.Logf("kubectl %s stderr:\n%s", strings.Join(args, " "), stderr.String())
 		}
 	})
-	return b
+	return b, stderr
 }
 
 // read forwards stdout lines until the process closes it (the reader owns lines).
@@ -272,6 +323,9 @@ func (b *background) stop() {
 	for range b.lines {
 	}
 	<-b.done
+	if b.stderrDone != nil {
+		<-b.stderrDone
+	}
 	_ = b.cmd.Wait()
 }
 
