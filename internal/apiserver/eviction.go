@@ -18,9 +18,9 @@ var evictionGVK = policyv1.SchemeGroupVersion.WithKind("Eviction")
 
 // handleEviction serves pods/eviction (policy/v1 Eviction), what `kubectl drain` uses:
 // a pod delete that honours the eviction's deleteOptions (grace period, preconditions,
-// dryRun). berth serves no PodDisruptionBudgets, so every eviction is allowed; the pod
-// first gets the DisruptionTarget condition, as in Kubernetes, so its owner can tell an
-// eviction from a failure.
+// dryRun) and the pod's PodDisruptionBudget (admitEviction); the pod first gets the
+// DisruptionTarget condition, as in Kubernetes, so its owner can tell an eviction from a
+// failure.
 func (s *Server) handleEviction(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo) {
 	req, ok := s.readWrite(w, r, "create", evictionGVK, &policyv1.Eviction{})
 	if !ok {
@@ -57,6 +57,10 @@ func (s *Server) handleEviction(w http.ResponseWriter, r *http.Request, st *regi
 	pod := current.(*corev1.Pod)
 	// A dry-run delete checks the preconditions (409) without writing.
 	if _, err := st.Delete(ctx, info.Namespace, info.Name, opts.DeepCopy(), true); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.admitEviction(ctx, pod, dry); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -45,7 +46,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		out = s.outputFor(o.MediaType, outputObject)
 		out.Pretty = o.Pretty
 	}
-	if st.Code == http.StatusTooManyRequests || st.Code == http.StatusServiceUnavailable {
+	// A 429 says when to retry only if its Details do, as Kubernetes: client-go waits
+	// and retries on the header, and a refused eviction (a spent disruption budget) is
+	// the caller's to retry — kubectl drain does, every 5 s.
+	switch {
+	case st.Code == http.StatusTooManyRequests && st.Details != nil && st.Details.RetryAfterSeconds > 0:
+		w.Header().Set("Retry-After", strconv.Itoa(int(st.Details.RetryAfterSeconds)))
+	case st.Code == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
 	}
 	s.writeObject(w, out, int(st.Code), st)

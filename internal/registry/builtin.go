@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -179,6 +180,15 @@ func Builtin() []*Resource {
 			PrepareForCreate: func(obj runtime.Object) { obj.(*schedulingv1.PriorityClass).Generation = 1 },
 			Validate:         typed(validation.ValidatePriorityClass), ValidateUpdate: typedUpdate(validation.ValidatePriorityClassUpdate),
 			CheckDelete: priorityClassCheckDelete,
+		},
+		{
+			GroupVersion: policyv1.SchemeGroupVersion, Name: "poddisruptionbudgets", Kind: "PodDisruptionBudget", Singular: "poddisruptionbudget",
+			ShortNames: []string{"pdb"},
+			Namespaced: true, New: newOf[policyv1.PodDisruptionBudget](), NewList: newOf[policyv1.PodDisruptionBudgetList](),
+			HasStatus: true, TrackGeneration: true,
+			Validate:             typed(validation.ValidatePodDisruptionBudget),
+			ValidateUpdate:       typedUpdate(validation.ValidatePodDisruptionBudgetUpdate),
+			ValidateStatusUpdate: typedUpdate(validation.ValidatePodDisruptionBudgetStatusUpdate),
 		},
 	}
 	for _, res := range list {

@@ -55,6 +55,7 @@ func New() *Registry {
 	registerDiscovery(r)
 	registerCoordination(r)
 	registerScheduling(r)
+	registerPolicy(r)
 	return r
 }
 

@@ -26,6 +26,7 @@ var servedResources = [][]string{
 	{"endpointslices", "", "discovery.k8s.io/v1", "true", "EndpointSlice"},
 	{"events", "", "events.k8s.io/v1", "true", "Event"},
 	{"priorityclasses", "pc", "scheduling.k8s.io/v1", "false", "PriorityClass"},
+	{"poddisruptionbudgets", "pdb", "policy/v1", "true", "PodDisruptionBudget"},
 	{"selfsubjectaccessreviews", "", "authorization.k8s.io/v1", "false", "SelfSubjectAccessReview"},
 	{"selfsubjectrulesreviews", "", "authorization.k8s.io/v1", "false", "SelfSubjectRulesReview"},
 	{"subjectaccessreviews", "", "authorization.k8s.io/v1", "false", "SubjectAccessReview"},
