@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/berth/berth/internal/agent/streaming"
 	"github.com/berth/berth/internal/pki"
@@ -115,15 +116,13 @@ func setUp(t *testing.T, c *framework.Cluster, node *fakeNode) *corev1.Pod {
 	ctx := context.Background()
 	host, port, _ := net.SplitHostPort(node.srv.Listener.Addr().String())
 	p, _ := strconv.Atoi(port)
-	n, err := c.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, metav1.CreateOptions{})
-	if err != nil {
+	if _, err := c.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: "n1"}, {Type: corev1.NodeInternalIP, Address: host}}
-	n.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(p)
-	if _, err := c.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	updateNodeStatus(t, c, "n1", func(n *corev1.Node) {
+		n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: "n1"}, {Type: corev1.NodeInternalIP, Address: host}}
+		n.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(p)
+	})
 	pod, err := c.Client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
 		Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{
@@ -145,6 +144,25 @@ func setUp(t *testing.T, c *framework.Cluster, node *fakeNode) *corev1.Pod {
 		t.Fatal(err)
 	}
 	return pod
+}
+
+// updateNodeStatus changes the node's status with change, again on a fresh copy when
+// another writer (the node controllers: pod CIDR, taints) got in between.
+func updateNodeStatus(t *testing.T, c *framework.Cluster, name string, change func(*corev1.Node)) {
+	t.Helper()
+	nodes := c.Client.CoreV1().Nodes()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n, err := nodes.Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		change(n)
+		_, err = nodes.UpdateStatus(context.Background(), n, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("status of node %s: %v", name, err)
+	}
 }
 
 func TestPodLogThroughNode(t *testing.T) {
@@ -216,11 +234,7 @@ func TestPodStreamsAreForAdminsOnly(t *testing.T) {
 		}
 	}
 	// Without a node address (simulated nodes), 503.
-	n, _ := c.Client.CoreV1().Nodes().Get(context.Background(), "n1", metav1.GetOptions{})
-	n.Status.DaemonEndpoints.KubeletEndpoint.Port = 0
-	if _, err := c.Client.CoreV1().Nodes().UpdateStatus(context.Background(), n, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	updateNodeStatus(t, c, "n1", func(n *corev1.Node) { n.Status.DaemonEndpoints.KubeletEndpoint.Port = 0 })
 	_, err = c.Client.CoreV1().Pods("default").GetLogs("web", &corev1.PodLogOptions{Container: "app"}).Stream(context.Background())
 	if !apierrors.IsServiceUnavailable(err) {
 		t.Errorf("logs of a pod on a node without an endpoint: %v", err)
