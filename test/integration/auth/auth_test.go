@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/berth/berth/internal/apiserver"
 	"github.com/berth/berth/internal/pki"
@@ -127,12 +128,17 @@ func TestNodeCredentials(t *testing.T) {
 		}
 	})
 	t.Run("a node gets a serving certificate for its own addresses only", func(t *testing.T) {
-		n, err := c.Client.CoreV1().Nodes().Get(ctx, "n2", metav1.GetOptions{})
+		// The node controllers (pod CIDR, taints) may write the new node meanwhile.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			n, err := c.Client.CoreV1().Nodes().Get(ctx, "n2", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "192.0.2.12"}, {Type: corev1.NodeHostName, Address: "n2"}}
+			_, err = c.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+			return err
+		})
 		if err != nil {
-			t.Fatal(err)
-		}
-		n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "192.0.2.12"}, {Type: corev1.NodeHostName, Address: "n2"}}
-		if _, err := c.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		servingCSR, _, err := pki.NewCSR("anything")
