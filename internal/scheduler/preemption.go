@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/berth/berth/internal/scheduler/framework"
 )
@@ -45,7 +46,7 @@ func (s *Scheduler) preemptLocked(pi *framework.PodInfo, err error) preemption {
 			}
 		}
 	}
-	pre, noCandidate := s.algo.Preempt(snap, pi)
+	pre, noCandidate := s.algo.Preempt(snap, pi, s.disruptionBudgets())
 	if noCandidate != nil {
 		fe.PostFilterMsg = framework.PreemptionMessage(noCandidate)
 		return preemption{}
@@ -68,7 +69,7 @@ func (s *Scheduler) preemptLocked(pi *framework.PodInfo, err error) preemption {
 // graceful delete, and a Preempted event — and takes the nomination from the displaced
 // pods.
 func (s *Scheduler) preempt(ctx context.Context, pod *corev1.Pod, pre preemption) {
-	s.log.Info("preempting", "pod", pod.Namespace+"/"+pod.Name, "node", pre.Node, "victims", len(pre.Victims))
+	s.log.Info("preempting", "pod", pod.Namespace+"/"+pod.Name, "node", pre.Node, "victims", len(pre.Victims), "budgetsBroken", pre.Violations)
 	for _, v := range pre.Victims {
 		victim := v.Pod
 		cond := corev1.PodCondition{
@@ -107,4 +108,25 @@ func (s *Scheduler) preempt(ctx context.Context, pod *corev1.Pod, pre preemption
 			s.log.Info("clear nominated node", "pod", p.Namespace+"/"+p.Name, "err", err)
 		}
 	}
+}
+
+// disruptionBudgets lists the PodDisruptionBudgets preemption tries to respect.
+func (s *Scheduler) disruptionBudgets() []framework.DisruptionBudget {
+	if s.pdbs == nil {
+		return nil
+	}
+	list, err := s.pdbs.List(labels.Everything())
+	if err != nil {
+		return nil
+	}
+	out := make([]framework.DisruptionBudget, 0, len(list))
+	for _, pdb := range list {
+		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+		if err != nil {
+			continue
+		}
+		out = append(out, framework.DisruptionBudget{Namespace: pdb.Namespace, Selector: sel,
+			Allowed: pdb.Status.DisruptionsAllowed, Disrupted: pdb.Status.DisruptedPods})
+	}
+	return out
 }

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	appslisters "k8s.io/client-go/listers/apps/v1"
+	policylisters "k8s.io/client-go/listers/policy/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -44,6 +45,7 @@ type Scheduler struct {
 	services corelisters.ServiceLister
 	rcs      corelisters.ReplicationControllerLister
 	rss      appslisters.ReplicaSetLister
+	pdbs     policylisters.PodDisruptionBudgetLister
 
 	writes chan struct{}
 	wg     sync.WaitGroup
@@ -66,10 +68,12 @@ func New(cc *controller.Context) (controller.Runnable, error) {
 	s.services = core.Services().Lister()
 	s.rcs = core.ReplicationControllers().Lister()
 	s.rss = cc.Informers.Apps().V1().ReplicaSets().Lister()
+	s.pdbs = cc.Informers.Policy().V1().PodDisruptionBudgets().Lister()
 	for _, inf := range []toolscache.SharedIndexInformer{
 		core.Pods().Informer(), core.Nodes().Informer(), core.Namespaces().Informer(),
 		core.Services().Informer(), core.ReplicationControllers().Informer(),
 		cc.Informers.Apps().V1().ReplicaSets().Informer(),
+		cc.Informers.Policy().V1().PodDisruptionBudgets().Informer(),
 	} {
 		s.synced = append(s.synced, inf.HasSynced)
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -28,6 +30,19 @@ func Priority(pod *corev1.Pod) int32 {
 type Preemption struct {
 	Node    string
 	Victims []*PodInfo
+	// Violations is how many victims go against their PodDisruptionBudget.
+	Violations int
+}
+
+// DisruptionBudget is what preemption reads of a PodDisruptionBudget: it respects budgets
+// where it can, but a pod of higher priority may still break one.
+type DisruptionBudget struct {
+	Namespace string
+	Selector  labels.Selector
+	// Allowed is status.disruptionsAllowed; Disrupted the pods already counted against it
+	// (status.disruptedPods).
+	Allowed   int32
+	Disrupted map[string]metav1.Time
 }
 
 // Nominate reserves node for pod, which waits there for preempted pods to leave: filters
@@ -61,17 +76,18 @@ func (s *Snapshot) NominatedNode(uid types.UID) string { return s.nominatedOn[ui
 
 // Preempt is kube-scheduler's DefaultPreemption for a pod that fits nowhere: on every node
 // whose rejection removing pods can undo, it removes the pods of lower priority, keeps the
-// node if the pod then fits, and gives back (most important first) every pod it can do
-// without. Of those nodes it picks, like Kubernetes, the one whose most important victim
-// is least important, then the smallest sum of victim priorities, then the fewest victims,
-// then the one whose most important victims started last. Without a candidate it returns
+// node if the pod then fits, and gives back (those protected by a disruption budget
+// first, then most important first) every pod it can do without. Of those nodes it picks,
+// like Kubernetes, the one breaking the fewest budgets, then the one whose most important
+// victim is least important, then the smallest sum of victim priorities, then the fewest
+// victims, then the one whose most important victims started last. Without a candidate it returns
 // the per-node verdict, formatted as Kubernetes does ("0/3 nodes are available: 3 No
 // preemption victims found for incoming pod.").
 //
 // The dry run removes victims from a copy of the node; filters that read cluster-wide
 // counts (topology spread, inter-pod affinity) keep counting them, so a node whose only
 // obstacle was such a rule is not chosen — Kubernetes may preempt there, berth does not.
-func (a *Algorithm) Preempt(snap *Snapshot, pod *PodInfo) (Preemption, *FitError) {
+func (a *Algorithm) Preempt(snap *Snapshot, pod *PodInfo, budgets []DisruptionBudget) (Preemption, *FitError) {
 	nodes := snap.List()
 	fe := &FitError{NumAllNodes: len(nodes), Reasons: map[string]int{}}
 	for i, f := range a.profile.Filters {
@@ -87,7 +103,7 @@ func (a *Algorithm) Preempt(snap *Snapshot, pod *PodInfo) (Preemption, *FitError
 	prio := Priority(pod.Pod)
 	var best *candidate
 	for _, ni := range nodes {
-		c, st := a.victimsOn(snap, pod, prio, ni)
+		c, st := a.victimsOn(snap, pod, prio, ni, budgets)
 		if st != nil {
 			for _, r := range st.Reasons {
 				fe.Reasons[r]++
@@ -101,7 +117,7 @@ func (a *Algorithm) Preempt(snap *Snapshot, pod *PodInfo) (Preemption, *FitError
 	if best == nil {
 		return Preemption{}, fe
 	}
-	return Preemption{Node: best.node.Node.Name, Victims: best.victims}, nil
+	return Preemption{Node: best.node.Node.Name, Victims: best.victims, Violations: best.violations}, nil
 }
 
 var (
@@ -110,8 +126,9 @@ var (
 )
 
 // victimsOn finds the fewest pods of lower priority than prio whose removal lets pod fit on
-// ni, or says why there are none.
-func (a *Algorithm) victimsOn(snap *Snapshot, pod *PodInfo, prio int32, ni *NodeInfo) (*candidate, *Status) {
+// ni, or says why there are none. Pods whose eviction would break a disruption budget are
+// given back first, as Kubernetes does, so that victims break as few budgets as they can.
+func (a *Algorithm) victimsOn(snap *Snapshot, pod *PodInfo, prio int32, ni *NodeInfo, budgets []DisruptionBudget) (*candidate, *Status) {
 	st, _ := a.filter(snap, pod, ni)
 	if st == nil {
 		// It fits already (a pod nominated here has left since): nothing to preempt, and
@@ -148,14 +165,31 @@ func (a *Algorithm) victimsOn(snap *Snapshot, pod *PodInfo, prio int32, ni *Node
 		}
 		return 0
 	})
+	violating, other := splitByBudgets(potential, budgets)
 	c := &candidate{node: ni}
-	for _, p := range potential {
-		sim.addPod(p)
-		if st, _ := a.filter(snap, pod, sim); st != nil {
-			sim.removePod(p.Pod.UID)
-			c.victims = append(c.victims, p)
+	reprieve := func(pods []*PodInfo, violate bool) {
+		for _, p := range pods {
+			sim.addPod(p)
+			if st, _ := a.filter(snap, pod, sim); st != nil {
+				sim.removePod(p.Pod.UID)
+				c.victims = append(c.victims, p)
+				if violate {
+					c.violations++
+				}
+			}
 		}
 	}
+	reprieve(violating, true)
+	reprieve(other, false)
+	slices.SortStableFunc(c.victims, func(x, y *PodInfo) int {
+		if morePodImportant(x, y) {
+			return -1
+		}
+		if morePodImportant(y, x) {
+			return 1
+		}
+		return 0
+	})
 	if len(c.victims) == 0 {
 		return nil, statusNoVictims
 	}
@@ -163,12 +197,50 @@ func (a *Algorithm) victimsOn(snap *Snapshot, pod *PodInfo, prio int32, ni *Node
 }
 
 type candidate struct {
-	node    *NodeInfo
-	victims []*PodInfo // most important first
+	node       *NodeInfo
+	victims    []*PodInfo // most important first
+	violations int
 }
 
-// better is kube-scheduler's pickOneNodeForPreemption order (without disruption budgets).
+// splitByBudgets sorts pods (most important first, which they keep) into those whose
+// eviction, in this order, would take a budget below zero and the others — Kubernetes'
+// filterPodsWithPDBViolation. Pods a budget already counts as disrupted cost it nothing.
+func splitByBudgets(pods []*PodInfo, budgets []DisruptionBudget) (violating, other []*PodInfo) {
+	if len(budgets) == 0 {
+		return nil, pods
+	}
+	left := make([]int32, len(budgets))
+	for i := range budgets {
+		left[i] = budgets[i].Allowed
+	}
+	for _, p := range pods {
+		violates := false
+		for i := range budgets {
+			b := &budgets[i]
+			if b.Namespace != p.Pod.Namespace || !b.Selector.Matches(labels.Set(p.Pod.Labels)) {
+				continue
+			}
+			if _, counted := b.Disrupted[p.Pod.Name]; counted {
+				continue
+			}
+			if left[i]--; left[i] < 0 {
+				violates = true
+			}
+		}
+		if violates {
+			violating = append(violating, p)
+		} else {
+			other = append(other, p)
+		}
+	}
+	return violating, other
+}
+
+// better is kube-scheduler's pickOneNodeForPreemption order.
 func (c *candidate) better(o *candidate, pod *PodInfo) bool {
+	if c.violations != o.violations {
+		return c.violations < o.violations
+	}
 	if a, b := Priority(c.victims[0].Pod), Priority(o.victims[0].Pod); a != b {
 		return a < b
 	}

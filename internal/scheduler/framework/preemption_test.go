@@ -3,11 +3,13 @@ package framework_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/berth/berth/internal/scheduler/framework"
 	"github.com/berth/berth/internal/scheduler/plugins"
@@ -37,6 +39,7 @@ func TestPreempt(t *testing.T) {
 		pods        []*corev1.Pod
 		preemptor   *corev1.Pod
 		wantNode    string
+		budgets     []framework.DisruptionBudget
 		wantVictims []string
 		wantErr     string
 	}{{
@@ -89,15 +92,40 @@ func TestPreempt(t *testing.T) {
 		preemptor:   st.Pod("default", "vip").Req("100m", "64Mi").HostPort(80, corev1.ProtocolTCP, "").Priority(5).Obj(),
 		wantNode:    "a",
 		wantVictims: []string{"web"},
+	}, {
+		name:  "a node breaking no budget beats a node with less important victims",
+		nodes: []*corev1.Node{st.Node("a", "4", "8Gi", 110).Obj(), st.Node("b", "4", "8Gi", 110).Obj()},
+		pods: []*corev1.Pod{
+			placed("a1", "a", "4", 0, 1), placed("b1", "b", "4", 100, 1),
+		},
+		budgets:     []framework.DisruptionBudget{{Namespace: "default", Selector: labels.SelectorFromSet(labels.Set{"app": "guarded"}), Allowed: 0}},
+		preemptor:   st.Pod("default", "vip").Req("2", "64Mi").Priority(1000).Obj(),
+		wantNode:    "b",
+		wantVictims: []string{"b1"},
+	}, {
+		name:  "protected pods are given back first",
+		nodes: []*corev1.Node{st.Node("a", "4", "8Gi", 110).Obj()},
+		pods: []*corev1.Pod{
+			placed("free-old", "a", "2", 0, 1), placed("guarded-new", "a", "2", 0, 2),
+		},
+		budgets:     []framework.DisruptionBudget{{Namespace: "default", Selector: labels.SelectorFromSet(labels.Set{"app": "guarded"}), Allowed: 0}},
+		preemptor:   st.Pod("default", "vip").Req("2", "64Mi").Priority(1000).Obj(),
+		wantNode:    "a",
+		wantVictims: []string{"free-old"}, // without the budget: guarded-new, the less important
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
+			for _, p := range tc.pods {
+				if tc.budgets != nil && (p.Name == "a1" || strings.HasPrefix(p.Name, "guarded")) {
+					p.Labels["app"] = "guarded"
+				}
+			}
 			snap := framework.SnapshotOf(tc.nodes, tc.pods)
 			algo := framework.NewAlgorithm(plugins.DefaultProfile())
 			pi := framework.NewPodInfo(tc.preemptor)
 			if _, err := algo.Schedule(snap, pi); err == nil {
 				t.Fatal("the preemptor fits without preemption; the case tests nothing")
 			}
-			got, fe := algo.Preempt(snap, pi)
+			got, fe := algo.Preempt(snap, pi, tc.budgets)
 			if tc.wantErr != "" {
 				if fe == nil || fe.Error() != tc.wantErr {
 					t.Fatalf("Preempt = %+v, %v; want error %q", got, fe, tc.wantErr)
