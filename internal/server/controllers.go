@@ -5,6 +5,7 @@ import (
 
 	"github.com/berth/berth/internal/controller"
 	"github.com/berth/berth/internal/controller/deployment"
+	"github.com/berth/berth/internal/controller/disruption"
 	"github.com/berth/berth/internal/controller/endpointslice"
 	"github.com/berth/berth/internal/controller/garbagecollector"
 	"github.com/berth/berth/internal/controller/namespace"
@@ -31,6 +32,7 @@ var loopConstructors = []func(*controller.Context) (controller.Runnable, error){
 	nodeipam.New,
 	nodelifecycle.New,
 	serviceaccount.New,
+	disruption.New,
 }
 
 // buildControllers builds the loops of one leadership term.
