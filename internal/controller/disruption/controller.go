@@ -16,6 +16,7 @@ import (
 	appsinformers "k8s.io/client-go/informers/apps/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	policyinformers "k8s.io/client-go/informers/policy/v1"
+	coreclient "k8s.io/client-go/kubernetes/typed/core/v1"
 	policyclient "k8s.io/client-go/kubernetes/typed/policy/v1"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -36,19 +37,28 @@ const (
 	eventSource = "controllermanager"
 )
 
-// Controller keeps the status of PodDisruptionBudgets.
+// Controller keeps the status of PodDisruptionBudgets, and resets pods' stale
+// DisruptionTarget conditions.
 type Controller struct {
 	client      policyclient.PodDisruptionBudgetsGetter
+	podClient   coreclient.PodsGetter
 	budgets     policylisters.PodDisruptionBudgetLister
 	pods        corelisters.PodLister
 	replicaSets appslisters.ReplicaSetLister
 	deployments appslisters.DeploymentLister
 	rcs         corelisters.ReplicationControllerLister
 	synced      []cache.InformerSynced
-	queue       workqueue.TypedRateLimitingInterface[string]
+	queue       workqueue.TypedRateLimitingInterface[string] // budget keys
+	staleQueue  workqueue.TypedRateLimitingInterface[string] // pod keys
 	recorder    record.EventRecorder
 	log         *slog.Logger
 	now         func() time.Time
+}
+
+// Clients are the API calls the controller makes: budget status and pod status updates.
+type Clients struct {
+	Budgets policyclient.PodDisruptionBudgetsGetter
+	Pods    coreclient.PodsGetter
 }
 
 // Informers are the caches the controller reads.
@@ -62,7 +72,7 @@ type Informers struct {
 
 // New builds the disruption controller from the shared controller context.
 func New(cc *controller.Context) (controller.Runnable, error) {
-	return NewController(cc.Client.PolicyV1(), Informers{
+	return NewController(Clients{Budgets: cc.Client.PolicyV1(), Pods: cc.Client.CoreV1()}, Informers{
 		Budgets:                cc.Informers.Policy().V1().PodDisruptionBudgets(),
 		Pods:                   cc.Informers.Core().V1().Pods(),
 		ReplicaSets:            cc.Informers.Apps().V1().ReplicaSets(),
@@ -72,9 +82,10 @@ func New(cc *controller.Context) (controller.Runnable, error) {
 }
 
 // NewController builds the controller over its client, caches, event recorder and clock.
-func NewController(client policyclient.PodDisruptionBudgetsGetter, inf Informers, recorder record.EventRecorder, log *slog.Logger, now func() time.Time) (*Controller, error) {
+func NewController(clients Clients, inf Informers, recorder record.EventRecorder, log *slog.Logger, now func() time.Time) (*Controller, error) {
 	c := &Controller{
-		client:      client,
+		client:      clients.Budgets,
+		podClient:   clients.Pods,
 		budgets:     inf.Budgets.Lister(),
 		pods:        inf.Pods.Lister(),
 		replicaSets: inf.ReplicaSets.Lister(),
@@ -82,6 +93,8 @@ func NewController(client policyclient.PodDisruptionBudgetsGetter, inf Informers
 		rcs:         inf.ReplicationControllers.Lister(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "disruption"}),
+		staleQueue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "stale_pod_disruption"}),
 		recorder: recorder,
 		log:      log,
 		now:      now,
@@ -96,7 +109,7 @@ func NewController(client policyclient.PodDisruptionBudgetsGetter, inf Informers
 			DeleteFunc: c.enqueueBudget,
 		}},
 		{inf.Pods.Informer(), cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.podChanged,
+			AddFunc:    c.podAdded,
 			UpdateFunc: c.podUpdated,
 			DeleteFunc: c.podChanged,
 		}},
@@ -119,38 +132,45 @@ func (c *Controller) Name() string { return "disruption" }
 // Run syncs budgets until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
 	defer c.queue.ShutDown()
+	defer c.staleQueue.ShutDown()
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return ctx.Err()
 	}
 	var wg sync.WaitGroup
-	for range workers {
+	work := func(queue workqueue.TypedRateLimitingInterface[string], syncKey func(context.Context, string) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for c.processNext(ctx) {
+			for processNext(ctx, c.log, queue, syncKey) {
 			}
 		}()
 	}
+	for range workers {
+		work(c.queue, c.sync)
+	}
+	work(c.staleQueue, c.syncStaleDisruption)
 	<-ctx.Done()
 	c.queue.ShutDown()
+	c.staleQueue.ShutDown()
 	wg.Wait()
 	return nil
 }
 
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
+// processNext syncs the next key of queue, retrying it later on failure.
+func processNext(ctx context.Context, log *slog.Logger, queue workqueue.TypedRateLimitingInterface[string], syncKey func(context.Context, string) error) bool {
+	key, quit := queue.Get()
 	if quit {
 		return false
 	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
+	defer queue.Done(key)
+	if err := syncKey(ctx, key); err != nil {
 		if ctx.Err() == nil {
-			c.log.Info("sync failed, retrying", "key", key, "err", err)
+			log.Info("sync failed, retrying", "key", key, "err", err)
 		}
-		c.queue.AddRateLimited(key)
+		queue.AddRateLimited(key)
 		return true
 	}
-	c.queue.Forget(key)
+	queue.Forget(key)
 	return true
 }
 
@@ -158,6 +178,12 @@ func (c *Controller) enqueueBudget(obj any) {
 	if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
 		c.queue.Add(key)
 	}
+}
+
+// podAdded queues the budgets selecting a new pod.
+func (c *Controller) podAdded(obj any) {
+	c.podChanged(obj)
+	c.watchStaleDisruption(obj)
 }
 
 // podChanged queues the budgets selecting a pod that appeared or went away.
@@ -175,6 +201,7 @@ func (c *Controller) podChanged(obj any) {
 func (c *Controller) podUpdated(oldObj, curObj any) {
 	old, ok1 := oldObj.(*corev1.Pod)
 	cur, ok2 := curObj.(*corev1.Pod)
+	c.watchStaleDisruption(curObj)
 	if !ok1 || !ok2 || !podChangeCounts(old, cur) {
 		return
 	}

@@ -33,7 +33,7 @@ func start(t *testing.T, objects ...any) *harness {
 		h.create(t, o)
 	}
 	f := informers.NewSharedInformerFactory(h.client, 0)
-	c, err := NewController(h.client.PolicyV1(), Informers{
+	c, err := NewController(Clients{Budgets: h.client.PolicyV1(), Pods: h.client.CoreV1()}, Informers{
 		Budgets:                f.Policy().V1().PodDisruptionBudgets(),
 		Pods:                   f.Core().V1().Pods(),
 		ReplicaSets:            f.Apps().V1().ReplicaSets(),
@@ -79,18 +79,24 @@ func (h *harness) create(t *testing.T, o any) {
 func (h *harness) waitStatus(t *testing.T, what string, ok func(policyv1.PodDisruptionBudgetStatus) bool) policyv1.PodDisruptionBudgetStatus {
 	t.Helper()
 	var last policyv1.PodDisruptionBudgetStatus
-	err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
-		pdb, err := h.client.PolicyV1().PodDisruptionBudgets("default").Get(ctx, "web", metav1.GetOptions{})
+	err := pollUntil(func() bool {
+		pdb, err := h.client.PolicyV1().PodDisruptionBudgets("default").Get(context.Background(), "web", metav1.GetOptions{})
 		if err != nil {
-			return false, nil
+			return false
 		}
 		last = pdb.Status
-		return ok(last), nil
+		return ok(last)
 	})
 	if err != nil {
 		t.Fatalf("timed out waiting for %s; status %+v", what, last)
 	}
 	return last
+}
+
+// pollUntil polls cond every 10 ms for up to 10 s.
+func pollUntil(cond func() bool) error {
+	return wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 10*time.Second, true,
+		func(context.Context) (bool, error) { return cond(), nil })
 }
 
 func (h *harness) statusWrites() int {

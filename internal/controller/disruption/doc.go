@@ -15,5 +15,10 @@
 // rechecks the budget when the earliest entry expires. Status writes carry the cached
 // resourceVersion, so a sync never overwrites an eviction it has not seen.
 //
-// The package is an API client only: it writes budget status and events, nothing else.
+// Like kube-controller-manager's, it also resets a pod's DisruptionTarget condition to
+// False when the pod is still not deleted StaleDisruptionTimeout after the condition was
+// set (an eviction or preemption whose delete failed).
+//
+// The package is an API client only: it writes budget status, that one pod condition
+// and events, nothing else.
 package disruption
