@@ -30,12 +30,15 @@ import (
 type fakeExec struct {
 	exit  atomic.Int32
 	calls atomic.Int32
+	// failures counts the calls that answered a non-zero exit.
+	failures atomic.Int32
 }
 
 func (f *fakeExec) ExecSync(_ context.Context, _ string, cmd []string, _ time.Duration) (cri.ExecResult, error) {
 	f.calls.Add(1)
 	code := f.exit.Load()
 	if code != 0 {
+		f.failures.Add(1)
 		return cri.ExecResult{Stdout: []byte(strings.Join(cmd, " ") + " said no"), ExitCode: code}, nil
 	}
 	return cri.ExecResult{}, nil
@@ -220,10 +223,11 @@ func TestReadinessThresholds(t *testing.T) {
 	if n := exec.calls.Load(); n < 2 {
 		t.Fatalf("ready after %d tries, successThreshold is 2", n)
 	}
+	// A try counted in calls just before the Store may still read the new exit code:
+	// count the failed tries themselves.
 	exec.exit.Store(1)
-	before := exec.calls.Load()
 	waitFor(t, "unready", func() bool { return !p.Result(pod.UID, "app", rc).Ready })
-	if n := exec.calls.Load() - before; n < 2 {
+	if n := exec.failures.Load(); n < 2 {
 		t.Fatalf("unready after %d failed tries, failureThreshold is 2", n)
 	}
 	if p.Result(pod.UID, "app", rc).LivenessFailed {
