@@ -177,6 +177,9 @@ func (s *Server) handleBinding(w http.ResponseWriter, r *http.Request, st *regis
 			pod.Annotations[k] = v
 		}
 		setCondition(pod, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()})
+		// A nomination (a preemptor waiting for its victims) is over once the pod is bound,
+		// as kube-apiserver does since KEP-5278 (ClearingNominatedNodeNameAfterBinding).
+		pod.Status.NominatedNodeName = ""
 		return pod, nil
 	}, registry.UpdateOptions{DryRun: params.DryRun, Subresource: "binding"})
 	if err != nil {

@@ -81,6 +81,9 @@ func TestPreemption(t *testing.T) {
 		return err == nil && vip.Status.Phase == corev1.PodRunning
 	})
 
+	if vip.Status.NominatedNodeName != "" {
+		t.Errorf("bound vip still nominated to %q (the binding clears it)", vip.Status.NominatedNodeName)
+	}
 	for _, e := range podEvents(t, c.Client, "vip", "FailedScheduling") {
 		t.Logf("vip: FailedScheduling ×%d: %s", max(e.Count, 1), e.Message)
 	}
