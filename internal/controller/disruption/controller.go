@@ -4,12 +4,15 @@ import (
 	"context"
 	"log/slog"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -111,7 +114,7 @@ func NewController(clients Clients, inf Informers, recorder record.EventRecorder
 		{inf.Pods.Informer(), cache.ResourceEventHandlerFuncs{
 			AddFunc:    c.podAdded,
 			UpdateFunc: c.podUpdated,
-			DeleteFunc: c.podChanged,
+			DeleteFunc: c.podDeleted,
 		}},
 		{inf.ReplicaSets.Informer(), c.workloadHandler()},
 		{inf.Deployments.Informer(), c.workloadHandler()},
@@ -164,7 +167,12 @@ func processNext(ctx context.Context, log *slog.Logger, queue workqueue.TypedRat
 	}
 	defer queue.Done(key)
 	if err := syncKey(ctx, key); err != nil {
-		if ctx.Err() == nil {
+		switch {
+		case ctx.Err() != nil:
+		case apierrors.IsConflict(err):
+			// The cache had not yet seen a write (often this controller's own): usual.
+			log.Debug("sync conflict, retrying", "key", key, "err", err)
+		default:
 			log.Info("sync failed, retrying", "key", key, "err", err)
 		}
 		queue.AddRateLimited(key)
@@ -182,17 +190,29 @@ func (c *Controller) enqueueBudget(obj any) {
 
 // podAdded queues the budgets selecting a new pod.
 func (c *Controller) podAdded(obj any) {
-	c.podChanged(obj)
+	if pod, ok := obj.(*corev1.Pod); ok {
+		c.warnIfMultiple(pod, c.enqueueBudgetsSelecting(pod.Namespace, pod.Labels))
+	}
 	c.watchStaleDisruption(obj)
 }
 
-// podChanged queues the budgets selecting a pod that appeared or went away.
-func (c *Controller) podChanged(obj any) {
+// podDeleted queues the budgets that selected a pod that went away.
+func (c *Controller) podDeleted(obj any) {
 	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = tomb.Obj
 	}
 	if pod, ok := obj.(*corev1.Pod); ok {
 		c.enqueueBudgetsSelecting(pod.Namespace, pod.Labels)
+	}
+}
+
+// warnIfMultiple tells, on the pod, that more than one budget selects it: the eviction
+// API refuses to evict such a pod (kube-controller-manager warns likewise).
+func (c *Controller) warnIfMultiple(pod *corev1.Pod, budgets []string) {
+	if len(budgets) > 1 {
+		c.recorder.Eventf(pod, corev1.EventTypeWarning, "MultiplePodDisruptionBudgets",
+			"Pod %s/%s matches multiple PodDisruptionBudgets (%s); the eviction API refuses to evict it",
+			pod.Namespace, pod.Name, strings.Join(budgets, ", "))
 	}
 }
 
@@ -205,7 +225,7 @@ func (c *Controller) podUpdated(oldObj, curObj any) {
 	if !ok1 || !ok2 || !podChangeCounts(old, cur) {
 		return
 	}
-	c.enqueueBudgetsSelecting(cur.Namespace, cur.Labels)
+	c.warnIfMultiple(cur, c.enqueueBudgetsSelecting(cur.Namespace, cur.Labels))
 	if !reflect.DeepEqual(old.Labels, cur.Labels) {
 		c.enqueueBudgetsSelecting(old.Namespace, old.Labels)
 	}
@@ -220,18 +240,24 @@ func podChangeCounts(old, cur *corev1.Pod) bool {
 		!reflect.DeepEqual(metav1.GetControllerOf(old), metav1.GetControllerOf(cur))
 }
 
-func (c *Controller) enqueueBudgetsSelecting(namespace string, podLabels map[string]string) {
+// enqueueBudgetsSelecting queues the budgets selecting pods with podLabels and returns
+// their names, sorted.
+func (c *Controller) enqueueBudgetsSelecting(namespace string, podLabels map[string]string) []string {
 	budgets, err := c.budgets.PodDisruptionBudgets(namespace).List(labels.Everything())
 	if err != nil {
-		return
+		return nil
 	}
+	var names []string
 	for _, pdb := range budgets {
 		// policy/v1: an empty selector selects every pod of the namespace, none when nil.
 		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
 		if err == nil && sel.Matches(labels.Set(podLabels)) {
 			c.enqueueBudget(pdb)
+			names = append(names, pdb.Name)
 		}
 	}
+	slices.Sort(names)
+	return names
 }
 
 // workloadHandler queues, on a change of a workload's scale, the budgets of its

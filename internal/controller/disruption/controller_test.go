@@ -235,3 +235,11 @@ func (w testLog) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
 }
+
+func TestControllerWarnsOfMultipleBudgets(t *testing.T) {
+	second := budget(minAvailable(intstr.FromInt32(1)), func(b *policyv1.PodDisruptionBudget) { b.Name = "web-too" })
+	h := start(t, budget(minAvailable(intstr.FromInt32(1))), second)
+	h.waitStatus(t, "budgets cached", allowed(0))
+	h.create(t, pod("a"))
+	waitEvent(t, h.events, "MultiplePodDisruptionBudgets")
+}
