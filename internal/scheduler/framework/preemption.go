@@ -77,11 +77,12 @@ func (s *Snapshot) NominatedNode(uid types.UID) string { return s.nominatedOn[ui
 // Preempt is kube-scheduler's DefaultPreemption for a pod that fits nowhere: on every node
 // whose rejection removing pods can undo, it removes the pods of lower priority, keeps the
 // node if the pod then fits, and gives back (those protected by a disruption budget
-// first, then most important first) every pod it can do without. Of those nodes it picks,
-// like Kubernetes, the one breaking the fewest budgets, then the one whose most important
-// victim is least important, then the smallest sum of victim priorities, then the fewest
-// victims, then the one whose most important victims started last. Without a candidate it returns
-// the per-node verdict, formatted as Kubernetes does ("0/3 nodes are available: 3 No
+// first, then most important first) every pod it can do without. Like Kubernetes, it
+// stops once a tenth of the nodes (at least 100) offered victims, and of those picks the
+// node breaking the fewest budgets, then the one whose most important victim is least
+// important, then the smallest sum of victim priorities, then the fewest victims, then
+// the one whose most important victims started last. Without a candidate it returns the
+// per-node verdict, formatted as Kubernetes does ("0/3 nodes are available: 3 No
 // preemption victims found for incoming pod.").
 //
 // The dry run removes victims from a copy of the node; filters that read cluster-wide
@@ -101,8 +102,34 @@ func (a *Algorithm) Preempt(snap *Snapshot, pod *PodInfo, budgets []DisruptionBu
 	defer clear(a.filterStates)
 
 	prio := Priority(pod.Pod)
+	anyLower := false
+	for p := range snap.priorities {
+		if p < prio {
+			anyLower = true
+			break
+		}
+	}
+	// Like Kubernetes, stop after a tenth of the nodes (at least 100) have offered victims,
+	// starting at a place that depends on the pod.
+	want := min(len(nodes), max(len(nodes)/10, 100))
+	offset := 0
+	if len(nodes) > 0 {
+		offset = int(fnv1a(string(pod.Pod.UID)) % uint64(len(nodes)))
+	}
 	var best *candidate
-	for _, ni := range nodes {
+	found := 0
+	for k := range nodes {
+		ni := nodes[(offset+k)%len(nodes)]
+		if !anyLower {
+			// Nothing anywhere to preempt (the common case of pods all of one priority):
+			// only tell the nodes apart for the message.
+			if st, _ := a.filter(snap, pod, ni); st != nil && st.Unresolvable {
+				fe.Reasons[ReasonPreemptionNotHelpful]++
+			} else {
+				fe.Reasons[ReasonNoVictims]++
+			}
+			continue
+		}
 		c, st := a.victimsOn(snap, pod, prio, ni, budgets)
 		if st != nil {
 			for _, r := range st.Reasons {
@@ -112,6 +139,9 @@ func (a *Algorithm) Preempt(snap *Snapshot, pod *PodInfo, budgets []DisruptionBu
 		}
 		if best == nil || c.better(best, pod) {
 			best = c
+		}
+		if found++; found >= want {
+			break
 		}
 	}
 	if best == nil {

@@ -36,13 +36,16 @@ type Snapshot struct {
 	// to leave; nominatedOn is the node of each such pod.
 	nominated   map[string][]*PodInfo
 	nominatedOn map[types.UID]string
+	// priorities counts placed pods per priority, so that preemption knows at once when
+	// no pod anywhere is less important than the preemptor.
+	priorities map[int32]int
 }
 
 // NewSnapshot returns an empty snapshot.
 func NewSnapshot() *Snapshot {
 	return &Snapshot{nodes: map[string]*NodeInfo{}, namespaces: map[string]labels.Set{},
 		ownerZoneCounts: map[types.UID]map[string]int32{}, ownerNodeCounts: map[types.UID]map[*NodeInfo]int32{},
-		nominated: map[string][]*PodInfo{}, nominatedOn: map[types.UID]string{}}
+		nominated: map[string][]*PodInfo{}, nominatedOn: map[types.UID]string{}, priorities: map[int32]int{}}
 }
 
 // SnapshotOf builds a snapshot of nodes and pods (tests, harnesses). Pods without a
@@ -134,6 +137,10 @@ func (s *Snapshot) HasPodsWithAffinity() bool { return s.podsWithAffinity > 0 }
 func (s *Snapshot) HasPodsWithRequiredAntiAffinity() bool { return s.podsWithRequiredAntiAffinity > 0 }
 
 func (s *Snapshot) countPod(ni *NodeInfo, pi *PodInfo, sign int) {
+	prio := Priority(pi.Pod)
+	if s.priorities[prio] += sign; s.priorities[prio] <= 0 {
+		delete(s.priorities, prio)
+	}
 	if pi.HasPodAffinity {
 		s.podsWithAffinity += sign
 	}
