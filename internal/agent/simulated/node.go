@@ -155,6 +155,11 @@ func (a *Agent) register(ctx context.Context, i int) error {
 	return nil
 }
 
+// maxStatusConflicts bounds how often postStatus re-reads a node another writer changed
+// first: right after registration the IPAM and lifecycle controllers write it too, and
+// under load five in a row happened (a test's simulated nodes failed to start).
+const maxStatusConflicts = 50
+
 // postStatus writes node i's status, starting from node (re-read on conflict).
 func (a *Agent) postStatus(ctx context.Context, i int, node *corev1.Node) error {
 	nodes := a.client.CoreV1().Nodes()
@@ -163,7 +168,7 @@ func (a *Agent) postStatus(ctx context.Context, i int, node *corev1.Node) error 
 		n := node.DeepCopy()
 		n.Status = a.nodeStatus(i, node.Status, node.Spec.PodCIDR, metav1.Now())
 		_, err := nodes.UpdateStatus(ctx, n, metav1.UpdateOptions{})
-		if err == nil || !apierrors.IsConflict(err) || attempt == 4 {
+		if err == nil || !apierrors.IsConflict(err) || attempt == maxStatusConflicts-1 {
 			if err != nil {
 				return fmt.Errorf("post status of node %s: %w", name, err)
 			}
