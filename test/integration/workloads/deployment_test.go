@@ -229,7 +229,8 @@ spec:
 `, name, replicas, image, extraSpec)
 }
 
-// TestRecreate: old pods are all gone before any new one exists.
+// TestRecreate: old pods have all finished (terminating ones included) before any new one
+// exists.
 func TestRecreate(t *testing.T) {
 	c := startCluster(t, 50*time.Millisecond)
 	applyStdin(t, c, deploymentYAML("web", 6, "app:0.3.2", "  strategy:\n    type: Recreate"))

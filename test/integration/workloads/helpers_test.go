@@ -155,8 +155,9 @@ type podWatch struct {
 	pods map[string]*corev1.Pod
 	// maxActive is the most pods counting as replicas at once; minReady the fewest ready.
 	maxActive, minReady int
-	// overlapAt describes the first moment pods of two images of container existed at
-	// once (terminating pods included); empty when never.
+	// overlapAt describes the first moment pods of two images of container that had not
+	// finished existed at once (terminating pods included: they may still run); empty
+	// when never.
 	overlapAt string
 	container string
 	events    int
@@ -212,7 +213,11 @@ func (pw *podWatch) record() {
 	activeN, readyN := 0, 0
 	images := map[string]int{}
 	for _, p := range pw.pods {
-		images[containerImage(p, pw.container)]++
+		// A pod that finished (its containers terminated, the node not yet done deleting
+		// it) runs nothing: Recreate, as Kubernetes', may start the new pods then.
+		if p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+			images[containerImage(p, pw.container)]++
+		}
 		if active(p) {
 			activeN++
 			if ready(p) {
