@@ -303,6 +303,13 @@ func TestAgentPodLifecycles(t *testing.T) {
 		anonymous := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "pull-anonymous", Namespace: "default"},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: image}}}}
 		create(t, anonymous)
+		// The anonymous pull fails before the image is on the node: once the pod with the
+		// secret has pulled it, the anonymous pod's next try (IfNotPresent, as a kubelet
+		// without KEP-2535's verification) finds it present and runs.
+		waitPod(t, c, "default", "pull-anonymous", time.Minute, "ErrImagePull", func(p *corev1.Pod) bool {
+			r := waitingReason(p, "app")
+			return r == "ErrImagePull" || r == "ImagePullBackOff"
+		})
 		withSecret := anonymous.DeepCopy()
 		withSecret.Name = "pull-with-secret"
 		withSecret.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}}
@@ -312,10 +319,6 @@ func TestAgentPodLifecycles(t *testing.T) {
 			t.Error("no imageID")
 		}
 		checkEvents(t, c, got, "Pulling", "Pulled")
-		waitPod(t, c, "default", "pull-anonymous", time.Minute, "ErrImagePull", func(p *corev1.Pod) bool {
-			r := waitingReason(p, "app")
-			return r == "ErrImagePull" || r == "ImagePullBackOff"
-		})
 	})
 
 	// The agent is still healthy: a plain pod still starts.
