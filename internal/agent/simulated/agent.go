@@ -39,6 +39,7 @@ type Agent struct {
 
 	nodeQueue, podQueue, leaseQueue workqueue.TypedRateLimitingInterface[string]
 	ips                             *podIPs
+	deletions                       *deletionClock
 
 	mu      sync.Mutex
 	stopped map[string]bool
@@ -97,7 +98,7 @@ func start(ctx context.Context, cfg Config) (*Agent, error) {
 	a := &Agent{
 		cfg: cfg, client: client, log: cfg.Log, index: make(map[string]int, cfg.Nodes), bootID: string(uuid.NewUUID()),
 		nodeQueue: newQueue("sim-nodes"), podQueue: newQueue("sim-pods"), leaseQueue: newQueue("sim-leases"),
-		ips: newPodIPs(), stopped: map[string]bool{}, uids: map[string]types.UID{}, leases: map[string]*coordinationv1.Lease{},
+		ips: newPodIPs(), deletions: &deletionClock{seen: map[string]deletionSeen{}}, stopped: map[string]bool{}, uids: map[string]types.UID{}, leases: map[string]*coordinationv1.Lease{},
 		done: make(chan struct{}),
 	}
 	for i := range cfg.Nodes {

@@ -3,11 +3,13 @@ package simulated
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -21,6 +23,7 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 	pod, err := a.pods.Pods(ns).Get(name)
 	if apierrors.IsNotFound(err) {
 		a.ips.release(key)
+		a.deletions.forget(key)
 		return nil
 	}
 	if err != nil {
@@ -71,8 +74,13 @@ func (a *Agent) terminate(ctx context.Context, key string, pod *corev1.Pod) erro
 	if g := pod.DeletionGracePeriodSeconds; g != nil {
 		grace = time.Duration(*g) * time.Second
 	}
-	requested := pod.DeletionTimestamp.Add(-grace)
-	if wait := time.Until(requested.Add(min(grace, a.cfg.DeletionDelay))); wait > 0 {
+	// Containers take min(grace, DeletionDelay) to stop from when the deletion is seen,
+	// as a kubelet counts; deletionTimestamp (whole seconds) only caps it.
+	done := a.deletions.first(key, pod.UID, time.Now()).Add(min(grace, a.cfg.DeletionDelay))
+	if deadline := pod.DeletionTimestamp.Add(time.Second); deadline.Before(done) {
+		done = deadline
+	}
+	if wait := time.Until(done); wait > 0 {
 		a.podQueue.AddAfter(key, wait)
 		return nil
 	}
@@ -83,6 +91,7 @@ func (a *Agent) terminate(ctx context.Context, key string, pod *corev1.Pod) erro
 		if _, err := pods.UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
 			if apierrors.IsNotFound(err) {
 				a.ips.release(key)
+				a.deletions.forget(key)
 				return nil
 			}
 			return fmt.Errorf("mark pod %s terminated: %w", key, err)
@@ -94,6 +103,7 @@ func (a *Agent) terminate(ctx context.Context, key string, pod *corev1.Pod) erro
 		return fmt.Errorf("delete pod %s: %w", key, err)
 	}
 	a.ips.release(key)
+	a.deletions.forget(key)
 	return nil
 }
 
@@ -235,3 +245,32 @@ func setPodCondition(st *corev1.PodStatus, c corev1.PodCondition, now metav1.Tim
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// deletionClock remembers when each deleted pod (by key, for its uid) was first seen
+// deleted.
+type deletionClock struct {
+	mu   sync.Mutex
+	seen map[string]deletionSeen
+}
+
+type deletionSeen struct {
+	uid types.UID
+	at  time.Time
+}
+
+// first returns when the pod was first seen deleted, now if this is the first time.
+func (d *deletionClock) first(key string, uid types.UID, now time.Time) time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e, ok := d.seen[key]; ok && e.uid == uid {
+		return e.at
+	}
+	d.seen[key] = deletionSeen{uid: uid, at: now}
+	return now
+}
+
+func (d *deletionClock) forget(key string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.seen, key)
+}
