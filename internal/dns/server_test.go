@@ -253,6 +253,21 @@ func TestServerTruncatesForUDP(t *testing.T) {
 	}
 }
 
+// TestServerAnswersBeyondTheReadBuffer: a UDP reply larger than the buffer queries are
+// read into (an EDNS client asking for 400 addresses) is built whole.
+func TestServerAnswersBeyondTheReadBuffer(t *testing.T) {
+	srv := startServer(t, bigHeadless(400), Config{})
+	for round := range 2 {
+		m := question("big.default.svc.cluster.local.", dns.TypeA)
+		m.SetEdns0(65000, false)
+		resp := exchange(t, "udp", srv.Addr, m)
+		if resp.Truncated || len(resp.Answer) != 400 || resp.Len() <= udpReadSize {
+			t.Fatalf("round %d: truncated %v, %d answers, %d bytes; want all 400 in more than %d bytes",
+				round, resp.Truncated, len(resp.Answer), resp.Len(), udpReadSize)
+		}
+	}
+}
+
 func TestServerForwards(t *testing.T) {
 	up := startUpstream(t)
 	srv := startServer(t, testSource(), Config{Upstreams: []string{closedPort(t), up.addr}})

@@ -28,9 +28,14 @@ func (s *Server) serveUDP() error {
 	return errors.Join(errs...)
 }
 
+// udpReadSize bounds a query read over UDP. Queries are small (one question and an OPT
+// record); CoreDNS (miekg's default) reads them into 512 bytes. Replies are built in a
+// buffer that starts at the usual EDNS size and grows for larger answers.
+const udpReadSize = 4096
+
 func (s *Server) readUDP() error {
-	buf := make([]byte, dns.MaxMsgSize)
-	out := make([]byte, 0, dns.MaxMsgSize)
+	buf := make([]byte, udpReadSize)
+	out := make([]byte, 0, udpReadSize)
 	key := make([]byte, 0, 300)
 	for {
 		n, from, err := s.udpConn.ReadFromUDPAddrPort(buf)
