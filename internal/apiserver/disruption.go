@@ -40,9 +40,10 @@ func (s *Server) admitEviction(ctx context.Context, pod *corev1.Pod, dry bool) e
 	if err != nil {
 		return err
 	}
+	list := obj.(*policyv1.PodDisruptionBudgetList)
 	var budgets []*policyv1.PodDisruptionBudget
-	for i := range obj.(*policyv1.PodDisruptionBudgetList).Items {
-		pdb := &obj.(*policyv1.PodDisruptionBudgetList).Items[i]
+	for i := range list.Items {
+		pdb := &list.Items[i]
 		// A nil selector matches nothing, an empty one every pod of the namespace.
 		if sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector); err == nil && sel.Matches(labels.Set(pod.Labels)) {
 			budgets = append(budgets, pdb)
