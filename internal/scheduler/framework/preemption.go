@@ -120,17 +120,7 @@ func (a *Algorithm) Preempt(snap *Snapshot, pod *PodInfo, budgets []DisruptionBu
 	found := 0
 	for k := range nodes {
 		ni := nodes[(offset+k)%len(nodes)]
-		if !anyLower {
-			// Nothing anywhere to preempt (the common case of pods all of one priority):
-			// only tell the nodes apart for the message.
-			if st, _ := a.filter(snap, pod, ni); st != nil && st.Unresolvable {
-				fe.Reasons[ReasonPreemptionNotHelpful]++
-			} else {
-				fe.Reasons[ReasonNoVictims]++
-			}
-			continue
-		}
-		c, st := a.victimsOn(snap, pod, prio, ni, budgets)
+		c, st := a.victimsOn(snap, pod, prio, anyLower, ni, budgets)
 		if st != nil {
 			for _, r := range st.Reasons {
 				fe.Reasons[r]++
@@ -158,7 +148,9 @@ var (
 // victimsOn finds the fewest pods of lower priority than prio whose removal lets pod fit on
 // ni, or says why there are none. Pods whose eviction would break a disruption budget are
 // given back first, as Kubernetes does, so that victims break as few budgets as they can.
-func (a *Algorithm) victimsOn(snap *Snapshot, pod *PodInfo, prio int32, ni *NodeInfo, budgets []DisruptionBudget) (*candidate, *Status) {
+// anyLower false says no placed pod anywhere is less important (the common case of pods
+// all of one priority): then nodes are only told apart for the message.
+func (a *Algorithm) victimsOn(snap *Snapshot, pod *PodInfo, prio int32, anyLower bool, ni *NodeInfo, budgets []DisruptionBudget) (*candidate, *Status) {
 	st, _ := a.filter(snap, pod, ni)
 	if st == nil {
 		// It fits already (a pod nominated here has left since): nothing to preempt, and
@@ -167,6 +159,9 @@ func (a *Algorithm) victimsOn(snap *Snapshot, pod *PodInfo, prio int32, ni *Node
 	}
 	if st.Unresolvable {
 		return nil, statusNotHelpful
+	}
+	if !anyLower {
+		return nil, statusNoVictims
 	}
 	var potential []*PodInfo
 	for _, p := range ni.Pods {
@@ -186,15 +181,7 @@ func (a *Algorithm) victimsOn(snap *Snapshot, pod *PodInfo, prio int32, ni *Node
 	}
 	// Give back the most important pods first; those without which it no longer fits are
 	// the victims.
-	slices.SortStableFunc(potential, func(x, y *PodInfo) int {
-		if morePodImportant(x, y) {
-			return -1
-		}
-		if morePodImportant(y, x) {
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(potential, byImportance)
 	violating, other := splitByBudgets(potential, budgets)
 	c := &candidate{node: ni}
 	reprieve := func(pods []*PodInfo, violate bool) {
@@ -211,15 +198,7 @@ func (a *Algorithm) victimsOn(snap *Snapshot, pod *PodInfo, prio int32, ni *Node
 	}
 	reprieve(violating, true)
 	reprieve(other, false)
-	slices.SortStableFunc(c.victims, func(x, y *PodInfo) int {
-		if morePodImportant(x, y) {
-			return -1
-		}
-		if morePodImportant(y, x) {
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(c.victims, byImportance)
 	if len(c.victims) == 0 {
 		return nil, statusNoVictims
 	}
@@ -308,6 +287,17 @@ func (c *candidate) earliestTopStart() time.Time {
 		}
 	}
 	return earliest
+}
+
+// byImportance orders the most important pods first (for slices.SortStableFunc).
+func byImportance(x, y *PodInfo) int {
+	switch {
+	case morePodImportant(x, y):
+		return -1
+	case morePodImportant(y, x):
+		return 1
+	}
+	return 0
 }
 
 // morePodImportant: higher priority, then started earlier.
