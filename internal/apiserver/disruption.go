@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -106,23 +107,14 @@ func takeDisruption(pdb *policyv1.PodDisruptionBudget, podName string, now time.
 }
 
 // setDisruptionAllowed marks the budget exhausted (condition DisruptionAllowed=False,
-// InsufficientPods) until the disruption controller looks again.
+// InsufficientPods) until the disruption controller looks again; the transition time
+// moves only if the status changes.
 func setDisruptionAllowed(pdb *policyv1.PodDisruptionBudget, now time.Time) {
-	cond := metav1.Condition{
+	meta.SetStatusCondition(&pdb.Status.Conditions, metav1.Condition{
 		Type: policyv1.DisruptionAllowedCondition, Status: metav1.ConditionFalse,
 		Reason: policyv1.InsufficientPodsReason, ObservedGeneration: pdb.Status.ObservedGeneration,
 		LastTransitionTime: metav1.NewTime(now),
-	}
-	for i := range pdb.Status.Conditions {
-		if c := &pdb.Status.Conditions[i]; c.Type == cond.Type {
-			if c.Status == cond.Status {
-				cond.LastTransitionTime = c.LastTransitionTime
-			}
-			*c = cond
-			return
-		}
-	}
-	pdb.Status.Conditions = append(pdb.Status.Conditions, cond)
+	})
 }
 
 func tooManyRequests(retryAfter int, cause string) error {
