@@ -22,6 +22,18 @@ type FilterPlugin interface {
 	RequeueOn() Event
 }
 
+// PodCounter is implemented by filters whose PreFilter state counts pods across nodes
+// (inter-pod affinity, topology spread) — kube-scheduler's PreFilterExtensions. A copy of
+// a node with pods added (those nominated to it) or removed (preemption victims) changes
+// what such a filter says only once its state counts the change too.
+type PodCounter interface {
+	// CloneState returns a copy of a PreFilter state that UpdateState may change.
+	CloneState(state any) any
+	// UpdateState counts other as placed on (delta 1) or gone from (delta -1) node, as
+	// PreFilter counted the pods already there, for the pod being scheduled.
+	UpdateState(snap *Snapshot, state any, pod, other *PodInfo, node *NodeInfo, delta int)
+}
+
 // ScorePlugin ranks feasible nodes.
 type ScorePlugin interface {
 	Plugin
@@ -64,6 +76,8 @@ type Algorithm struct {
 	nextStart    int
 	filterStates []any
 	skipFilter   []bool
+	counters     []PodCounter // per filter: the filter if it counts pods, else nil
+	counting     []int        // the indexes of those that count pods
 	feasible     []*NodeInfo
 	failures     []failure
 	raw, total   []int64
@@ -76,11 +90,19 @@ type failure struct {
 
 // NewAlgorithm returns an algorithm running profile.
 func NewAlgorithm(profile Profile) *Algorithm {
-	return &Algorithm{
+	a := &Algorithm{
 		profile:      profile,
 		filterStates: make([]any, len(profile.Filters)),
 		skipFilter:   make([]bool, len(profile.Filters)),
+		counters:     make([]PodCounter, len(profile.Filters)),
 	}
+	for i, f := range profile.Filters {
+		if pc, ok := f.(PodCounter); ok {
+			a.counters[i] = pc
+			a.counting = append(a.counting, i)
+		}
+	}
+	return a
 }
 
 // Schedule picks a node for pod, or returns a *FitError (or ErrNoNodesAvailable).
@@ -130,20 +152,25 @@ func (a *Algorithm) Schedule(snap *Snapshot, pod *PodInfo) (Result, error) {
 // the node (waiting for the pods they preempted to leave), the pod must also fit beside
 // them, as kube-scheduler's RunFilterPluginsWithNominatedPods requires.
 func (a *Algorithm) filter(snap *Snapshot, pod *PodInfo, ni *NodeInfo) (*Status, int) {
-	st, plugin := a.runFilters(pod, ni)
+	return a.filterView(snap, pod, &view{node: ni})
+}
+
+// filterView is filter on a node as a view changed it.
+func (a *Algorithm) filterView(snap *Snapshot, pod *PodInfo, v *view) (*Status, int) {
+	st, plugin := a.runFilters(pod, v)
 	if st != nil || len(snap.nominated) == 0 {
 		return st, plugin
 	}
-	var with *NodeInfo
+	var with *view
 	prio := Priority(pod.Pod)
-	for _, p := range snap.nominated[ni.Node.Name] {
+	for _, p := range snap.nominated[v.node.Node.Name] {
 		if p.Pod.UID == pod.Pod.UID || Priority(p.Pod) < prio {
 			continue
 		}
 		if with == nil {
-			with = ni.clone()
+			with = a.newView(v)
 		}
-		with.addPod(p)
+		a.addTo(snap, with, pod, p, false)
 	}
 	if with == nil {
 		return nil, -1
@@ -151,16 +178,89 @@ func (a *Algorithm) filter(snap *Snapshot, pod *PodInfo, ni *NodeInfo) (*Status,
 	return a.runFilters(pod, with)
 }
 
-func (a *Algorithm) runFilters(pod *PodInfo, ni *NodeInfo) (*Status, int) {
+func (a *Algorithm) runFilters(pod *PodInfo, v *view) (*Status, int) {
 	for i, f := range a.profile.Filters {
-		if a.skipFilter[i] {
+		state := a.filterStates[i]
+		if v.states != nil && v.states[i] != nil {
+			// A counting filter skipped for having nothing to count runs once the view
+			// may have given it something (a nominated pod's anti-affinity).
+			state = v.states[i]
+		} else if a.skipFilter[i] {
 			continue
 		}
-		if st := f.Filter(a.filterStates[i], pod, ni); st != nil {
+		if st := f.Filter(state, pod, v.node); st != nil {
 			return st, i
 		}
 	}
 	return nil, -1
+}
+
+// view is a node as the filters see it: the node itself, or a copy with pods added or
+// removed together with copies of the counting filters' states (nil entries: the
+// cycle's own).
+type view struct {
+	node   *NodeInfo
+	states []any
+}
+
+// newView copies v to be changed by addTo and removeFrom.
+func (a *Algorithm) newView(v *view) *view {
+	c := &view{node: v.node.clone()}
+	for _, i := range a.counting {
+		pc := a.counters[i]
+		switch {
+		case v.states != nil && v.states[i] != nil:
+			c.setState(len(a.counters), i, pc.CloneState(v.states[i]))
+		case !a.skipFilter[i] && a.filterStates[i] != nil:
+			c.setState(len(a.counters), i, pc.CloneState(a.filterStates[i]))
+		}
+	}
+	return c
+}
+
+func (v *view) setState(n, i int, state any) {
+	if v.states == nil {
+		v.states = make([]any, n)
+	}
+	v.states[i] = state
+}
+
+// addTo places other on the view's node, for the pod being scheduled: a pod the cycle's
+// states did not count (nominated), or, with back, one removeFrom took off.
+func (a *Algorithm) addTo(snap *Snapshot, v *view, pod, other *PodInfo, back bool) {
+	v.node.addPod(other)
+	if v.states != nil || !back {
+		a.count(snap, v, pod, other, 1, !back)
+	}
+}
+
+// removeFrom takes other off the view's node, for the pod being scheduled.
+func (a *Algorithm) removeFrom(snap *Snapshot, v *view, pod, other *PodInfo) {
+	v.node.removePod(other.Pod.UID)
+	if v.states != nil {
+		a.count(snap, v, pod, other, -1, false)
+	}
+}
+
+// count updates the view's counting states; wake also counts for the filters skipped for
+// having nothing to count, which a pod new to the node (its anti-affinity against pod)
+// may give something. Removing pods, or giving back removed ones, cannot.
+func (a *Algorithm) count(snap *Snapshot, v *view, pod, other *PodInfo, delta int, wake bool) {
+	for _, i := range a.counting {
+		pc := a.counters[i]
+		var state any
+		if v.states != nil {
+			state = v.states[i]
+		}
+		if state == nil {
+			if !wake || a.filterStates[i] == nil {
+				continue
+			}
+			state = pc.CloneState(a.filterStates[i])
+			v.setState(len(a.counters), i, state)
+		}
+		pc.UpdateState(snap, state, pod, other, v.node, delta)
+	}
 }
 
 func (a *Algorithm) fitError(numNodes int) *FitError {

@@ -85,9 +85,9 @@ func (s *Snapshot) NominatedNode(uid types.UID) string { return s.nominatedOn[ui
 // per-node verdict, formatted as Kubernetes does ("0/3 nodes are available: 3 No
 // preemption victims found for incoming pod.").
 //
-// The dry run removes victims from a copy of the node; filters that read cluster-wide
-// counts (topology spread, inter-pod affinity) keep counting them, so a node whose only
-// obstacle was such a rule is not chosen — Kubernetes may preempt there, berth does not.
+// The dry run removes victims from a copy of the node and from the counts of the filters
+// that count pods across nodes, so a pod kept out by the anti-affinity, affinity or
+// spreading of lower-priority pods can preempt them, as in Kubernetes.
 func (a *Algorithm) Preempt(snap *Snapshot, pod *PodInfo, budgets []DisruptionBudget) (Preemption, *FitError) {
 	nodes := snap.List()
 	fe := &FitError{NumAllNodes: len(nodes), Reasons: map[string]int{}}
@@ -172,11 +172,11 @@ func (a *Algorithm) victimsOn(snap *Snapshot, pod *PodInfo, prio int32, anyLower
 	if len(potential) == 0 {
 		return nil, statusNoVictims
 	}
-	sim := ni.clone()
+	sim := a.newView(&view{node: ni})
 	for _, p := range potential {
-		sim.removePod(p.Pod.UID)
+		a.removeFrom(snap, sim, pod, p)
 	}
-	if st, _ := a.filter(snap, pod, sim); st != nil {
+	if st, _ := a.filterView(snap, pod, sim); st != nil {
 		return nil, st
 	}
 	// Give back the most important pods first; those without which it no longer fits are
@@ -186,9 +186,9 @@ func (a *Algorithm) victimsOn(snap *Snapshot, pod *PodInfo, prio int32, anyLower
 	c := &candidate{node: ni}
 	reprieve := func(pods []*PodInfo, violate bool) {
 		for _, p := range pods {
-			sim.addPod(p)
-			if st, _ := a.filter(snap, pod, sim); st != nil {
-				sim.removePod(p.Pod.UID)
+			a.addTo(snap, sim, pod, p, true)
+			if st, _ := a.filterView(snap, pod, sim); st != nil {
+				a.removeFrom(snap, sim, pod, p)
 				c.victims = append(c.victims, p)
 				if violate {
 					c.violations++

@@ -23,6 +23,13 @@ func placed(name, node, cpu string, prio int32, minute int) *corev1.Pod {
 	return p
 }
 
+// started is a built pod that started at minute minute.
+func started(b *st.PodBuilder, minute int) *corev1.Pod {
+	p := b.Obj()
+	p.Status.StartTime = &metav1.Time{Time: time.Date(2026, 1, 1, 0, minute, 0, 0, time.UTC)}
+	return p
+}
+
 func names(victims []*framework.PodInfo) []string {
 	var out []string
 	for _, v := range victims {
@@ -112,6 +119,37 @@ func TestPreempt(t *testing.T) {
 		preemptor:   st.Pod("default", "vip").Req("2", "64Mi").Priority(1000).Obj(),
 		wantNode:    "a",
 		wantVictims: []string{"free-old"}, // without the budget: guarded-new, the less important
+	}, {
+		name:  "the preemptor's anti-affinity is resolved by evicting the pods it avoids",
+		nodes: []*corev1.Node{st.Node("a", "4", "8Gi", 110).Obj(), st.Node("b", "4", "8Gi", 110).Obj()},
+		pods: []*corev1.Pod{
+			started(st.Pod("default", "db").Req("1", "64Mi").Label("app", "db").Priority(0).Node("a"), 1),
+			started(st.Pod("default", "bystander").Req("1", "64Mi").Priority(0).Node("a"), 2),
+			started(st.Pod("default", "db-important").Req("1", "64Mi").Label("app", "db").Priority(2000).Node("b"), 1),
+		},
+		preemptor:   st.Pod("default", "vip").Req("1", "64Mi").Priority(1000).PodAffinity(true, 0, corev1.LabelHostname, "app", "db").Obj(),
+		wantNode:    "a",
+		wantVictims: []string{"db"},
+	}, {
+		name:  "a lower-priority pod's anti-affinity against the preemptor",
+		nodes: []*corev1.Node{st.Node("a", "4", "8Gi", 110).Obj()},
+		pods: []*corev1.Pod{
+			started(st.Pod("default", "loner").Req("1", "64Mi").Priority(0).PodAffinity(true, 0, corev1.LabelHostname, "app", "vip").Node("a"), 1),
+			started(st.Pod("default", "bystander").Req("1", "64Mi").Priority(0).Node("a"), 2),
+		},
+		preemptor:   st.Pod("default", "vip").Req("1", "64Mi").Label("app", "vip").Priority(1000).Obj(),
+		wantNode:    "a",
+		wantVictims: []string{"loner"},
+	}, {
+		name:  "spreading is restored by evicting the newest matching pod",
+		nodes: []*corev1.Node{st.Node("a", "4", "8Gi", 110).Obj(), st.Node("b", "4", "8Gi", 110).Unschedulable().Obj()},
+		pods: []*corev1.Pod{
+			started(st.Pod("default", "web-old").Req("100m", "64Mi").Label("app", "web").Priority(0).Node("a"), 1),
+			started(st.Pod("default", "web-new").Req("100m", "64Mi").Label("app", "web").Priority(0).Node("a"), 2),
+		},
+		preemptor:   st.Pod("default", "vip").Req("100m", "64Mi").Label("app", "web").Priority(1000).Spread(2, corev1.LabelHostname, corev1.DoNotSchedule, "app", "web").Obj(),
+		wantNode:    "a",
+		wantVictims: []string{"web-new"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, p := range tc.pods {
@@ -173,6 +211,32 @@ func TestNominatedPodKeepsItsRoom(t *testing.T) {
 	snap.Unnominate(vip.Pod.UID)
 	if _, err := algo.Schedule(snap, framework.NewPodInfo(st.Pod("default", "later").Req("1", "64Mi").Obj())); err != nil {
 		t.Fatalf("after the nomination was withdrawn: %v", err)
+	}
+}
+
+// TestNominatedPodsCountForAffinity: a nominated pod's anti-affinity keeps pods it avoids
+// (of no higher priority) off its node, as if it were already there.
+func TestNominatedPodsCountForAffinity(t *testing.T) {
+	snap := framework.SnapshotOf([]*corev1.Node{st.Node("a", "4", "8Gi", 110).Obj()}, nil)
+	algo := framework.NewAlgorithm(plugins.DefaultProfile())
+	vip := framework.NewPodInfo(st.Pod("default", "vip").Req("1", "64Mi").Priority(1000).PodAffinity(true, 0, corev1.LabelHostname, "app", "web").Obj())
+	snap.Nominate(vip, "a")
+	for _, tc := range []struct {
+		prio    int32
+		wantErr string
+	}{
+		{0, "0/1 nodes are available: 1 node(s) didn't satisfy existing pods anti-affinity rules."},
+		{2000, ""},
+	} {
+		web := framework.NewPodInfo(st.Pod("default", fmt.Sprintf("web-%d", tc.prio)).Req("1", "64Mi").Label("app", "web").Priority(tc.prio).Obj())
+		_, err := algo.Schedule(snap, web)
+		if got := fmt.Sprint(err); (tc.wantErr == "" && err != nil) || (tc.wantErr != "" && got != tc.wantErr) {
+			t.Errorf("priority %d: err = %v, want %q", tc.prio, err, tc.wantErr)
+		}
+	}
+	// Pods the nominated pod does not avoid still fit.
+	if _, err := algo.Schedule(snap, framework.NewPodInfo(st.Pod("default", "db").Req("1", "64Mi").Label("app", "db").Obj())); err != nil {
+		t.Fatalf("unrelated pod: %v", err)
 	}
 }
 

@@ -1,6 +1,8 @@
 package plugins
 
 import (
+	"maps"
+
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/berth/berth/internal/scheduler/framework"
@@ -40,7 +42,7 @@ func (InterPodAffinity) PreFilter(snap *framework.Snapshot, pod *framework.PodIn
 			for i := range existing.RequiredAntiAffinityTerms {
 				t := &existing.RequiredAntiAffinityTerms[i]
 				if v, ok := ni.Node.Labels[t.TopologyKey]; ok && t.Matches(pod.Pod, podNSLabels) {
-					st.existingAnti = incr(st.existingAnti, topologyPair{t.TopologyKey, v})
+					st.existingAnti = addCount(st.existingAnti, topologyPair{t.TopologyKey, v}, 1)
 				}
 			}
 		}
@@ -52,14 +54,14 @@ func (InterPodAffinity) PreFilter(snap *framework.Snapshot, pod *framework.PodIn
 				if len(pod.RequiredAffinityTerms) > 0 && matchesAll(pod.RequiredAffinityTerms, existing.Pod, nsLabels) {
 					for i := range pod.RequiredAffinityTerms {
 						if v, ok := ni.Node.Labels[pod.RequiredAffinityTerms[i].TopologyKey]; ok {
-							st.affinity = incr(st.affinity, topologyPair{pod.RequiredAffinityTerms[i].TopologyKey, v})
+							st.affinity = addCount(st.affinity, topologyPair{pod.RequiredAffinityTerms[i].TopologyKey, v}, 1)
 						}
 					}
 				}
 				for i := range pod.RequiredAntiAffinityTerms {
 					t := &pod.RequiredAntiAffinityTerms[i]
 					if v, ok := ni.Node.Labels[t.TopologyKey]; ok && t.Matches(existing.Pod, nsLabels) {
-						st.anti = incr(st.anti, topologyPair{t.TopologyKey, v})
+						st.anti = addCount(st.anti, topologyPair{t.TopologyKey, v}, 1)
 					}
 				}
 			}
@@ -127,12 +129,56 @@ func matchesAll(terms []framework.AffinityTerm, pod *corev1.Pod, nsLabels map[st
 	return true
 }
 
-func incr(m map[topologyPair]int, p topologyPair) map[topologyPair]int {
+// addCount adds delta to m[p], dropping domains that reach zero: an empty map says no
+// pod matches anywhere.
+func addCount(m map[topologyPair]int, p topologyPair, delta int) map[topologyPair]int {
 	if m == nil {
 		m = map[topologyPair]int{}
 	}
-	m[p]++
+	if m[p] += delta; m[p] <= 0 {
+		delete(m, p)
+	}
 	return m
+}
+
+func (InterPodAffinity) CloneState(state any) any {
+	st := state.(*affinityFilterState)
+	return &affinityFilterState{
+		existingAnti: maps.Clone(st.existingAnti),
+		affinity:     maps.Clone(st.affinity),
+		anti:         maps.Clone(st.anti),
+		podNSLabels:  st.podNSLabels,
+	}
+}
+
+// UpdateState counts other on node as PreFilter counts the pods already placed: its
+// anti-affinity against the pod, and its matching the pod's affinity and anti-affinity.
+func (InterPodAffinity) UpdateState(snap *framework.Snapshot, state any, pod, other *framework.PodInfo, node *framework.NodeInfo, delta int) {
+	st := state.(*affinityFilterState)
+	labels := node.Node.Labels
+	for i := range other.RequiredAntiAffinityTerms {
+		t := &other.RequiredAntiAffinityTerms[i]
+		if v, ok := labels[t.TopologyKey]; ok && t.Matches(pod.Pod, st.podNSLabels) {
+			st.existingAnti = addCount(st.existingAnti, topologyPair{t.TopologyKey, v}, delta)
+		}
+	}
+	if len(pod.RequiredAffinityTerms) == 0 && len(pod.RequiredAntiAffinityTerms) == 0 {
+		return
+	}
+	nsLabels := snap.NamespaceLabels(other.Pod.Namespace)
+	if len(pod.RequiredAffinityTerms) > 0 && matchesAll(pod.RequiredAffinityTerms, other.Pod, nsLabels) {
+		for i := range pod.RequiredAffinityTerms {
+			if v, ok := labels[pod.RequiredAffinityTerms[i].TopologyKey]; ok {
+				st.affinity = addCount(st.affinity, topologyPair{pod.RequiredAffinityTerms[i].TopologyKey, v}, delta)
+			}
+		}
+	}
+	for i := range pod.RequiredAntiAffinityTerms {
+		t := &pod.RequiredAntiAffinityTerms[i]
+		if v, ok := labels[t.TopologyKey]; ok && t.Matches(other.Pod, nsLabels) {
+			st.anti = addCount(st.anti, topologyPair{t.TopologyKey, v}, delta)
+		}
+	}
 }
 
 func (InterPodAffinity) RequeueOn() framework.Event {

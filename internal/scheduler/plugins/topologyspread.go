@@ -1,7 +1,9 @@
 package plugins
 
 import (
+	"maps"
 	"math"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -51,16 +53,47 @@ func (PodTopologySpread) PreFilter(snap *framework.Snapshot, pod *framework.PodI
 		}
 	}
 	for i := range cs {
-		m := math.MaxInt32
-		for _, n := range st.counts[i] {
-			m = min(m, n)
-		}
-		if len(st.counts[i]) < int(cs[i].MinDomains) {
-			m = 0 // too few domains: the global minimum counts as 0
-		}
-		st.minMatch[i] = m
+		st.minMatch[i] = minMatching(st.counts[i], cs[i].MinDomains)
 	}
 	return st, false, nil
+}
+
+// minMatching is the global minimum of matching pods over a constraint's domains.
+func minMatching(counts map[string]int, minDomains int32) int {
+	if len(counts) < int(minDomains) {
+		return 0 // too few domains: the global minimum counts as 0
+	}
+	m := math.MaxInt32
+	for _, n := range counts {
+		m = min(m, n)
+	}
+	return m
+}
+
+func (PodTopologySpread) CloneState(state any) any {
+	st := state.(*spreadFilterState)
+	c := &spreadFilterState{counts: make([]map[string]int, len(st.counts)), minMatch: slices.Clone(st.minMatch)}
+	for i, m := range st.counts {
+		c.counts[i] = maps.Clone(m)
+	}
+	return c
+}
+
+// UpdateState counts other in node's domains as PreFilter counts the pods already there.
+func (PodTopologySpread) UpdateState(_ *framework.Snapshot, state any, pod, other *framework.PodInfo, node *framework.NodeInfo, delta int) {
+	st := state.(*spreadFilterState)
+	cs := pod.HardSpread
+	if other.Pod.Namespace != pod.Pod.Namespace || other.Terminating() || !hasAllTopologyKeys(node.Node, cs) {
+		return
+	}
+	otherLabels := labels.Set(other.Pod.Labels)
+	for i := range cs {
+		if !nodeIncluded(&cs[i], pod, node.Node) || !cs[i].Selector.Matches(otherLabels) {
+			continue
+		}
+		st.counts[i][node.Node.Labels[cs[i].TopologyKey]] += delta
+		st.minMatch[i] = minMatching(st.counts[i], cs[i].MinDomains)
+	}
 }
 
 // Filter: for every constraint, matching pods in the node's domain, plus the pod itself
