@@ -104,9 +104,13 @@ func (c *Controller) syncPod(ctx context.Context, key string) error {
 }
 
 // evict deletes a pod from a NoExecute-tainted node, recording why on the pod first.
+// The TaintManagerEviction event is recorded once per pod, as Kubernetes' taint eviction
+// controller does: not again when a retry (after a conflicting status write or a failed
+// delete) or a stale cache brings the same pod back, which the DisruptionTarget condition
+// this controller wrote tells.
 func (c *Controller) evict(ctx context.Context, pod *corev1.Pod, taint corev1.Taint) error {
-	c.cfg.EvictionRecorder.Eventf(pod, corev1.EventTypeNormal, "TaintManagerEviction", "Marking for deletion Pod %s/%s", pod.Namespace, pod.Name)
-	if !podTerminal(pod) {
+	first := !markedForTaintEviction(pod)
+	if first && !podTerminal(pod) {
 		p := pod.DeepCopy()
 		setPodCondition(p, corev1.PodCondition{
 			Type: conditionDisruptionTaget, Status: corev1.ConditionTrue, Reason: reasonTaintEviction,
@@ -115,6 +119,9 @@ func (c *Controller) evict(ctx context.Context, pod *corev1.Pod, taint corev1.Ta
 		if _, err := c.api.UpdatePodStatus(ctx, p); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("mark pod %s/%s for eviction: %w", pod.Namespace, pod.Name, err)
 		}
+	}
+	if first {
+		c.cfg.EvictionRecorder.Eventf(pod, corev1.EventTypeNormal, "TaintManagerEviction", "Marking for deletion Pod %s/%s", pod.Namespace, pod.Name)
 	}
 	err := c.api.DeletePod(ctx, pod.Namespace, pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pod.UID}})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
@@ -179,6 +186,17 @@ func (c *Controller) collectOrphan(ctx context.Context, key string, pod *corev1.
 	}
 	c.cfg.Log.Info("deleted pod of a missing node", "pod", key, "node", pod.Spec.NodeName)
 	return nil
+}
+
+// markedForTaintEviction reports whether this controller already marked the pod for a
+// NoExecute eviction.
+func markedForTaintEviction(pod *corev1.Pod) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == conditionDisruptionTaget && c.Status == corev1.ConditionTrue && c.Reason == reasonTaintEviction {
+			return true
+		}
+	}
+	return false
 }
 
 func setPodCondition(pod *corev1.Pod, cond corev1.PodCondition) {
