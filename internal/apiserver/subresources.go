@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/berth/berth/internal/registry"
+	"github.com/berth/berth/internal/registry/validation"
 )
 
 var scaleGVK = autoscalingv1.SchemeGroupVersion.WithKind("Scale")
@@ -154,8 +155,8 @@ func (s *Server) handleBinding(w http.ResponseWriter, r *http.Request, st *regis
 		s.writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", binding.Name, info.Name)))
 		return
 	}
-	if binding.Target.Name == "" {
-		s.writeError(w, r, apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Binding").GroupKind(), info.Name, fieldErrs("target.name", "", "name or generateName is required")))
+	if errs := validation.ValidateBinding(binding); len(errs) > 0 {
+		s.writeError(w, r, apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Binding").GroupKind(), info.Name, errs))
 		return
 	}
 	_, err := st.Update(r.Context(), info.Namespace, info.Name, func(current runtime.Object) (runtime.Object, error) {
