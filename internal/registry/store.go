@@ -147,7 +147,7 @@ func (s *Store) Create(ctx context.Context, ns string, obj runtime.Object, opts 
 	generated := accessor.GetName() == "" && accessor.GetGenerateName() != ""
 	for attempt := 0; ; attempt++ {
 		if generated {
-			accessor.SetName(accessor.GetGenerateName() + utilrand.String(5))
+			accessor.SetName(generateName(accessor.GetGenerateName()))
 		}
 		data, err := s.codec.encode(s.Res, obj)
 		if err != nil {
@@ -637,4 +637,15 @@ func ObjectUID(obj runtime.Object) types.UID {
 		return ""
 	}
 	return a.GetUID()
+}
+
+// generateName names an object from its generateName as kube-apiserver's
+// SimpleNameGenerator does: the prefix cut to 58 characters, then 5 random ones, so a
+// generated name is at most 63 characters (a valid DNS label, e.g. a pod's hostname).
+func generateName(prefix string) string {
+	const randomLength, maxGeneratedPrefix = 5, 63 - 5
+	if len(prefix) > maxGeneratedPrefix {
+		prefix = prefix[:maxGeneratedPrefix]
+	}
+	return prefix + utilrand.String(randomLength)
 }
