@@ -44,6 +44,7 @@ type Controller struct {
 	log          *slog.Logger
 	queue        workqueue.TypedRateLimitingInterface[string]
 	expectations *expectations
+	costs        syncCosts
 	now          func() time.Time
 }
 
@@ -188,6 +189,7 @@ func (c *Controller) deleteWorkload(obj any) {
 	}
 	key := keyOf(rs)
 	c.expectations.forget(key)
+	c.costs.forget(key)
 	c.queue.Add(key)
 }
 
@@ -238,7 +240,7 @@ func (c *Controller) addPod(obj any) {
 			if c.expectations.satisfied(key) {
 				c.queue.Add(key) // the next batch may be due
 			} else {
-				c.queue.AddAfter(key, statusBatch)
+				c.queue.AddAfter(key, c.costs.statusDelay(key))
 			}
 		}
 		return
@@ -277,7 +279,7 @@ func (c *Controller) updatePod(oldObj, newObj any) {
 		if refChanged || labelsChanged || IsPodActive(oldPod) != IsPodActive(pod) {
 			c.queue.Add(keyOf(rs))
 		} else {
-			c.queue.AddAfter(keyOf(rs), statusBatch)
+			c.queue.AddAfter(keyOf(rs), c.costs.statusDelay(keyOf(rs)))
 		}
 		// Readiness plus minReadySeconds makes the pod available later without any event:
 		// look again then.

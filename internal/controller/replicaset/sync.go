@@ -27,11 +27,15 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	rs, orig, err := c.kind.get(namespace, name)
 	if apierrors.IsNotFound(err) {
 		c.expectations.forget(key)
+		c.costs.forget(key)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	// What this sync costs paces the syncs that status changes ask for.
+	start := time.Now()
+	defer func() { c.costs.record(key, time.Since(start)) }()
 	needsSync := c.expectations.satisfied(key)
 	selector, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
 	if err != nil {
