@@ -77,7 +77,13 @@ func (p *PriorityAdmission) AdmitPod(ctx context.Context, obj, old runtime.Objec
 		return nil
 	}
 	forbidden := func(format string, args ...any) error {
-		return apierrors.NewForbidden(corev1.Resource("pods"), pod.Name, fmt.Errorf(format, args...))
+		// Named as kube-apiserver's admission names a refused object: by its generateName
+		// when the name is still to be generated (a controller's pods).
+		name := pod.Name
+		if name == "" {
+			name = pod.GenerateName
+		}
+		return apierrors.NewForbidden(corev1.Resource("pods"), name, fmt.Errorf(format, args...))
 	}
 	var priority int32
 	policy := corev1.PreemptLowerPriority
