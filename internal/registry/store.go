@@ -122,7 +122,13 @@ func (s *Store) Create(ctx context.Context, ns string, obj runtime.Object, opts 
 	}
 	// Kubernetes checks the namespace in admission, before validation.
 	if s.Res.Namespaced && s.NamespaceCheck != nil {
-		if err := s.NamespaceCheck(ctx, s.Res.GroupResource(), accessor.GetNamespace(), accessor.GetName()); err != nil {
+		// A name still to be generated is reported by its generateName, as kube-apiserver's
+		// admission does.
+		name := accessor.GetName()
+		if name == "" {
+			name = accessor.GetGenerateName()
+		}
+		if err := s.NamespaceCheck(ctx, s.Res.GroupResource(), accessor.GetNamespace(), name); err != nil {
 			return nil, err
 		}
 	}
