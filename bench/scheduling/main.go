@@ -359,6 +359,13 @@ func registerNodes(ctx context.Context, client kubernetes.Interface, n int) erro
 // leaseRenewInterval is a kubelet's: a quarter of its 40 s lease.
 const leaseRenewInterval = 10 * time.Second
 
+// leaseWorkers is how many lease writes are in flight at once. Kubelets renew
+// independently, each with its own request; with a handful of workers, a server busy
+// with the pods (tens of ms a request) took longer than the 40 s grace to get round
+// all 5 000 nodes, and the node monitor marked them NotReady mid-run — tainting them
+// and writing every pod's Ready=False, work a real cluster would not have.
+const leaseWorkers = 128
+
 // renewLeases keeps each simulated node's Lease in kube-node-lease, renewed every
 // leaseRenewInterval as kubelets do (a tenth of the nodes each second), so nodes stay
 // Ready through runs longer than the node monitor's grace period and the server carries
@@ -371,7 +378,7 @@ func renewLeases(ctx context.Context, client kubernetes.Interface, n int) {
 	defer tick.Stop()
 	for round := 0; ; round++ {
 		slice := round % slices
-		_ = parallel(ctx, (n+slices-1-slice)/slices, 8, func(ctx context.Context, j int) error {
+		_ = parallel(ctx, (n+slices-1-slice)/slices, leaseWorkers, func(ctx context.Context, j int) error {
 			i := j*slices + slice
 			now := metav1.NewMicroTime(time.Now())
 			var err error
