@@ -87,8 +87,10 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.LeaseWorkers <= 0 {
 		// Renewals are small and latency-bound: enough in flight to keep up with
-		// 5 000 nodes (500 renewals/s) on a busy server.
-		c.LeaseWorkers = 32
+		// 5 000 nodes (500 renewals/s) on a server busy enough to answer in 100-200 ms,
+		// as the kubelets, each renewing its own, would (32 in flight keep up only while
+		// a renewal takes under 64 ms).
+		c.LeaseWorkers = 128
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
