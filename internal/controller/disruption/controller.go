@@ -29,7 +29,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/berth/berth/internal/controller"
-	"github.com/berth/berth/internal/controller/replicaset"
+	"github.com/berth/berth/internal/podutil"
 )
 
 const (
@@ -236,7 +236,7 @@ func podChangeCounts(old, cur *corev1.Pod) bool {
 	return old.UID != cur.UID ||
 		!reflect.DeepEqual(old.Labels, cur.Labels) ||
 		!old.DeletionTimestamp.Equal(cur.DeletionTimestamp) ||
-		replicaset.IsPodReady(old) != replicaset.IsPodReady(cur) ||
+		podutil.IsReady(old) != podutil.IsReady(cur) ||
 		!reflect.DeepEqual(metav1.GetControllerOf(old), metav1.GetControllerOf(cur))
 }
 

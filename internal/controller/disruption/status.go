@@ -11,7 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/berth/berth/internal/controller/replicaset"
+	"github.com/berth/berth/internal/podutil"
 )
 
 // DeletionTimeout is how long an entry of status.disruptedPods (written by the eviction
@@ -78,7 +78,7 @@ func computeStatus(pdb *policyv1.PodDisruptionBudget, pods []*corev1.Pod, lookup
 		if _, pending := disrupted[pod.Name]; pending || pod.DeletionTimestamp != nil {
 			continue
 		}
-		if replicaset.IsPodReady(pod) {
+		if podutil.IsReady(pod) {
 			healthy++
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/berth/berth/internal/podutil"
 )
 
 // ControllerName is the value of the managed-by label on the slices this package owns.
@@ -130,7 +132,7 @@ func endpointPorts(svc *corev1.Service, pod *corev1.Pod) []discoveryv1.EndpointP
 // serving by its readiness) so that proxies can drain it; publishNotReadyAddresses makes
 // every pod ready.
 func podEndpoint(svc *corev1.Service, pod *corev1.Pod, zoneOf func(node string) string) discoveryv1.Endpoint {
-	serving := svc.Spec.PublishNotReadyAddresses || isPodReady(pod)
+	serving := svc.Spec.PublishNotReadyAddresses || podutil.IsReady(pod)
 	terminating := pod.DeletionTimestamp != nil
 	ready := svc.Spec.PublishNotReadyAddresses || (serving && !terminating)
 	ep := discoveryv1.Endpoint{

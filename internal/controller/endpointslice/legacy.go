@@ -17,6 +17,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/berth/berth/internal/controller"
+	"github.com/berth/berth/internal/podutil"
 )
 
 const (
@@ -171,7 +172,7 @@ func endpointSubsets(svc *corev1.Service, pods []*corev1.Pod) []corev1.EndpointS
 		if pod.Spec.NodeName != "" {
 			addr.NodeName = ptr.To(pod.Spec.NodeName)
 		}
-		if svc.Spec.PublishNotReadyAddresses || isPodReady(pod) {
+		if svc.Spec.PublishNotReadyAddresses || podutil.IsReady(pod) {
 			subset.Addresses = append(subset.Addresses, addr)
 		} else {
 			subset.NotReadyAddresses = append(subset.NotReadyAddresses, addr)

@@ -6,6 +6,8 @@ import (
 	"reflect"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/berth/berth/internal/podutil"
 )
 
 // podIPv4 returns the pod's IPv4 address, or "" when it has none yet.
@@ -21,25 +23,11 @@ func podIPv4(pod *corev1.Pod) string {
 	return ""
 }
 
-// isPodReady reports the pod's Ready condition.
-func isPodReady(pod *corev1.Pod) bool {
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-func isPodTerminal(pod *corev1.Pod) bool {
-	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
-}
-
 // isEndpoint reports whether a pod is published at all (upstream's ShouldPodBeInEndpoints):
 // finished pods and pods without an address are not; terminating pods only when the caller
 // includes them (slices always do, legacy Endpoints only under publishNotReadyAddresses).
 func isEndpoint(pod *corev1.Pod, includeTerminating bool) bool {
-	if isPodTerminal(pod) || podIPv4(pod) == "" {
+	if podutil.IsTerminal(pod) || podIPv4(pod) == "" {
 		return false
 	}
 	return includeTerminating || pod.DeletionTimestamp == nil
@@ -101,8 +89,8 @@ func podChanged(oldPod, newPod *corev1.Pod) (labelsChanged, endpointChanged bool
 	labelsChanged = !reflect.DeepEqual(oldPod.Labels, newPod.Labels)
 	endpointChanged = labelsChanged ||
 		(oldPod.DeletionTimestamp == nil) != (newPod.DeletionTimestamp == nil) ||
-		isPodReady(oldPod) != isPodReady(newPod) ||
-		isPodTerminal(oldPod) != isPodTerminal(newPod) ||
+		podutil.IsReady(oldPod) != podutil.IsReady(newPod) ||
+		podutil.IsTerminal(oldPod) != podutil.IsTerminal(newPod) ||
 		podIPv4(oldPod) != podIPv4(newPod) ||
 		oldPod.Spec.Hostname != newPod.Spec.Hostname ||
 		oldPod.Spec.Subdomain != newPod.Spec.Subdomain ||

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/berth/berth/internal/controller"
+	"github.com/berth/berth/internal/podutil"
 )
 
 const (
@@ -283,7 +284,7 @@ func (c *Controller) updatePod(oldObj, newObj any) {
 		}
 		// Readiness plus minReadySeconds makes the pod available later without any event:
 		// look again then.
-		if !IsPodReady(oldPod) && IsPodReady(pod) && rs.Spec.MinReadySeconds > 0 {
+		if !podutil.IsReady(oldPod) && podutil.IsReady(pod) && rs.Spec.MinReadySeconds > 0 {
 			c.queue.AddAfter(keyOf(rs), time.Duration(rs.Spec.MinReadySeconds)*time.Second+time.Second)
 		}
 		return

@@ -8,17 +8,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-)
 
-// IsPodReady reports whether the pod's Ready condition is True.
-func IsPodReady(pod *corev1.Pod) bool {
-	c := readyCondition(pod)
-	return c != nil && c.Status == corev1.ConditionTrue
-}
+	"github.com/berth/berth/internal/podutil"
+)
 
 // IsPodAvailable reports whether the pod has been Ready for at least minReadySeconds at now.
 func IsPodAvailable(pod *corev1.Pod, minReadySeconds int32, now time.Time) bool {
-	c := readyCondition(pod)
+	c := podutil.ReadyCondition(pod)
 	if c == nil || c.Status != corev1.ConditionTrue {
 		return false
 	}
@@ -29,31 +25,17 @@ func IsPodAvailable(pod *corev1.Pod, minReadySeconds int32, now time.Time) bool 
 	return !c.LastTransitionTime.IsZero() && c.LastTransitionTime.Add(min).Before(now)
 }
 
-func readyCondition(pod *corev1.Pod) *corev1.PodCondition {
-	for i := range pod.Status.Conditions {
-		if pod.Status.Conditions[i].Type == corev1.PodReady {
-			return &pod.Status.Conditions[i]
-		}
-	}
-	return nil
-}
-
 // podReadyTime is when a ready pod became ready (zero when not ready).
 func podReadyTime(pod *corev1.Pod) metav1.Time {
-	if c := readyCondition(pod); c != nil && c.Status == corev1.ConditionTrue {
+	if c := podutil.ReadyCondition(pod); c != nil && c.Status == corev1.ConditionTrue {
 		return c.LastTransitionTime
 	}
 	return metav1.Time{}
 }
 
-// isTerminal reports whether the pod finished (its containers will not run again).
-func isTerminal(pod *corev1.Pod) bool {
-	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
-}
-
 // IsPodActive reports whether the pod counts as a replica: not finished, not terminating.
 func IsPodActive(pod *corev1.Pod) bool {
-	return !isTerminal(pod) && pod.DeletionTimestamp == nil
+	return !podutil.IsTerminal(pod) && pod.DeletionTimestamp == nil
 }
 
 func filterActive(pods []*corev1.Pod) []*corev1.Pod {
@@ -71,7 +53,7 @@ func filterActive(pods []*corev1.Pod) []*corev1.Pod {
 func terminatingOwnedBy(pods []*corev1.Pod, owner types.UID, selector labels.Selector) []*corev1.Pod {
 	var out []*corev1.Pod
 	for _, p := range pods {
-		if p.DeletionTimestamp == nil || isTerminal(p) {
+		if p.DeletionTimestamp == nil || podutil.IsTerminal(p) {
 			continue
 		}
 		if ref := metav1.GetControllerOfNoCopy(p); ref != nil && ref.UID == owner && selector.Matches(labels.Set(p.Labels)) {

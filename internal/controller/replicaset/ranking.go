@@ -8,6 +8,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/berth/berth/internal/podutil"
 )
 
 // PodDeletionCostAnnotation lets users say which pods of a workload go first on scale-down
@@ -63,7 +65,7 @@ func (s *rankedPods) Less(i, j int) bool {
 	if pa, pb := phaseOrder[a.Status.Phase], phaseOrder[b.Status.Phase]; pa != pb {
 		return pa < pb
 	}
-	if ra, rb := IsPodReady(a), IsPodReady(b); ra != rb {
+	if ra, rb := podutil.IsReady(a), podutil.IsReady(b); ra != rb {
 		return !ra
 	}
 	if ca, cb := deletionCost(a), deletionCost(b); ca != cb {
@@ -72,7 +74,7 @@ func (s *rankedPods) Less(i, j int) bool {
 	if s.rank[i] != s.rank[j] {
 		return s.rank[i] > s.rank[j]
 	}
-	if IsPodReady(a) && IsPodReady(b) {
+	if podutil.IsReady(a) && podutil.IsReady(b) {
 		ta, tb := podReadyTime(a), podReadyTime(b)
 		if !ta.Equal(&tb) {
 			if less, decided := s.newerFirst(ta, tb, a, b); decided {

@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/berth/berth/internal/podutil"
 )
 
 // calculateStatus derives a workload's status from its active pods (claimed ones: they
@@ -26,7 +28,7 @@ func calculateStatus(rs *appsv1.ReplicaSet, active, terminating []*corev1.Pod, r
 		if allLabeled || template.Matches(labels.Set(pod.Labels)) {
 			fullyLabeled++
 		}
-		if IsPodReady(pod) {
+		if podutil.IsReady(pod) {
 			ready++
 			if IsPodAvailable(pod, rs.Spec.MinReadySeconds, now) {
 				available++
