@@ -176,7 +176,7 @@ func testNamespaces(t *testing.T, e *env) {
 	wantErr(t, e.stdin(t, configMap("x", "a", "1"), "create", "-n", term, "-f", "-"),
 		"Error from server (Forbidden): error when creating \"STDIN\": configmaps \"x\" is forbidden: unable to create new content in namespace "+term+" because it is being terminated\n")
 	wantErr(t, e.stdin(t, "apiVersion: v1\nkind: ConfigMap\nmetadata: {generateName: x-}\n", "create", "-n", term, "-f", "-"),
-		"Error from server (Forbidden): error when creating \"STDIN\": configmaps is forbidden: unable to create new content in namespace "+term+" because it is being terminated\n")
+		"Error from server (Forbidden): error when creating \"STDIN\": configmaps \"x-\" is forbidden: unable to create new content in namespace "+term+" because it is being terminated\n")
 	// Objects already there can still change (finalizers must be removable).
 	wantOut(t, e.run(t, "label", "cm", "hold", "-n", term, "still=here"), "configmap/hold labeled\n")
 
