@@ -52,6 +52,13 @@ func (s *Server) withFilters(h http.Handler) http.Handler {
 				return
 			}
 		}
+		if !inProcess {
+			var err error
+			if u, err = s.impersonate(r.Context(), u, r.Header); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
 		r = r.WithContext(context.WithValue(r.Context(), userKey, u))
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBody)
