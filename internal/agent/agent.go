@@ -223,8 +223,8 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		PodsDir: filepath.Join(a.cfg.dir(), "pods"), Cgroups: cgroups,
 		DNS:         pods.DNS{Servers: a.cfg.ClusterDNS, Domain: a.cfg.ClusterDomain},
 		HostIPs:     func() []string { return []string{a.nodeIP} },
-		Allocatable: nd.Allocatable,
-		Volumes:     seams.Volumes, NewProber: seams.NewProber, Hooks: seams.Hooks, Env: a.cfg.Env,
+		Allocatable: nd.Allocatable, Services: a.clusterServices,
+		Volumes: seams.Volumes, NewProber: seams.NewProber, Hooks: seams.Hooks, Env: a.cfg.Env,
 		Recorder:     recorder,
 		RelistPeriod: a.cfg.RelistPeriod, Log: a.cfg.Log,
 	})

@@ -9,8 +9,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/berth/berth/internal/agent/cni"
@@ -30,6 +32,8 @@ type clusterNetwork struct {
 	podnet *podnet.Network
 	proxy  *proxy.Proxy
 	dns    *dns.Server
+	// services lists every Service once the informer has read them.
+	services func() ([]*corev1.Service, error)
 }
 
 // startClusterNetwork sets up podnet, binds the DNS server and starts every loop under
@@ -41,7 +45,8 @@ func (a *Agent) startClusterNetwork(ctx context.Context, wg *sync.WaitGroup, cli
 	// DNS and routes read.
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(slimForNetwork))
 	nodes := factory.Core().V1().Nodes().Informer()
-	n := &clusterNetwork{}
+	svcInformer := factory.Core().V1().Services()
+	n := &clusterNetwork{services: listServices(svcInformer.Informer().HasSynced, svcInformer.Lister())}
 	if n.podnet, err = podnet.New(podnet.Config{
 		NodeName: a.cfg.NodeName, NetNS: a.cfg.NetNS, ClusterCIDR: a.cfg.ClusterCIDR, PodCIDR: podCIDR,
 		LocalIPs: a.cfg.ClusterDNS, Mode: a.cfg.PodNetwork, NodeIP: a.nodeIP, Nodes: nodes, Log: a.cfg.Log,
@@ -163,6 +168,28 @@ func slimForNetwork(obj any) (any, error) {
 		}, nil
 	}
 	return obj, nil
+}
+
+// listServices returns a lister of every Service that fails until the informer has read
+// them: a container started before would miss its service environment.
+func listServices(synced func() bool, lister corelisters.ServiceLister) func() ([]*corev1.Service, error) {
+	return func() ([]*corev1.Service, error) {
+		if !synced() {
+			return nil, errors.New("services have not been read yet")
+		}
+		return lister.List(labels.Everything())
+	}
+}
+
+// clusterServices lists every Service, for the pods' service environment.
+func (a *Agent) clusterServices() ([]*corev1.Service, error) {
+	a.mu.Lock()
+	n := a.network
+	a.mu.Unlock()
+	if n == nil {
+		return nil, errors.New("the cluster network is not started")
+	}
+	return n.services()
 }
 
 // ProxyReady is closed once the service proxy has written its rules (nil before the

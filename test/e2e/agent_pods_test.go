@@ -249,7 +249,9 @@ func TestAgentPodLifecycles(t *testing.T) {
 		}
 		env := exec(t, c, got, "main", "env")
 		for _, want := range []string{"GREETING=hello", "MESSAGE=hello world", "POD_NAME=full-spec", "POD_IP=" + got.Status.PodIP,
-			"TIER=web", "MEM_LIMIT_MI=64", "PASSWORD=s3cret", "CFG_MODE=fast", "CFG_LEVEL=3"} {
+			"TIER=web", "MEM_LIMIT_MI=64", "PASSWORD=s3cret", "CFG_MODE=fast", "CFG_LEVEL=3",
+			// The service environment: the API server's Service, whatever the namespace.
+			"KUBERNETES_SERVICE_HOST=10.43.0.1", "KUBERNETES_SERVICE_PORT=443", "KUBERNETES_PORT=tcp://10.43.0.1:443"} {
 			if !strings.Contains(env, want+"\n") {
 				t.Errorf("env lacks %s:\n%s", want, env)
 			}

@@ -3,6 +3,7 @@ package pods
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -26,17 +27,35 @@ type APIEnv struct {
 	HostIPs func() []string
 	// Allocatable is the node's allocatable (limits not set in the spec).
 	Allocatable func() corev1.ResourceList
+	// Services lists the cluster's Services, for the service environment (serviceEnv);
+	// nil gives none. Its error (the Services not read yet) fails the container's start,
+	// to be retried, as the kubelet's does.
+	Services func() ([]*corev1.Service, error)
 }
 
 // Env implements EnvResolver.
 func (e APIEnv) Env(ctx context.Context, pod *corev1.Pod, c *corev1.Container, podIPs []string) ([]*runtimeapi.KeyValue, error) {
+	var services map[string]string
+	if e.Services != nil {
+		all, err := e.Services()
+		if err != nil {
+			return nil, fmt.Errorf("cannot construct the service environment: %w", err)
+		}
+		services = serviceEnv(pod, all)
+	}
 	var order []string
 	vars := map[string]string{}
+	// lookup is what $(VAR) may name: the variables so far, then the service ones.
+	lookup := maps.Clone(services)
+	if lookup == nil {
+		lookup = map[string]string{}
+	}
 	set := func(k, v string) {
 		if _, ok := vars[k]; !ok {
 			order = append(order, k)
 		}
 		vars[k] = v
+		lookup[k] = v
 	}
 	cache := objectCache{client: e.Client, ns: pod.Namespace, ctx: ctx}
 	for _, from := range c.EnvFrom {
@@ -54,7 +73,7 @@ func (e APIEnv) Env(ctx context.Context, pod *corev1.Pod, c *corev1.Container, p
 	slices.Sort(order)
 	for _, env := range c.Env {
 		if env.ValueFrom == nil {
-			set(env.Name, expand(env.Value, vars))
+			set(env.Name, expand(env.Value, lookup))
 			continue
 		}
 		v, ok, err := e.valueFrom(&cache, pod, c, env.ValueFrom, podIPs)
@@ -65,6 +84,16 @@ func (e APIEnv) Env(ctx context.Context, pod *corev1.Pod, c *corev1.Container, p
 			set(env.Name, v)
 		}
 	}
+	// The service variables come last, those the container sets itself left out.
+	extra := make([]string, 0, len(services))
+	for k := range services {
+		if _, ok := vars[k]; !ok {
+			extra = append(extra, k)
+			vars[k] = services[k]
+		}
+	}
+	slices.Sort(extra)
+	order = append(order, extra...)
 	out := make([]*runtimeapi.KeyValue, 0, len(order))
 	for _, k := range order {
 		out = append(out, &runtimeapi.KeyValue{Key: k, Value: []byte(vars[k])})

@@ -40,6 +40,9 @@ type Config struct {
 	// HostIPs are the node's addresses; Allocatable its allocatable resources.
 	HostIPs     func() []string
 	Allocatable func() corev1.ResourceList
+	// Services lists the cluster's Services for the containers' service environment
+	// (APIEnv.Services); nil gives none.
+	Services func() ([]*corev1.Service, error)
 	// Seams (doc.go); nil means the simple built-in implementation.
 	Volumes   VolumeManager
 	NewProber func(Resync) Prober
@@ -83,7 +86,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Hooks = NoHooks{}
 	}
 	if c.Env == nil {
-		c.Env = APIEnv{Client: c.Client, HostIPs: c.HostIPs, Allocatable: c.Allocatable}
+		c.Env = APIEnv{Client: c.Client, HostIPs: c.HostIPs, Allocatable: c.Allocatable, Services: c.Services}
 	}
 	if c.Recorder == nil {
 		c.Recorder = &record.FakeRecorder{}
