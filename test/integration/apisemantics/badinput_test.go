@@ -292,12 +292,18 @@ func TestOverloadGets429(t *testing.T) {
 	path := "/api/v1/namespaces/" + ns + "/configmaps"
 
 	// Each held request is a create whose body never ends: the handler holds its slot
-	// while it waits for the body.
+	// while it waits for the body. One that comes back before the release never got a
+	// slot — the server's own requests (its controllers') held them when it arrived, and
+	// it was refused — and is replaced.
 	var held sync.WaitGroup
+	var mu sync.Mutex
 	var writers []*io.PipeWriter
-	for i := range slots {
+	returned := make(chan struct{}, 64)
+	hold := func(i int) {
 		pr, pw := io.Pipe()
+		mu.Lock()
 		writers = append(writers, pw)
+		mu.Unlock()
 		req, err := http.NewRequest(http.MethodPost, rc.base+path, pr)
 		if err != nil {
 			t.Fatal(err)
@@ -306,6 +312,7 @@ func TestOverloadGets429(t *testing.T) {
 		held.Add(1)
 		go func() {
 			defer held.Done()
+			defer func() { returned <- struct{}{} }()
 			resp, err := rc.http.Do(req)
 			if err != nil {
 				return
@@ -317,16 +324,39 @@ func TestOverloadGets429(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for i := range slots {
+		hold(i)
+	}
+	released := false
 	release := func() {
+		mu.Lock()
+		released = true
 		for _, pw := range writers {
 			_ = pw.CloseWithError(io.ErrUnexpectedEOF)
 		}
+		mu.Unlock()
 		held.Wait()
 	}
 	t.Cleanup(release)
 
 	var got response
+	next := slots
 	framework.Eventually(t, 30*time.Second, "a request to be refused with 429", func() bool {
+		for {
+			select {
+			case <-returned:
+				mu.Lock()
+				done := released
+				mu.Unlock()
+				if !done {
+					hold(next)
+					next++
+				}
+				continue
+			default:
+			}
+			break
+		}
 		got = rc.do(t, http.MethodGet, path, "", nil)
 		return got.code == http.StatusTooManyRequests
 	})
