@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/record"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/berth/berth/internal/podutil"
 )
 
 type harness struct {
@@ -170,7 +172,7 @@ func TestSilentNodeLifecycle(t *testing.T) {
 	waitFor(t, "tolerating pods marked not ready", func() bool {
 		p, _ := h.pod(t, "tolerates-30s")
 		q, _ := h.pod(t, "tolerates-forever")
-		return podReady(p) == corev1.ConditionFalse && podReady(q) == corev1.ConditionFalse
+		return readyFalse(p) && readyFalse(q)
 	})
 	if _, ok := h.pod(t, "tolerates-30s"); !ok {
 		t.Fatal("pod with a 30 s toleration evicted early")
@@ -259,3 +261,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 type testLog struct{ t *testing.T }
 
 func (w testLog) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// readyFalse reports whether the pod's Ready condition is there and False.
+func readyFalse(pod *corev1.Pod) bool {
+	c := podutil.ReadyCondition(pod)
+	return c != nil && c.Status == corev1.ConditionFalse
+}

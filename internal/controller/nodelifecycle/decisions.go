@@ -210,18 +210,3 @@ func evictionFor(tolerations []corev1.Toleration, taints []corev1.Taint, now tim
 	}
 	return verdict
 }
-
-// podReady reports the status of the pod's Ready condition.
-func podReady(pod *corev1.Pod) corev1.ConditionStatus {
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status
-		}
-	}
-	return ""
-}
-
-// podTerminal reports whether the pod has finished.
-func podTerminal(pod *corev1.Pod) bool {
-	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
-}

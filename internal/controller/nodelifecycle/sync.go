@@ -9,6 +9,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/berth/berth/internal/podutil"
 )
 
 // syncNode judges one node's health, writes Unknown conditions when it went silent,
@@ -97,7 +99,7 @@ func (c *Controller) syncPod(ctx context.Context, key string) error {
 			c.podQueue.AddAfter(key, v.At.Sub(now))
 		}
 	}
-	if readyStatus(node) == corev1.ConditionUnknown && podReady(pod) == corev1.ConditionTrue {
+	if readyStatus(node) == corev1.ConditionUnknown && podutil.IsReady(pod) {
 		return c.markNotReady(ctx, pod, now)
 	}
 	return nil
@@ -110,7 +112,7 @@ func (c *Controller) syncPod(ctx context.Context, key string) error {
 // this controller wrote tells.
 func (c *Controller) evict(ctx context.Context, pod *corev1.Pod, taint corev1.Taint) error {
 	first := !markedForTaintEviction(pod)
-	if first && !podTerminal(pod) {
+	if first && !podutil.IsTerminal(pod) {
 		p := pod.DeepCopy()
 		setPodCondition(p, corev1.PodCondition{
 			Type: conditionDisruptionTaget, Status: corev1.ConditionTrue, Reason: reasonTaintEviction,
@@ -168,7 +170,7 @@ func (c *Controller) collectOrphan(ctx context.Context, key string, pod *corev1.
 	if exists {
 		return nil // the cache lags; the node's add event queues the pod again
 	}
-	if !podTerminal(pod) {
+	if !podutil.IsTerminal(pod) {
 		p := pod.DeepCopy()
 		p.Status.Phase = corev1.PodFailed
 		setPodCondition(p, corev1.PodCondition{
