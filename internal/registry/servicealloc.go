@@ -38,19 +38,37 @@ type ServiceAllocator struct {
 // NewServiceAllocator allocates IPs from cidr (e.g. 10.43.0.0/16) and node ports from
 // [portBase, portBase+portCount).
 func NewServiceAllocator(st storage.Interface, cidr string, portBase, portCount int) (*ServiceAllocator, error) {
-	prefix, err := netip.ParsePrefix(cidr)
+	prefix, err := parseServiceCIDR(cidr)
 	if err != nil {
-		return nil, fmt.Errorf("service CIDR %q: %w", cidr, err)
-	}
-	prefix = prefix.Masked()
-	if !prefix.Addr().Is4() || prefix.Bits() > 29 {
-		return nil, fmt.Errorf("service CIDR %q: need an IPv4 range of at least 8 addresses", cidr)
+		return nil, err
 	}
 	size := uint64(1)<<(32-prefix.Bits()) - 2 // no network, no broadcast address
 	return &ServiceAllocator{
 		storage: st, cidr: prefix, first: prefix.Addr().Next(), size: size,
 		portBase: portBase, portCount: portCount,
 	}, nil
+}
+
+func parseServiceCIDR(cidr string) (netip.Prefix, error) {
+	prefix, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("service CIDR %q: %w", cidr, err)
+	}
+	prefix = prefix.Masked()
+	if !prefix.Addr().Is4() || prefix.Bits() > 29 {
+		return netip.Prefix{}, fmt.Errorf("service CIDR %q: need an IPv4 range of at least 8 addresses", cidr)
+	}
+	return prefix, nil
+}
+
+// KubernetesServiceIP is the cluster IP the kubernetes Service gets in the service range
+// cidr: its first usable address (NthIP(1)).
+func KubernetesServiceIP(cidr string) (netip.Addr, error) {
+	prefix, err := parseServiceCIDR(cidr)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return addrAdd(prefix.Addr(), 1), nil
 }
 
 // NthIP returns the n-th usable IP of the range (1 → .1): the kubernetes service gets 1,

@@ -166,3 +166,26 @@ func TestServiceAllocationRepairReleasesOrphans(t *testing.T) {
 		t.Fatalf("repair kept %v", res.Items)
 	}
 }
+
+func TestKubernetesServiceIP(t *testing.T) {
+	for cidr, want := range map[string]string{
+		"10.43.0.0/16":   "10.43.0.1",
+		"10.96.0.0/12":   "10.96.0.1",
+		"10.43.5.7/16":   "10.43.0.1", // host bits are dropped, as the allocator drops them
+		"192.168.7.8/29": "192.168.7.9",
+		"nope":           "",
+		"fd00::/108":     "",
+		"10.0.0.0/30":    "",
+	} {
+		ip, err := KubernetesServiceIP(cidr)
+		if want == "" {
+			if err == nil {
+				t.Errorf("%s: %s, want an error", cidr, ip)
+			}
+			continue
+		}
+		if err != nil || ip.String() != want {
+			t.Errorf("%s: %v %v, want %s", cidr, ip, err, want)
+		}
+	}
+}

@@ -141,6 +141,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:6443"
 	}
+	if cfg.ServiceCIDR == "" {
+		cfg.ServiceCIDR = "10.43.0.0/16"
+	}
 	s := &Server{cfg: cfg, log: cfg.Log}
 	defer func() {
 		if retErr != nil {
@@ -163,7 +166,14 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	s.URL = "https://" + net.JoinHostPort(urlHost, port)
 
 	files := pki.Files{Dir: cfg.DataDir}
-	hosts := []string{host}
+	// Pods reach the API server as https://kubernetes.default.svc, the kubernetes
+	// Service's cluster IP (the first of the range): the certificate names both, as
+	// kube-apiserver's does.
+	serviceIP, err := registry.KubernetesServiceIP(cfg.ServiceCIDR)
+	if err != nil {
+		return nil, err
+	}
+	hosts := []string{host, serviceIP.String()}
 	if h, err := os.Hostname(); err == nil {
 		hosts = append(hosts, h)
 	}
@@ -197,9 +207,6 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	resources := registry.Builtin()
 	stores := make([]*registry.Store, 0, len(resources))
 	var namespaces *registry.Store
-	if cfg.ServiceCIDR == "" {
-		cfg.ServiceCIDR = "10.43.0.0/16"
-	}
 	if cfg.NodePortBase == 0 {
 		cfg.NodePortBase, cfg.NodePortCount = 30000, 2768
 	}
