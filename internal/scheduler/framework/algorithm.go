@@ -76,8 +76,7 @@ type Algorithm struct {
 	nextStart    int
 	filterStates []any
 	skipFilter   []bool
-	counters     []PodCounter // per filter: the filter if it counts pods, else nil
-	counting     []int        // the indexes of those that count pods
+	counting     []counter // the filters that count pods
 	feasible     []*NodeInfo
 	failures     []failure
 	raw, total   []int64
@@ -94,12 +93,10 @@ func NewAlgorithm(profile Profile) *Algorithm {
 		profile:      profile,
 		filterStates: make([]any, len(profile.Filters)),
 		skipFilter:   make([]bool, len(profile.Filters)),
-		counters:     make([]PodCounter, len(profile.Filters)),
 	}
 	for i, f := range profile.Filters {
 		if pc, ok := f.(PodCounter); ok {
-			a.counters[i] = pc
-			a.counting = append(a.counting, i)
+			a.counting = append(a.counting, counter{i, pc})
 		}
 	}
 	return a
@@ -195,6 +192,12 @@ func (a *Algorithm) runFilters(pod *PodInfo, v *view) (*Status, int) {
 	return nil, -1
 }
 
+// counter is a filter that counts pods, with its index in the profile.
+type counter struct {
+	i int
+	PodCounter
+}
+
 // view is a node as the filters see it: the node itself, or a copy with pods added or
 // removed together with copies of the counting filters' states (nil entries: the
 // cycle's own).
@@ -206,21 +209,20 @@ type view struct {
 // newView copies v to be changed by addTo and removeFrom.
 func (a *Algorithm) newView(v *view) *view {
 	c := &view{node: v.node.clone()}
-	for _, i := range a.counting {
-		pc := a.counters[i]
-		switch {
+	for _, pc := range a.counting {
+		switch i := pc.i; {
 		case v.states != nil && v.states[i] != nil:
-			c.setState(len(a.counters), i, pc.CloneState(v.states[i]))
+			a.setState(c, i, pc.CloneState(v.states[i]))
 		case !a.skipFilter[i] && a.filterStates[i] != nil:
-			c.setState(len(a.counters), i, pc.CloneState(a.filterStates[i]))
+			a.setState(c, i, pc.CloneState(a.filterStates[i]))
 		}
 	}
 	return c
 }
 
-func (v *view) setState(n, i int, state any) {
+func (a *Algorithm) setState(v *view, i int, state any) {
 	if v.states == nil {
-		v.states = make([]any, n)
+		v.states = make([]any, len(a.profile.Filters))
 	}
 	v.states[i] = state
 }
@@ -246,18 +248,17 @@ func (a *Algorithm) removeFrom(snap *Snapshot, v *view, pod, other *PodInfo) {
 // having nothing to count, which a pod new to the node (its anti-affinity against pod)
 // may give something. Removing pods, or giving back removed ones, cannot.
 func (a *Algorithm) count(snap *Snapshot, v *view, pod, other *PodInfo, delta int, wake bool) {
-	for _, i := range a.counting {
-		pc := a.counters[i]
+	for _, pc := range a.counting {
 		var state any
 		if v.states != nil {
-			state = v.states[i]
+			state = v.states[pc.i]
 		}
 		if state == nil {
-			if !wake || a.filterStates[i] == nil {
+			if !wake || a.filterStates[pc.i] == nil {
 				continue
 			}
-			state = pc.CloneState(a.filterStates[i])
-			v.setState(len(a.counters), i, state)
+			state = pc.CloneState(a.filterStates[pc.i])
+			a.setState(v, pc.i, state)
 		}
 		pc.UpdateState(snap, state, pod, other, v.node, delta)
 	}
