@@ -54,8 +54,11 @@ func nodeFailureToleration(key string) corev1.Toleration {
 
 // DefaultServiceAccount is the defaulting half of the ServiceAccount
 // admission plugin on pod create: a pod naming no service account runs as
-// "default". Mirror pods are left alone, as upstream. Mounting the token
-// volume, the plugin's other half, is not done here.
+// "default". Mirror pods are left alone, as upstream. The plugin itself
+// (registry.ServiceAccountAdmission, which reads ServiceAccounts) sets the
+// same name first and mounts the token; this keeps the name right when that
+// admission is off (an API-only server, where no controller creates
+// "default").
 func DefaultServiceAccount(pod *corev1.Pod) {
 	if _, mirror := pod.Annotations[mirrorPodAnnotation]; mirror {
 		return
