@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 
 	"github.com/berth/berth/internal/agent/pods"
 )
@@ -21,8 +22,11 @@ import (
 type Config struct {
 	// PodsDir is the sync loop's: volumes live in <PodsDir>/<uid>/volumes.
 	PodsDir string
-	// Client reads (and watches) the configMaps and secrets volumes project.
+	// Client reads (and watches) the configMaps and secrets volumes project and asks
+	// for the service-account tokens they show.
 	Client kubernetes.Interface
+	// Clock times token refreshes (the real clock when nil).
+	Clock clock.Clock
 	// Allocatable is the node's, for resourceFieldRef limits a container does not set.
 	Allocatable func() corev1.ResourceList
 	Log         *slog.Logger
@@ -33,6 +37,7 @@ type Manager struct {
 	cfg       Config
 	log       *slog.Logger
 	emptyDirs pods.EmptyDirVolumes
+	tokens    *tokens
 
 	// ctx bounds the object watches; Run cancels it when its own context ends.
 	ctx    context.Context
@@ -70,16 +75,22 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
+	log := cfg.Log.With("component", "volumes")
 	return &Manager{
-		cfg: cfg, log: cfg.Log.With("component", "volumes"), emptyDirs: pods.EmptyDirVolumes{PodsDir: cfg.PodsDir},
-		ctx: ctx, cancel: cancel, pods: map[types.UID]*podVolumes{}, watches: map[objectKey]*objectWatch{},
+		cfg: cfg, log: log, emptyDirs: pods.EmptyDirVolumes{PodsDir: cfg.PodsDir},
+		tokens: newTokens(cfg.Client, cfg.Clock, log),
+		ctx:    ctx, cancel: cancel, pods: map[types.UID]*podVolumes{}, watches: map[objectKey]*objectWatch{},
 	}, nil
 }
 
-// Run waits for ctx to end, then stops every watch and waits for them.
+// Run refreshes service-account tokens as they come due until ctx ends, then stops
+// every watch and waits for them.
 func (m *Manager) Run(ctx context.Context) error {
-	<-ctx.Done()
+	m.tokens.run(ctx, m.refresh)
 	m.cancel()
 	m.wg.Wait()
 	return nil
@@ -174,7 +185,7 @@ func (m *Manager) setUpVolume(ctx context.Context, pod *corev1.Pod, vol *corev1.
 
 // write computes a projected volume's files and swaps them in when they changed.
 func (m *Manager) write(ctx context.Context, pod *corev1.Pod, vol *corev1.Volume, dir string) error {
-	in := payloadInput{ctx: ctx, pod: pod, objects: m, allocatable: m.cfg.Allocatable()}
+	in := payloadInput{ctx: ctx, pod: pod, objects: m, tokens: m.tokens, allocatable: m.cfg.Allocatable()}
 	payload, err := in.payload(vol)
 	if err != nil {
 		return err
@@ -189,7 +200,8 @@ func (m *Manager) write(ctx context.Context, pod *corev1.Pod, vol *corev1.Volume
 	return nil
 }
 
-// refresh rewrites the projected volumes of a pod after an object they use changed.
+// refresh rewrites the projected volumes of a pod after an object they use changed or
+// one of its service-account tokens came due.
 func (m *Manager) refresh(uid types.UID) {
 	m.mu.Lock()
 	pv := m.pods[uid]
@@ -199,9 +211,12 @@ func (m *Manager) refresh(uid types.UID) {
 	}
 	pv.mu.Lock()
 	defer pv.mu.Unlock()
+	m.mu.Lock()
+	current := m.pods[uid] == pv
+	m.mu.Unlock()
 	pod := pv.pod
-	if pod == nil {
-		return
+	if pod == nil || !current {
+		return // torn down meanwhile: fetch no token for it
 	}
 	for i := range pod.Spec.Volumes {
 		vol := &pod.Spec.Volumes[i]
@@ -232,7 +247,7 @@ func holdsSecrets(vol *corev1.Volume) bool {
 	}
 	if vol.Projected != nil {
 		for _, s := range vol.Projected.Sources {
-			if s.Secret != nil {
+			if s.Secret != nil || s.ServiceAccountToken != nil {
 				return true
 			}
 		}
@@ -240,8 +255,8 @@ func holdsSecrets(vol *corev1.Volume) bool {
 	return false
 }
 
-// Teardown stops watching the pod's objects, unmounts the tmpfs volumes and removes the
-// pod's volumes directory.
+// Teardown stops watching the pod's objects, drops its service-account tokens (their
+// refreshes stop), unmounts the tmpfs volumes and removes the pod's volumes directory.
 func (m *Manager) Teardown(ctx context.Context, uid types.UID) error {
 	m.mu.Lock()
 	pv := m.pods[uid]
@@ -252,6 +267,9 @@ func (m *Manager) Teardown(ctx context.Context, uid types.UID) error {
 		m.track(uid, pv, nil)
 		pv.mu.Unlock()
 	}
+	// After pv.mu: a refresh in flight has cached its token by now, and later ones find
+	// the pod gone.
+	m.tokens.forget(uid)
 	root := m.volumesDir(uid)
 	plugins, err := os.ReadDir(root)
 	if errors.Is(err, os.ErrNotExist) {
@@ -277,7 +295,11 @@ func (m *Manager) Teardown(ctx context.Context, uid types.UID) error {
 			}
 		}
 	}
-	return m.emptyDirs.Teardown(ctx, uid)
+	if err := m.emptyDirs.Teardown(ctx, uid); err != nil {
+		return err
+	}
+	// The emptyDir teardown removes the volumes directory only when the pod had one.
+	return os.RemoveAll(root)
 }
 
 // isMountPoint compares the device of path with its parent's.

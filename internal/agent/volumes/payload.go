@@ -21,11 +21,18 @@ type objectSource interface {
 	secret(ctx context.Context, namespace, name string) (*corev1.Secret, error)
 }
 
+// tokenSource gives the service-account token a projected serviceAccountToken source
+// shows for a pod.
+type tokenSource interface {
+	token(ctx context.Context, pod *corev1.Pod, src *corev1.ServiceAccountTokenProjection) ([]byte, error)
+}
+
 // payloadInput is what one volume's files are computed from.
 type payloadInput struct {
 	ctx         context.Context
 	pod         *corev1.Pod
 	objects     objectSource
+	tokens      tokenSource
 	allocatable corev1.ResourceList
 }
 
@@ -158,7 +165,13 @@ func (in payloadInput) projected(payload map[string]File, p *corev1.ProjectedVol
 				return err
 			}
 		case src.ServiceAccountToken != nil:
-			return fmt.Errorf("projected serviceAccountToken (path %q) is not supported by this agent", src.ServiceAccountToken.Path)
+			token, err := in.tokens.token(in.ctx, in.pod, src.ServiceAccountToken)
+			if err != nil {
+				return err
+			}
+			// The kubelet's mode is the volume's defaultMode too (0600 and a chown only
+			// with an fsGroup or fsUser, which berth does not apply to volumes).
+			payload[src.ServiceAccountToken.Path] = File{Data: token, Mode: fileMode(nil, p.DefaultMode)}
 		default:
 			return fmt.Errorf("projected volume source not supported by this agent")
 		}

@@ -10,19 +10,30 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 )
 
 func newManager(t *testing.T, objs ...runtime.Object) (*Manager, *fake.Clientset, string) {
 	t.Helper()
 	client := fake.NewClientset(objs...)
+	m, dir := startManager(t, client, nil)
+	return m, client, dir
+}
+
+// startManager runs a Manager on client (and clk, the real clock when nil) until the
+// test ends; it returns the manager and its pods directory.
+func startManager(t *testing.T, client *fake.Clientset, clk clock.Clock) (*Manager, string) {
+	t.Helper()
 	dir := t.TempDir()
-	m, err := New(Config{PodsDir: dir, Client: client, Allocatable: func() corev1.ResourceList {
+	m, err := New(Config{PodsDir: dir, Client: client, Clock: clk, Allocatable: func() corev1.ResourceList {
 		return corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}
 	}})
 	if err != nil {
@@ -32,7 +43,7 @@ func newManager(t *testing.T, objs ...runtime.Object) (*Manager, *fake.Clientset
 	done := make(chan struct{})
 	go func() { defer close(done); _ = m.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return m, client, dir
+	return m, dir
 }
 
 func testPod(vols ...corev1.Volume) *corev1.Pod {
@@ -137,25 +148,32 @@ func TestConfigMapVolumeItemsModesAndUpdate(t *testing.T) {
 }
 
 func TestMissingObjects(t *testing.T) {
-	m, _, _ := newManager(t)
+	m, client, _ := newManager(t)
+	client.PrependReactor("create", "serviceaccounts", func(action clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewNotFound(corev1.Resource("serviceaccounts"), action.(clienttesting.CreateActionImpl).Name)
+	})
+	token := corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+		{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token"}}}}}
 	cases := []struct {
-		name    string
-		vol     corev1.VolumeSource
-		wantErr string
+		name           string
+		vol            corev1.VolumeSource
+		serviceAccount string
+		wantErr        string
 	}{
 		{"missing configMap", corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-			LocalObjectReference: corev1.LocalObjectReference{Name: "nope"}}}, `configmap "nope" not found`},
+			LocalObjectReference: corev1.LocalObjectReference{Name: "nope"}}}, "", `configmap "nope" not found`},
 		{"optional configMap", corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-			LocalObjectReference: corev1.LocalObjectReference{Name: "nope"}, Optional: ptr.To(true)}}, ""},
-		{"missing secret", corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "s"}}, `secret "s" not found`},
-		{"service account token", corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
-			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token"}}}}}, "not supported"},
-		{"persistentVolumeClaim", corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "c"}}, "not supported"},
+			LocalObjectReference: corev1.LocalObjectReference{Name: "nope"}, Optional: ptr.To(true)}}, "", ""},
+		{"missing secret", corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "s"}}, "", `secret "s" not found`},
+		{"service account token without serviceAccountName", token, "", "failed to fetch token: pod ns/p has no serviceAccountName"},
+		{"missing service account", token, "nope", `failed to fetch token: serviceaccounts "nope" not found`},
+		{"persistentVolumeClaim", corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "c"}}, "", "not supported"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := testPod(corev1.Volume{Name: "v", VolumeSource: tc.vol})
 			pod.UID = types.UID("uid-" + strings.ReplaceAll(tc.name, " ", "-"))
+			pod.Spec.ServiceAccountName = tc.serviceAccount
 			t.Cleanup(func() { _ = m.Teardown(context.Background(), pod.UID) })
 			_, err := m.Setup(context.Background(), pod)
 			switch {
