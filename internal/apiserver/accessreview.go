@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -142,12 +143,15 @@ func allowedReason(u User) string {
 }
 
 // virtualGroupVersions are group versions served without stores.
-var virtualGroupVersions = []schema.GroupVersion{authorizationv1.SchemeGroupVersion}
+var virtualGroupVersions = []schema.GroupVersion{authorizationv1.SchemeGroupVersion, authenticationv1.SchemeGroupVersion}
 
 // virtualResources lists the discovery of a group version served without stores.
 func virtualResources(gv schema.GroupVersion) []metav1.APIResource {
-	if gv == authorizationv1.SchemeGroupVersion {
+	switch gv {
+	case authorizationv1.SchemeGroupVersion:
 		return reviewResources
+	case authenticationv1.SchemeGroupVersion:
+		return identityResources
 	}
 	return nil
 }

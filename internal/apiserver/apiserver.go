@@ -19,12 +19,16 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 
 	"github.com/berth/berth/internal/registry"
+	"github.com/berth/berth/internal/serviceaccount"
 )
 
 // User is an authenticated caller.
 type User struct {
 	Name   string
+	UID    string
 	Groups []string
+	// Extra is what the authenticator adds (a service account token's pod and node).
+	Extra map[string][]string
 }
 
 // Authenticator identifies the caller of a request; ok is false for anonymous requests.
@@ -46,6 +50,10 @@ type Config struct {
 	// IssueNodeServingCert signs nodes' streaming endpoint certificates; nil: nodes
 	// serve self-signed ones.
 	IssueNodeServingCert NodeServingCertIssuer
+	// TokenSigner issues service-account tokens (serviceaccounts/token); nil answers
+	// 404. APIAudiences are the audiences of tokens that name none.
+	TokenSigner  *serviceaccount.Signer
+	APIAudiences []string
 	// NodeTransport reaches nodes' streaming endpoints (pods/log, exec, attach,
 	// portforward) with the API server's client certificate; nil answers 503.
 	NodeTransport *http.Transport

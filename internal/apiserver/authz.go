@@ -72,7 +72,9 @@ func forbidden(u User, info requestInfo) error {
 		scope = fmt.Sprintf("in the namespace %q", info.Namespace)
 	}
 	reason := fmt.Errorf("User %q cannot %s resource %q in API group %q %s", u.Name, info.Verb, res, info.Group, scope)
-	return apierrors.NewForbidden(schema.GroupResource{Group: info.Group, Resource: res}, info.Name, reason)
+	// The object is named by its resource alone (pods "p", not pods/status "p"), as
+	// kube-apiserver's responsewriters.Forbidden does.
+	return apierrors.NewForbidden(schema.GroupResource{Group: info.Group, Resource: info.Resource}, info.Name, reason)
 }
 
 // nodeRestriction checks what a create names, once the body is read: a credential bound

@@ -144,6 +144,8 @@ func (s *Server) resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 				r.Verbs = metav1.Verbs{"update"}
 			case "eviction":
 				r.Group, r.Version, r.Kind = "policy", "v1", "Eviction"
+			case "token":
+				r.Group, r.Version, r.Kind = "authentication.k8s.io", "v1", "TokenRequest"
 			case "log":
 				r.Kind, r.Verbs = "Pod", metav1.Verbs{"get"}
 			case "exec", "attach", "portforward":

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,6 +51,9 @@ func (s *Server) withFilters(h http.Handler) http.Handler {
 					Reason: metav1.StatusReasonUnauthorized, Message: "Unauthorized",
 				}})
 				return
+			}
+			if !slices.Contains(u.Groups, groupAuthenticated) {
+				u.Groups = append(slices.Clip(u.Groups), groupAuthenticated)
 			}
 		}
 		if !inProcess {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -36,6 +37,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	if info.Group == authorizationv1.GroupName {
 		s.serveAccessReview(w, r, info)
+		return
+	}
+	if info.Group == authenticationv1.GroupName {
+		s.serveIdentityReview(w, r, info)
 		return
 	}
 	st := s.storeFor(info)
@@ -106,6 +111,8 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, st *re
 		s.handleEviction(w, r, st, info)
 	case info.Subresource == "binding" && hasSub(st, "binding") && info.Verb == "create":
 		s.handleBinding(w, r, st, info)
+	case info.Subresource == "token" && hasSub(st, "token") && info.Verb == "create":
+		s.handleToken(w, r, info)
 	case info.Subresource == "finalize" && hasSub(st, "finalize") && info.Verb == "update":
 		s.handleFinalize(w, r, st, info)
 	case isPodStream(st, info):

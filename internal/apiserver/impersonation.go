@@ -59,9 +59,14 @@ func (s *Server) impersonate(ctx context.Context, u User, h http.Header) (User, 
 	}
 	if uid != "" {
 		checks = append(checks, requestInfo{Verb: "impersonate", Group: authenticationv1.GroupName, Resource: "uids", Name: uid})
+		imp.UID = uid
 	}
 	for _, e := range extras {
 		checks = append(checks, requestInfo{Verb: "impersonate", Group: authenticationv1.GroupName, Resource: "userextras", Subresource: e.key, Name: e.value})
+		if imp.Extra == nil {
+			imp.Extra = map[string][]string{}
+		}
+		imp.Extra[e.key] = append(imp.Extra[e.key], e.value)
 	}
 	for _, c := range checks {
 		if !s.allowed(ctx, u, c) {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 )
@@ -29,6 +30,9 @@ const (
 	podOnOwnNode
 	// sharedCredential: only the bootstrap credential, which names no node.
 	sharedCredential
+	// namedNode: only a credential that names its node, never the shared one; the body
+	// is checked further by the handler (a token for a pod bound to the node).
+	namedNode
 )
 
 // resourceRule grants verbs on resources ("pods", "pods/status") of API groups.
@@ -57,6 +61,7 @@ var (
 // basicUserRules are every authenticated user's.
 var basicUserRules = []resourceRule{
 	{groups: []string{authorizationv1.GroupName}, resources: []string{"selfsubjectaccessreviews", "selfsubjectrulesreviews"}, verbs: []string{"create"}},
+	{groups: []string{authenticationv1.GroupName}, resources: []string{"selfsubjectreviews"}, verbs: []string{"create"}},
 }
 
 var discoveryRules = []nonResourceRule{{
@@ -79,6 +84,8 @@ var nodeRules = []resourceRule{
 	{groups: []string{"coordination.k8s.io"}, resources: []string{"leases"}, verbs: readVerbs, namespace: corev1.NamespaceNodeLease},
 	{groups: []string{"coordination.k8s.io"}, resources: []string{"leases"}, verbs: []string{"create", "update", "patch", "delete"}, namespace: corev1.NamespaceNodeLease, scope: ownNode},
 	{groups: []string{"", "events.k8s.io"}, resources: []string{"events"}, verbs: []string{"create", "update", "patch", "get", "list", "watch"}},
+	// Tokens for the projected serviceAccountToken volumes of its pods.
+	{groups: []string{""}, resources: []string{"serviceaccounts/token"}, verbs: []string{"create"}, scope: namedNode},
 	// Not pods/eviction, nor pods/log, exec, attach, portforward: as RBAC's defaults, a
 	// node never reads another pod's streams.
 }
@@ -133,7 +140,7 @@ func (s *Server) allowed(ctx context.Context, u User, info requestInfo) bool {
 func (s *Server) inScope(ctx context.Context, scope objectScope, u User, info requestInfo) bool {
 	own := nodeName(u)
 	if own == "" {
-		return true // the shared credential acts for any node
+		return scope != namedNode // the shared credential acts for any node
 	}
 	switch scope {
 	case ownNode:
@@ -182,13 +189,15 @@ func rulesFor(u User, namespace string) (resources []authorizationv1.ResourceRul
 			switch rule.scope {
 			case ownNode:
 				out.ResourceNames = []string{own}
-			case podOnOwnNode:
+			case podOnOwnNode, namedNode:
 				incomplete = true
 				reason = "some permissions of node " + own + " depend on the object (pods bound to the node) and are not listed"
 				continue
 			case sharedCredential:
 				continue
 			}
+		} else if rule.scope == namedNode {
+			continue
 		}
 		resources = append(resources, out)
 	}

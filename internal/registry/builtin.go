@@ -104,7 +104,9 @@ func Builtin() []*Resource {
 		},
 		{
 			GroupVersion: core, Name: "serviceaccounts", Kind: "ServiceAccount", Singular: "serviceaccount", ShortNames: []string{"sa"},
-			Namespaced: true, New: newOf[corev1.ServiceAccount](), NewList: newOf[corev1.ServiceAccountList](),
+			// token: TokenRequest, answered by the API server (kubectl create token).
+			Subresources: []string{"token"},
+			Namespaced:   true, New: newOf[corev1.ServiceAccount](), NewList: newOf[corev1.ServiceAccountList](),
 			Validate: typed(validation.ValidateServiceAccount), ValidateUpdate: typedUpdate(validation.ValidateServiceAccountUpdate),
 		},
 		{

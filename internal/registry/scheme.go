@@ -2,6 +2,7 @@ package registry
 
 import (
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -23,8 +24,9 @@ func NewScheme() *runtime.Scheme {
 		corev1.AddToScheme, appsv1.AddToScheme, autoscalingv1.AddToScheme,
 		coordinationv1.AddToScheme, discoveryv1.AddToScheme, eventsv1.AddToScheme,
 		policyv1.AddToScheme, schedulingv1.AddToScheme,
-		// Access reviews: decoded and answered by the API server, never stored.
-		authorizationv1.AddToScheme,
+		// Access reviews, TokenRequests and identity reviews: decoded and answered by the
+		// API server, never stored.
+		authorizationv1.AddToScheme, authenticationv1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			panic(err) // static registration of k8s.io/api types: cannot fail

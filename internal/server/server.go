@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"time"
 
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
@@ -281,10 +280,16 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	if err != nil {
 		return nil, err
 	}
+	signer, tokens, err := serviceAccountTokens(ctx, s.store, stores)
+	if err != nil {
+		return nil, err
+	}
 	api, err := apiserver.New(apiserver.Config{
 		Codecs:       codecs,
 		Stores:       stores,
-		Authenticate: authenticator(bundle),
+		Authenticate: authenticator(bundle, tokens, s.log),
+		TokenSigner:  signer,
+		APIAudiences: apiAudiences,
 		IssueNodeCert: func(csrPEM []byte, node string) ([]byte, []byte, error) {
 			cert, err := pki.SignCSR(bundle.CA, bundle.CAKey, csrPEM, apiserver.NodeUserPrefix+node, []string{apiserver.GroupNodes}, time.Now())
 			return cert, bundle.CAPEM, err
@@ -497,21 +502,4 @@ func (s *Server) Stop() error {
 		errs = append(errs, s.client.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// authenticator accepts client certificates signed by the cluster CA and the node token.
-func authenticator(b *pki.Bundle) apiserver.Authenticator {
-	token := b.NodeToken
-	return func(r *http.Request) (apiserver.User, bool) {
-		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
-			cert := r.TLS.VerifiedChains[0][0]
-			return apiserver.User{Name: cert.Subject.CommonName, Groups: cert.Subject.Organization}, true
-		}
-		if auth := r.Header.Get("Authorization"); strings.HasPrefix(auth, "Bearer ") {
-			if subtleEqual(strings.TrimPrefix(auth, "Bearer "), token) {
-				return apiserver.User{Name: apiserver.BootstrapUserName, Groups: []string{apiserver.GroupBootstrap, apiserver.GroupNodes}}, true
-			}
-		}
-		return apiserver.User{}, false
-	}
 }

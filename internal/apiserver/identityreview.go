@@ -1,0 +1,118 @@
+package apiserver
+
+import (
+	"context"
+	"net/http"
+	"slices"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// authentication.k8s.io/v1 reviews, answered and never stored: SelfSubjectReview
+// (kubectl auth whoami) tells any authenticated caller who it is; TokenReview (admins
+// only: webhook authenticators) says whom a bearer token speaks for.
+
+var identityResources = []metav1.APIResource{
+	{Name: "selfsubjectreviews", SingularName: "selfsubjectreview", Kind: "SelfSubjectReview", Verbs: metav1.Verbs{"create"}},
+	{Name: "tokenreviews", SingularName: "tokenreview", Kind: "TokenReview", Verbs: metav1.Verbs{"create"}},
+}
+
+// serveIdentityReview answers a request under /apis/authentication.k8s.io/.
+func (s *Server) serveIdentityReview(w http.ResponseWriter, r *http.Request, info requestInfo) {
+	var kind string
+	for _, res := range identityResources {
+		if res.Name == info.Resource {
+			kind = res.Kind
+		}
+	}
+	if kind == "" || info.Version != authenticationv1.SchemeGroupVersion.Version || info.Namespace != "" || info.Name != "" || info.Subresource != "" {
+		s.writeError(w, r, notFoundPath(r.URL.Path))
+		return
+	}
+	u, _ := userFrom(r.Context())
+	if err := s.authorize(r.Context(), u, info); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if info.Verb != "create" {
+		s.writeError(w, r, methodNotAllowed(r.Method, info))
+		return
+	}
+	gvk := authenticationv1.SchemeGroupVersion.WithKind(kind)
+	into, err := s.codecs.Scheme.New(gvk)
+	if err != nil {
+		s.writeError(w, r, apierrors.NewInternalError(err))
+		return
+	}
+	req, ok := s.readWrite(w, r, "create", gvk, into)
+	if !ok {
+		return
+	}
+	var answer runtime.Object
+	switch review := req.obj.(type) {
+	case *authenticationv1.SelfSubjectReview:
+		review.Status.UserInfo = userInfo(u)
+		review.CreationTimestamp = metav1.NewTime(s.now())
+		answer = review
+	case *authenticationv1.TokenReview:
+		if review.Spec.Token == "" {
+			s.writeError(w, r, apierrors.NewInvalid(gvk.GroupKind(), "", field.ErrorList{field.Required(field.NewPath("spec", "token"), "")}))
+			return
+		}
+		review.Status = s.reviewToken(r.Context(), review.Spec)
+		answer = review
+	default:
+		s.writeError(w, r, apierrors.NewBadRequest("unexpected "+kind))
+		return
+	}
+	answer.GetObjectKind().SetGroupVersionKind(gvk)
+	s.writeObject(w, req.out, http.StatusCreated, answer)
+}
+
+func userInfo(u User) authenticationv1.UserInfo {
+	info := authenticationv1.UserInfo{Username: u.Name, UID: u.UID, Groups: u.Groups}
+	for k, v := range u.Extra {
+		if info.Extra == nil {
+			info.Extra = map[string]authenticationv1.ExtraValue{}
+		}
+		info.Extra[k] = v
+	}
+	return info
+}
+
+// reviewToken authenticates spec.token as a request carrying it would be.
+func (s *Server) reviewToken(ctx context.Context, spec authenticationv1.TokenReviewSpec) authenticationv1.TokenReviewStatus {
+	refused := authenticationv1.TokenReviewStatus{Error: "invalid bearer token"}
+	if s.cfg.Authenticate == nil {
+		return refused
+	}
+	auds := s.cfg.APIAudiences
+	if len(spec.Audiences) > 0 {
+		auds = nil
+		for _, a := range spec.Audiences {
+			if slices.Contains(s.cfg.APIAudiences, a) {
+				auds = append(auds, a)
+			}
+		}
+		if len(auds) == 0 {
+			return authenticationv1.TokenReviewStatus{Error: "token audiences are not the API server's"}
+		}
+	}
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
+	if err != nil {
+		return refused
+	}
+	r.Header.Set("Authorization", "Bearer "+spec.Token)
+	u, ok := s.cfg.Authenticate(r)
+	if !ok {
+		return refused
+	}
+	if !slices.Contains(u.Groups, groupAuthenticated) {
+		u.Groups = append(slices.Clip(u.Groups), groupAuthenticated)
+	}
+	return authenticationv1.TokenReviewStatus{Authenticated: true, User: userInfo(u), Audiences: auds}
+}

@@ -1,0 +1,273 @@
+package auth_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/berth/berth/test/integration/framework"
+)
+
+// tokenKubeconfig writes a kubeconfig that acts with a bearer token alone (no client
+// certificate: with one, the certificate wins, as in kube-apiserver).
+func tokenKubeconfig(t *testing.T, c *framework.Cluster, token string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "token.kubeconfig")
+	config := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: berth, cluster: {server: %q, certificate-authority: %q}}]
+users: [{name: sa, user: {token: %q}}]
+contexts: [{name: berth, context: {cluster: berth, user: sa, namespace: default}}]
+current-context: berth
+`, c.Config.Host, filepath.Join(c.DataDir, "tls", "ca.crt"), token)
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// jwtClaims decodes a token's claims without verifying it.
+func jwtClaims(t *testing.T, token string) map[string]any {
+	t.Helper()
+	parts := strings.Split(strings.TrimSpace(token), ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", token)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := map[string]any{}
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims
+}
+
+func waitForDefaultAccount(t *testing.T, c *framework.Cluster, ns string) {
+	t.Helper()
+	framework.Eventually(t, 30*time.Second, "default ServiceAccount in "+ns, func() bool {
+		_, err := c.Client.CoreV1().ServiceAccounts(ns).Get(context.Background(), "default", metav1.GetOptions{})
+		return err == nil
+	})
+}
+
+// TestServiceAccountTokens: kubectl create token issues tokens (TokenRequest) that
+// authenticate as the service account — with the built-in policy's rights of an
+// authenticated user — until the account or the object they are bound to is gone.
+func TestServiceAccountTokens(t *testing.T) {
+	c := framework.StartCluster(t, framework.Options{})
+	ctx := context.Background()
+	waitForDefaultAccount(t, c, "default")
+	sa, err := c.Client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	token := c.MustKubectl(t, "create", "token", "default")
+	claims := jwtClaims(t, token)
+	k8s, _ := json.Marshal(claims["kubernetes.io"])
+	if claims["iss"] != "https://kubernetes.default.svc.cluster.local" || claims["sub"] != "system:serviceaccount:default:default" ||
+		string(k8s) != fmt.Sprintf(`{"namespace":"default","serviceaccount":{"name":"default","uid":"%s"}}`, sa.UID) {
+		t.Errorf("claims %v", claims)
+	}
+	if exp, iat := claims["exp"].(float64), claims["iat"].(float64); exp-iat != 3600 {
+		t.Errorf("a token lasts %v s by default, want 3600", exp-iat)
+	}
+	if claims := jwtClaims(t, c.MustKubectl(t, "create", "token", "default", "--duration=2h", "--audience=x")); claims["exp"].(float64)-claims["iat"].(float64) != 7200 ||
+		fmt.Sprint(claims["aud"]) != "[x]" {
+		t.Errorf("--duration=2h --audience=x gave %v", claims)
+	}
+
+	for _, tt := range []struct {
+		name, stderr string
+		args         []string
+	}{
+		{"a missing account", "error: failed to create token: serviceaccounts \"nope\" not found\n", []string{"create", "token", "nope"}},
+		{"too short", "error: failed to create token: TokenRequest.authentication.k8s.io \"default\" is invalid: spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes\n",
+			[]string{"create", "token", "default", "--duration=1m"}},
+		{"a pod that does not exist", "error: failed to create token: pods \"ghost\" not found\n",
+			[]string{"create", "token", "default", "--bound-object-kind=Pod", "--bound-object-name=ghost"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := c.Kubectl(t, tt.args...)
+			if r.Err == nil || r.Stderr != tt.stderr {
+				t.Errorf("kubectl %v: err %v\nstderr %q\nwant   %q", tt.args, r.Err, r.Stderr, tt.stderr)
+			}
+		})
+	}
+
+	t.Run("the token speaks for the account", func(t *testing.T) {
+		kc := tokenKubeconfig(t, c, token)
+		stdout, stderr, exit := kubectlAs(t, c, kc, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username} {.status.userInfo.uid} {.status.userInfo.groups}")
+		want := fmt.Sprintf(`system:serviceaccount:default:default %s ["system:serviceaccounts","system:serviceaccounts:default","system:authenticated"]`, sa.UID)
+		if exit != 0 || stdout != want {
+			t.Errorf("whoami: %q %q exit %d\nwant %q", stdout, stderr, exit, want)
+		}
+		_, stderr, exit = kubectlAs(t, c, kc, "get", "pods")
+		if want := `Error from server (Forbidden): pods is forbidden: User "system:serviceaccount:default:default" cannot list resource "pods" in API group "" in the namespace "default"` + "\n"; exit != 1 || stderr != want {
+			t.Errorf("get pods: exit %d %q\nwant %q", exit, stderr, want)
+		}
+		if stdout, _, exit := kubectlAs(t, c, kc, "get", "--raw", "/version"); exit != 0 || !strings.Contains(stdout, "gitVersion") {
+			t.Errorf("version: exit %d %q", exit, stdout)
+		}
+	})
+
+	t.Run("a token for another audience is refused", func(t *testing.T) {
+		other := c.MustKubectl(t, "create", "token", "default", "--audience=x")
+		_, err := clientWith(t, c, strings.TrimSpace(other), nil, nil).Discovery().ServerVersion()
+		if !apierrors.IsUnauthorized(err) {
+			t.Errorf("want 401, got %v", err)
+		}
+	})
+
+	t.Run("a pod-bound token ends with its pod", func(t *testing.T) {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "bound"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}
+		pod, err := c.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := c.Kubectl(t, "create", "token", "default", "--bound-object-kind=Pod", "--bound-object-name=bound", "--bound-object-uid=0000")
+		if want := `error: failed to create token: Operation cannot be fulfilled on Pod "bound": the UID in the bound object reference (0000) does not match the UID in record. The object might have been deleted and then recreated` + "\n"; r.Stderr != want {
+			t.Errorf("wrong uid: %q\nwant %q", r.Stderr, want)
+		}
+		bound := strings.TrimSpace(c.MustKubectl(t, "create", "token", "default", "--bound-object-kind=Pod", "--bound-object-name=bound", "--bound-object-uid="+string(pod.UID)))
+		pc, _ := json.Marshal(jwtClaims(t, bound)["kubernetes.io"].(map[string]any)["pod"])
+		if string(pc) != fmt.Sprintf(`{"name":"bound","uid":"%s"}`, pod.UID) {
+			t.Errorf("pod claim %s", pc)
+		}
+		review, err := clientWith(t, c, bound, nil, nil).AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := review.Status.UserInfo.Extra["authentication.kubernetes.io/pod-uid"]; len(got) != 1 || got[0] != string(pod.UID) {
+			t.Errorf("extra %v", review.Status.UserInfo.Extra)
+		}
+		if err := c.Client.CoreV1().Pods("default").Delete(ctx, "bound", *metav1.NewDeleteOptions(0)); err != nil {
+			t.Fatal(err)
+		}
+		framework.Eventually(t, 30*time.Second, "the pod gone", func() bool {
+			_, err := c.Client.CoreV1().Pods("default").Get(ctx, "bound", metav1.GetOptions{})
+			return apierrors.IsNotFound(err)
+		})
+		if _, err := clientWith(t, c, bound, nil, nil).Discovery().ServerVersion(); !apierrors.IsUnauthorized(err) {
+			t.Errorf("after the pod is gone: want 401, got %v", err)
+		}
+	})
+
+	t.Run("TokenReview is for admins", func(t *testing.T) {
+		tr, err := c.Client.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: strings.TrimSpace(token)}}, metav1.CreateOptions{})
+		if err != nil || !tr.Status.Authenticated || tr.Status.User.Username != "system:serviceaccount:default:default" {
+			t.Errorf("review %+v, %v", tr, err)
+		}
+		tr, err = c.Client.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: "nope"}}, metav1.CreateOptions{})
+		if err != nil || tr.Status.Authenticated {
+			t.Errorf("a bad token: %+v, %v", tr, err)
+		}
+		_, err = clientWith(t, c, strings.TrimSpace(token), nil, nil).AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: "x"}}, metav1.CreateOptions{})
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("a service account reviewing tokens: want 403, got %v", err)
+		}
+	})
+
+	t.Run("deleting the account ends its tokens", func(t *testing.T) {
+		if _, err := c.Client.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "robot"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		robot := strings.TrimSpace(c.MustKubectl(t, "create", "token", "robot"))
+		client := clientWith(t, c, robot, nil, nil)
+		if _, err := client.Discovery().ServerVersion(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Client.CoreV1().ServiceAccounts("default").Delete(ctx, "robot", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Discovery().ServerVersion(); !apierrors.IsUnauthorized(err) {
+			t.Errorf("want 401, got %v", err)
+		}
+	})
+
+	t.Run("tokens outlive a restart", func(t *testing.T) {
+		c.Stop(t)
+		again := framework.StartCluster(t, framework.Options{DataDir: c.DataDir})
+		if _, err := clientWith(t, again, strings.TrimSpace(token), nil, nil).Discovery().ServerVersion(); err != nil {
+			t.Errorf("after a restart: %v", err)
+		}
+	})
+}
+
+// TestNodeTokenRequests: a node's credential may ask only for tokens bound to pods on its
+// node, as Kubernetes' node authorizer and NodeRestriction allow.
+func TestNodeTokenRequests(t *testing.T) {
+	c := framework.StartCluster(t, framework.Options{APIOnly: true})
+	ctx := context.Background()
+	if _, err := c.Client.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var pods []*corev1.Pod
+	for _, n := range []string{"n1", "n2"} {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "on-" + n}, Spec: corev1.PodSpec{NodeName: n, Containers: []corev1.Container{{Name: "c", Image: "x"}}}}
+		pod, err := c.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pods = append(pods, pod)
+	}
+	n1 := joinNode(t, c, "n1")
+	bootstrap := clientWith(t, c, strings.TrimSpace(readFile(t, filepath.Join(c.DataDir, "node-token"))), nil, nil)
+	boundTo := func(p *corev1.Pod, uid bool) *authenticationv1.TokenRequest {
+		ref := &authenticationv1.BoundObjectReference{APIVersion: "v1", Kind: "Pod", Name: p.Name}
+		if uid {
+			ref.UID = p.UID
+		}
+		return &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{BoundObjectRef: ref}}
+	}
+	for _, tt := range []struct {
+		name   string
+		client kubernetes.Interface
+		req    *authenticationv1.TokenRequest
+		err    string
+	}{
+		{"its own pod", n1, boundTo(pods[0], true), ""},
+		{"another node's pod", n1, boundTo(pods[1], true), `serviceaccounts "default" is forbidden: node requested token bound to a pod scheduled on a different node`},
+		{"no binding", n1, &authenticationv1.TokenRequest{}, `serviceaccounts "default" is forbidden: node requested token not bound to a pod`},
+		{"a binding without uid", n1, boundTo(pods[0], false), `serviceaccounts "default" is forbidden: node requested token with a pod binding without a uid`},
+		{"the shared bootstrap credential", bootstrap, boundTo(pods[0], true),
+			`serviceaccounts "default" is forbidden: User "system:node-bootstrap" cannot create resource "serviceaccounts/token" in API group "" in the namespace "default"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := tt.client.CoreV1().ServiceAccounts("default").CreateToken(ctx, "default", tt.req, metav1.CreateOptions{})
+			switch {
+			case tt.err == "" && err != nil:
+				t.Fatal(err)
+			case tt.err == "":
+				if pc, _ := json.Marshal(jwtClaims(t, out.Status.Token)["kubernetes.io"].(map[string]any)["pod"]); !strings.Contains(string(pc), string(pods[0].UID)) {
+					t.Errorf("pod claim %s", pc)
+				}
+			case err == nil || err.Error() != tt.err:
+				t.Errorf("err %v\nwant %s", err, tt.err)
+			}
+		})
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
