@@ -58,6 +58,11 @@ type Config struct {
 	Controllers controller.Options
 	// DisableControllers runs the API alone (no controllers, no scheduler).
 	DisableControllers bool
+	// DisableServiceAccountAdmission skips the ServiceAccount admission of pods (no
+	// default account, no kube-api-access volume): without controllers nothing creates a
+	// namespace's "default" account, and every pod create would wait for it and fail, so
+	// API-only servers turn it off, as kube-apiserver's integration tests do.
+	DisableServiceAccountAdmission bool
 	// MaxInFlight caps concurrent non-watch requests; more get 429 (0: the API server's default).
 	MaxInFlight int
 	// WatchProgressInterval is how often watches with bookmarks get a progress
@@ -213,7 +218,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	if err != nil {
 		return nil, err
 	}
-	var services, pods, priorityClasses *registry.Store
+	var services, pods, priorityClasses, serviceAccounts *registry.Store
 	for _, res := range resources {
 		st := registry.NewStore(res, s.store, scheme, cfg.Log)
 		st.BookmarkInterval = cfg.WatchBookmarkInterval
@@ -232,6 +237,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 				services = st
 			case "pods":
 				pods = st
+			case "serviceaccounts":
+				serviceAccounts = st
 			}
 		}
 		if res.GroupVersion.Group == "scheduling.k8s.io" && res.Name == "priorityclasses" {
@@ -255,7 +262,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	}
 	// Also after the watch caches, for the same reason as the namespace follower.
 	priority := registry.NewPriorityAdmission(cacheCtx, priorityClasses)
-	pods.Admission.Mutate = priority.AdmitPod
+	var serviceAccountAdmit registry.AdmitFunc
+	if !cfg.DisableServiceAccountAdmission {
+		serviceAccountAdmit = registry.NewServiceAccountAdmission(cacheCtx, serviceAccounts).AdmitPod
+	}
+	// In kube-apiserver's plugin order: ServiceAccount, then Priority.
+	pods.Admission.Mutate = registry.Mutators(serviceAccountAdmit, priority.AdmitPod)
 	priorityClasses.Admission.Validate = priority.ValidateClass
 	if err := registry.EnsureSystemPriorityClasses(ctx, priorityClasses); err != nil {
 		return nil, fmt.Errorf("create system priority classes: %w", err)

@@ -82,6 +82,8 @@ func startServer(t *testing.T, cfg server.Config) (*server.Server, kubernetes.In
 		cfg.DataDir = t.TempDir()
 	}
 	cfg.Listen, cfg.DisableAgent, cfg.DisableControllers = "127.0.0.1:0", true, true
+	// No controller creates "default" ServiceAccounts: pods are admitted without one.
+	cfg.DisableServiceAccountAdmission = true
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 		if os.Getenv("BERTH_TEST_LOG") != "" {

@@ -37,6 +37,9 @@ func startWithLoops(t *testing.T, opts controller.Options, adjust func(*controll
 	t.Helper()
 	srv, err := server.Start(context.Background(), server.Config{
 		DataDir: t.TempDir(), Listen: "127.0.0.1:0", DisableAgent: true, DisableControllers: true,
+		// The serviceaccount controller is not among the loops: pods are admitted without
+		// a "default" ServiceAccount.
+		DisableServiceAccountAdmission: true,
 	})
 	if err != nil {
 		t.Fatalf("start server: %v", err)

@@ -50,7 +50,8 @@ type Options struct {
 	// Controllers tunes the control loops (e.g. a short NodeMonitorGracePeriod).
 	Controllers controller.Options
 	// APIOnly runs no controllers and no scheduler: nothing but the test writes objects
-	// (e.g. no kube-root-ca.crt appears in new namespaces).
+	// (e.g. no kube-root-ca.crt appears in new namespaces). Nothing creating the "default"
+	// ServiceAccounts either, so the ServiceAccount admission is off too.
 	APIOnly bool
 	// EventTTL is how long events live (0: the server's default, an hour).
 	EventTTL time.Duration
@@ -78,8 +79,9 @@ func StartCluster(t testing.TB, opts Options) *Cluster {
 		DataDir: dir, Listen: "127.0.0.1:0", DisableAgent: true,
 		EtcdEndpoints: opts.EtcdEndpoints, EtcdCAFile: opts.EtcdCAFile, EtcdCertFile: opts.EtcdCertFile, EtcdKeyFile: opts.EtcdKeyFile,
 		Log: logger, Controllers: opts.Controllers,
-		DisableControllers: opts.APIOnly,
-		EventTTL:           opts.EventTTL,
+		DisableControllers:             opts.APIOnly,
+		DisableServiceAccountAdmission: opts.APIOnly,
+		EventTTL:                       opts.EventTTL,
 	})
 	if err != nil {
 		cancel()

@@ -139,7 +139,8 @@ func startAPIOnly(t *testing.T, dir string) *apiOnly {
 	t.Helper()
 	srv, err := server.Start(context.Background(), server.Config{
 		DataDir: dir, Listen: "127.0.0.1:0", DisableAgent: true, DisableControllers: true,
-		Log: slog.New(slog.DiscardHandler),
+		DisableServiceAccountAdmission: true, // no controller creates "default" ServiceAccounts
+		Log:                            slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatalf("start API-only server: %v", err)
