@@ -1,6 +1,6 @@
 // Command build writes berth's test images as OCI archives (app:0.3.2, app:0.3.3,
-// busybox:1.35, nginx:1.20.1) into a directory and prints one archive path per line —
-// what `make images` runs. `berth image import` takes each archive.
+// busybox:1.35, nginx:1.20.1, kubeclient:0.1) into a directory and prints one archive path
+// per line — what `make images` runs. `berth image import` takes each archive.
 package main
 
 import (

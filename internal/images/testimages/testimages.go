@@ -39,7 +39,7 @@ const (
 	BusyboxRef = "busybox:1.35"
 )
 
-// All builds every test image: app (each of AppVersions), busybox, nginx.
+// All builds every test image: app (each of AppVersions), busybox, nginx, kubeclient.
 func (b *Builder) All(ctx context.Context) ([]Built, error) {
 	var all []Built
 	for _, v := range AppVersions {
@@ -58,7 +58,12 @@ func (b *Builder) All(ctx context.Context) ([]Built, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(all, nginx), nil
+	all = append(all, nginx)
+	kubeClient, err := b.KubeClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return append(all, kubeClient), nil
 }
 
 // WriteArchive writes built as an OCI archive into dir, named after its reference

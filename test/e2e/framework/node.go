@@ -246,17 +246,34 @@ var (
 	nginxErr   error
 )
 
-// Image returns a test image (app:0.3.2, app:0.3.3, busybox:1.35, nginx:1.20.1), built once
-// per test binary. nginx downloads Debian packages once into the user cache dir; a machine
-// that cannot reach them skips the test.
+// kubeClient is built only by the tests that ask for it: its client-go binary is the
+// slowest of the Go builds on a cold build cache.
+var (
+	kubeClientOnce  sync.Once
+	kubeClientImage testimages.Built
+	kubeClientErr   error
+)
+
+// Image returns a test image (app:0.3.2, app:0.3.3, busybox:1.35, nginx:1.20.1,
+// kubeclient:0.1), built once per test binary. nginx downloads Debian packages once into
+// the user cache dir; a machine that cannot reach them skips the test.
 func Image(t testing.TB, ref string) testimages.Built {
 	t.Helper()
-	if ref == testimages.NginxRef {
+	switch ref {
+	case testimages.NginxRef:
 		nginxOnce.Do(func() { nginxImage, nginxErr = (&testimages.Builder{}).Nginx(context.Background()) })
 		if nginxErr != nil {
 			t.Skipf("nginx image cannot be built here: %v", nginxErr)
 		}
 		return nginxImage
+	case testimages.KubeClientRef:
+		kubeClientOnce.Do(func() {
+			kubeClientImage, kubeClientErr = (&testimages.Builder{}).KubeClient(context.Background())
+		})
+		if kubeClientErr != nil {
+			t.Fatalf("build test image %s: %v", ref, kubeClientErr)
+		}
+		return kubeClientImage
 	}
 	imagesOnce.Do(func() {
 		b := &testimages.Builder{}
