@@ -111,6 +111,7 @@ func runServer(args []string, stderr io.Writer) int {
 	var logLevel string
 	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir, "directory for cluster state, credentials and etcd data")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:6443", "address the HTTPS API listens on")
+	fs.StringVar(&cfg.AdvertiseAddress, "advertise-address", "", "IP pods reach the API at through the kubernetes Service (default: the --listen address if it is a specific non-loopback one; with 0.0.0.0, the default route's interface address; with a loopback one, pods cannot reach the API)")
 	fs.BoolVar(&cfg.DisableAgent, "disable-agent", false, "do not run a node agent in the server process")
 	fs.Var(&endpoints, "etcd-endpoints", "comma-separated URLs of an external etcd cluster (default: embedded etcd)")
 	fs.StringVar(&cfg.EtcdCAFile, "etcd-cafile", "", "CA bundle to verify the external etcd's certificates")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -56,6 +57,10 @@ type Options struct {
 	EndpointUpdatesBatchPeriod time.Duration
 	// RootCAPEM is the cluster CA published in every namespace as kube-root-ca.crt.
 	RootCAPEM []byte
+	// APIServerAddress is where pods reach the API server, published as the endpoint of
+	// the kubernetes Service; the zero value: the address controllers reach it at, when
+	// pods can use that one.
+	APIServerAddress netip.AddrPort
 }
 
 // Runnable is one control loop; Run blocks until ctx ends.

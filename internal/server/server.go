@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -35,6 +36,12 @@ import (
 type Config struct {
 	DataDir string
 	Listen  string
+	// AdvertiseAddress is the IP pods reach the API server at, published as the endpoint
+	// of the kubernetes Service (kube-apiserver's --advertise-address), with the listen
+	// port. Empty: the listen address when it is a specific non-loopback one; with an
+	// unspecified one (0.0.0.0), the address of the interface of the default route; with a
+	// loopback one, none (pods cannot reach the API).
+	AdvertiseAddress string
 	// DisableAgent skips the node agent built into the server process.
 	DisableAgent bool
 	// Agent tunes the built-in node agent (node name, cgroup root, network namespace...).
@@ -101,6 +108,8 @@ type Server struct {
 	store    *etcdstore.Store
 	httpSrv  *http.Server
 	listener net.Listener
+	// advertise is where pods reach the API (the kubernetes Service's endpoint), if anywhere.
+	advertise netip.AddrPort
 	// stopLoops ends the controllers; loopsDone is closed when they have stopped.
 	stopLoops context.CancelFunc
 	loopsDone chan struct{}
@@ -178,6 +187,15 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 		return nil, err
 	}
 	hosts := []string{host, serviceIP.String()}
+	advertise, err := advertiseAddress(cfg.AdvertiseAddress, host)
+	if err != nil {
+		return nil, err
+	}
+	if advertise.IsValid() {
+		hosts = append(hosts, advertise.String())
+		p, _ := strconv.ParseUint(port, 10, 16)
+		s.advertise = netip.AddrPortFrom(advertise, uint16(p))
+	}
 	if h, err := os.Hostname(); err == nil {
 		hosts = append(hosts, h)
 	}
@@ -378,6 +396,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 func (s *Server) startControllers(b *pki.Bundle) error {
 	opts := s.cfg.Controllers
 	opts.RootCAPEM = b.CAPEM
+	opts.APIServerAddress = s.advertise
 	cc, err := controller.NewContext(s.InProcess, s.log, opts)
 	if err != nil {
 		return err

@@ -20,7 +20,7 @@ import (
 // bound to the pod, the cluster CA and the namespace — what client-go's
 // rest.InClusterConfig reads. The token authenticates as the pod's service account.
 func TestServiceAccountToken(t *testing.T) {
-	c := framework.StartCluster(t, framework.ClusterOptions{Images: []string{"busybox:1.35"}})
+	c := framework.StartCluster(t, framework.ClusterOptions{Images: []string{"busybox:1.35"}, InClusterAPI: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	framework.Eventually(t, time.Minute, "the default ServiceAccount", func() (bool, error) {
@@ -54,6 +54,17 @@ func TestServiceAccountToken(t *testing.T) {
 		strings.Join(u.Extra["authentication.kubernetes.io/node-name"], "") != c.Node.Name {
 		t.Errorf("the token speaks for %+v", u)
 	}
+
+	// The API is reachable where the container's environment says (the kubernetes
+	// Service, through the service proxy to the advertised address).
+	env := exec(t, c, pod, "main", "sh", "-c", "echo $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT")
+	if env != "10.43.0.1:443\n" {
+		t.Errorf("KUBERNETES_SERVICE_HOST:PORT = %q", env)
+	}
+	framework.Eventually(t, 30*time.Second, "a TCP connection to 10.43.0.1:443 from the pod", func() (bool, error) {
+		res, err := c.Node.CRI.ExecSync(ctx, containerID(t, pod, "main"), []string{"sh", "-c", "nc -w 2 10.43.0.1 443 </dev/null"}, 10*time.Second)
+		return err == nil && res.ExitCode == 0, err
+	})
 
 	t.Run("automount off", func(t *testing.T) {
 		p := busyboxPod("no-token", "sleep 3600")

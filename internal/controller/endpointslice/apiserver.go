@@ -46,9 +46,12 @@ type APIServerEndpoints struct {
 // server at. Loopback and unspecified addresses cannot be endpoints (pods could not use
 // them, and validation refuses them): the loop then does nothing.
 func NewAPIServerEndpoints(cc *controller.Context) (controller.Runnable, error) {
-	addr, err := apiServerAddr(cc.Config.Host)
-	if err != nil {
-		return nil, err
+	addr := cc.Options.APIServerAddress
+	if !addr.IsValid() {
+		var err error
+		if addr, err = apiServerAddr(cc.Config.Host); err != nil {
+			return nil, err
+		}
 	}
 	c := &APIServerEndpoints{
 		client: cc.Client,

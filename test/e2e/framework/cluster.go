@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +43,8 @@ type Cluster struct {
 	Link    *Link
 	workers []*worker
 	listen  string
+	// forwarder relays pods' API connections (ClusterOptions.InClusterAPI).
+	forwarder *apiForwarder
 	// Opts may be changed between Stop/Start (or StopAgent/StartAgent).
 	Opts  ClusterOptions
 	agent *exec.Cmd
@@ -67,6 +70,11 @@ type ClusterOptions struct {
 	// Routed puts every node on a subnet of its own behind a router (Link.Routed), so
 	// that no two nodes share an L2 segment: pods reach other nodes' pods through VXLAN.
 	Routed bool
+	// InClusterAPI makes the API server reachable from the first node's pods through the
+	// kubernetes Service (https://10.43.0.1:443), as a server listening on its node's
+	// address is: the server advertises InClusterAPIAddress, an address of the node's
+	// namespace where a relay to the server's loopback listener accepts connections.
+	InClusterAPI bool
 }
 
 // worker is a node whose agent runs in this process beside the server's.
@@ -105,6 +113,11 @@ func StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	t.Cleanup(func() { c.cleanup(t, hostForward) })
 	run(t, "ip", "netns", "add", n.Name)
 	run(t, "ip", "-n", n.Name, "link", "set", "lo", "up")
+	if opts.InClusterAPI {
+		// On lo: a local address that packets from the pods' bridge reach (this kernel has
+		// no dummy interfaces).
+		run(t, "ip", "-n", n.Name, "addr", "add", InClusterAPIAddress+"/32", "dev", "lo")
+	}
 	if opts.Nodes > 1 {
 		c.Link = newLink(t, id, opts.Routed)
 		n.IP = c.Link.attach(t, n)
@@ -218,14 +231,22 @@ func (c *Cluster) Start(t testing.TB) {
 	if c.Opts.Agent != nil {
 		c.Opts.Agent(&opts)
 	}
-	srv, err := server.Start(ctx, server.Config{
+	scfg := server.Config{
 		DataDir: c.Node.DataDir, Listen: c.listen, Log: c.log, DisableAgent: c.Opts.ExternalAgent, Agent: opts,
-	})
+	}
+	if c.Opts.InClusterAPI {
+		scfg.AdvertiseAddress = InClusterAPIAddress
+	}
+	srv, err := server.Start(ctx, scfg)
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}
 	c.Server = srv
 	c.listen = srv.URL[len("https://"):]
+	if c.Opts.InClusterAPI {
+		_, port, _ := net.SplitHostPort(c.listen)
+		c.forwarder = startAPIForwarder(t, c.Node.NetNS, net.JoinHostPort(InClusterAPIAddress, port), c.listen)
+	}
 	c.Kubeconfig = filepath.Join(c.Node.DataDir, "admin.kubeconfig")
 	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
 	if err != nil {
@@ -273,6 +294,12 @@ func (c *Cluster) waitReady(t testing.TB, name string) {
 func (c *Cluster) Stop(t testing.TB) {
 	t.Helper()
 	c.StopAgent(t)
+	if c.forwarder != nil {
+		if err := c.forwarder.Close(); err != nil {
+			t.Errorf("stop the API forwarder: %v", err)
+		}
+		c.forwarder = nil
+	}
 	if c.Server == nil {
 		return
 	}
