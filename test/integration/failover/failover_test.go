@@ -3,6 +3,7 @@ package failover
 import (
 	"context"
 	"fmt"
+	"k8s.io/client-go/rest"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -78,6 +80,20 @@ func TestLeaderFailover(t *testing.T) {
 	}
 	waitPods(t, pods, 10, 60*time.Second)
 	before := pods.counts().uids
+
+	// Service-account tokens are signed with the key kept in etcd: a token one server
+	// issued (B, through the front) is good at every server.
+	tr, err := client.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, "default", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{addrA, addrB} {
+		cfg := &rest.Config{Host: "https://" + addr, BearerToken: tr.Status.Token, TLSClientConfig: rest.TLSClientConfig{CAFile: filepath.Join(dirA, "tls", "ca.crt")}}
+		review, err := kubernetes.NewForConfigOrDie(cfg).AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+		if err != nil || review.Status.UserInfo.Username != "system:serviceaccount:"+namespace+":default" {
+			t.Errorf("B's token at %s: %v %+v", addr, err, review)
+		}
+	}
 
 	// 1. SIGKILL the leader right after a scale-up.
 	// Kill at the first new pod, so that the leader dies in the middle of its creates.
