@@ -108,6 +108,17 @@ func Run(ctx context.Context, opts Options) ([]report.Figure, error) {
 		}
 	}
 
+	n := 1000
+	if opts.Quick {
+		n = 200
+	}
+	say("authentication: GET /version with a client certificate and a service-account token, %d calls each", n)
+	authn, err := authnFigures(ctx, srv, client, n)
+	if err != nil {
+		return nil, err
+	}
+	figures = append(figures, authn...)
+
 	watchers, events := 100, 100
 	if opts.Quick {
 		events = 20

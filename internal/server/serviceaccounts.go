@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -48,8 +49,15 @@ func serviceAccountTokens(ctx context.Context, store storage.Interface, stores [
 		return nil, nil, fmt.Errorf("service account tokens need the serviceaccounts, pods, secrets and nodes stores")
 	}
 	auth, err := serviceaccount.NewAuthenticator(serviceaccount.DefaultIssuer, apiAudiences, []*ecdsa.PublicKey{&key.PublicKey}, getter, nil)
-	return signer, auth, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return signer, auth.WithCache(tokenCacheTTL, 4096), nil
 }
+
+// tokenCacheTTL is how long a verified token is believed without checking it again
+// (kube-apiserver's token success cache TTL).
+const tokenCacheTTL = 10 * time.Second
 
 // apiAudiences are the audiences the API server accepts in service account tokens and
 // gives tokens that ask for none: the issuer, as kubeadm and k3s configure it.
@@ -109,7 +117,7 @@ func authenticator(b *pki.Bundle, tokens *serviceaccount.Authenticator, log *slo
 		if tokens == nil {
 			return apiserver.User{}, false
 		}
-		info, err := tokens.Authenticate(r.Context(), token)
+		info, err := tokens.AuthenticateCached(r.Context(), token)
 		if err != nil {
 			log.Debug("bearer token refused", "err", err, "path", r.URL.Path)
 			return apiserver.User{}, false

@@ -83,6 +83,7 @@ type Authenticator struct {
 	getter    Getter
 	now       func() time.Time
 	parser    *jwt.Parser
+	cache     *cache
 }
 
 // NewAuthenticator verifies tokens of issuer signed by one of keys that share an audience

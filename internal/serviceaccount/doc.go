@@ -14,7 +14,9 @@
 // valid ES256 signature, share an audience with the API's, be within exp/nbf with 60 s
 // of leeway, and name objects that still exist with the UIDs it carries (an object
 // deleted less than 60 s ago still counts, for pods shutting down). Every failure is the
-// same plain 401 at the API; the reason is logged.
+// same plain 401 at the API; the reason is logged. A token that verified is believed for
+// a while without checking again (WithCache; the server uses 10 s, as kube-apiserver's
+// token cache), so a deleted account's tokens stop within that time.
 //
 // The signing key lives in storage, under a key outside the resource space
 // (SigningKeyStorageKey), created by the first server and read by every later one: the

@@ -328,3 +328,51 @@ func mustRev(t *testing.T, store *memory.Store) int64 {
 	}
 	return kv.ModRevision
 }
+
+// TestAuthenticateCached: a verified token is believed for the cache's TTL (its account
+// may be gone meanwhile), then verified again; failures are not remembered.
+func TestAuthenticateCached(t *testing.T) {
+	key := newKey(t)
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	sa := &corev1.ServiceAccount{ObjectMeta: meta("ns1", "robot", "sa-uid")}
+	o := objects{sas: map[string]*corev1.ServiceAccount{}}
+	signer, _ := NewSigner(DefaultIssuer, key, clock)
+	token, err := signer.Sign(Request{ServiceAccount: sa, Audiences: []string{DefaultIssuer}, Expires: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewAuthenticator(DefaultIssuer, []string{DefaultIssuer}, []*ecdsa.PublicKey{&key.PublicKey}, o, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.WithCache(10*time.Second, 2)
+	ctx := context.Background()
+	if _, err := a.AuthenticateCached(ctx, token); err == nil {
+		t.Fatal("a token of a missing account verified")
+	}
+	o.sas["ns1/robot"] = sa // the failure was not cached
+	if _, err := a.AuthenticateCached(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	delete(o.sas, "ns1/robot")
+	now = now.Add(9 * time.Second)
+	if info, err := a.AuthenticateCached(ctx, token); err != nil || info.Name != "robot" {
+		t.Fatalf("within the TTL: %+v, %v", info, err)
+	}
+	now = now.Add(2 * time.Second)
+	if _, err := a.AuthenticateCached(ctx, token); err == nil {
+		t.Fatal("after the TTL the token still verified without its account")
+	}
+	// A full cache makes room.
+	o.sas["ns1/robot"] = sa
+	for i := range 5 {
+		tok, _ := signer.Sign(Request{ServiceAccount: sa, Audiences: []string{DefaultIssuer}, Expires: now.Add(time.Duration(i+1) * time.Hour)})
+		if _, err := a.AuthenticateCached(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(a.cache.entries); n > 2 {
+			t.Fatalf("%d entries in a cache of 2", n)
+		}
+	}
+}
