@@ -8,7 +8,7 @@
 // It prints one JSON object per step on stdout:
 //
 //	{"step":"config","host":"https://10.43.0.1:443","namespace":"default"}
-//	{"step":"version","gitVersion":"v1.37.2-berth"}
+//	{"step":"version","gitVersion":"v1.37.2+berth"}
 //	{"step":"whoami","username":"system:serviceaccount:default:default","groups":[...],"extra":{...}}
 //	{"step":"list-pods","error":"pods is forbidden: ...","code":403}
 //
