@@ -54,6 +54,9 @@ type Config struct {
 	// 404. APIAudiences are the audiences of tokens that name none.
 	TokenSigner  *serviceaccount.Signer
 	APIAudiences []string
+	// OpenIDConfiguration and JWKS are the service account issuer's discovery documents
+	// (serviceaccount.Discovery), served to service accounts and admins; nil: 404.
+	OpenIDConfiguration, JWKS []byte
 	// NodeTransport reaches nodes' streaming endpoints (pods/log, exec, attach,
 	// portforward) with the API server's client certificate; nil answers 503.
 	NodeTransport *http.Transport
@@ -195,6 +198,8 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("/"+h.name+"/", s.serveHealth(h.name, h.checks))
 	}
 	mux.HandleFunc("/version", s.serveVersion)
+	mux.HandleFunc(serviceaccount.OpenIDConfigurationPath, s.serveIssuerDocument(s.cfg.OpenIDConfiguration, mediaJSON))
+	mux.HandleFunc(serviceaccount.JWKSPath, s.serveIssuerDocument(s.cfg.JWKS, "application/jwk-set+json"))
 	mux.HandleFunc("/api", s.serveLegacyVersions)
 	mux.HandleFunc("/apis", s.serveGroupList)
 	mux.HandleFunc(NodeCredentialPath, s.serveNodeCredential)

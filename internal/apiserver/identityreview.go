@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 
@@ -115,4 +116,28 @@ func (s *Server) reviewToken(ctx context.Context, spec authenticationv1.TokenRev
 		u.Groups = append(slices.Clip(u.Groups), groupAuthenticated)
 	}
 	return authenticationv1.TokenReviewStatus{Authenticated: true, User: userInfo(u), Audiences: auds}
+}
+
+// serveIssuerDocument serves one of the service account issuer's discovery documents
+// to those the policy lets read it (kube-apiserver's
+// system:service-account-issuer-discovery role, bound to every service account).
+func (s *Server) serveIssuerDocument(doc []byte, contentType string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if doc == nil {
+			s.writeError(w, r, notFoundPath(r.URL.Path))
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			s.writeError(w, r, apierrors.NewMethodNotSupported(s.noGroup(), r.Method))
+			return
+		}
+		if u, _ := userFrom(r.Context()); !allowedNonResource(u, r.URL.Path, "get") {
+			s.writeError(w, r, apierrors.NewForbidden(s.noGroup(), "", fmt.Errorf("User %q cannot get path %q", u.Name, r.URL.Path)))
+			return
+		}
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(doc)
+	}
 }

@@ -8,6 +8,8 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/berth/berth/internal/serviceaccount"
 )
 
 // berth's built-in policy as data, so that one table both decides requests (authorize,
@@ -108,8 +110,14 @@ func resourceRulesOf(u User) []resourceRule {
 	return rules
 }
 
+// issuerDiscoveryRules are every service account's: the issuer's discovery documents.
+var issuerDiscoveryRules = []nonResourceRule{{paths: []string{serviceaccount.OpenIDConfigurationPath, serviceaccount.JWKSPath}, verbs: []string{"get"}}}
+
 func nonResourceRulesOf(u User) []nonResourceRule {
 	rules := discoveryRules
+	if hasGroup(u, groupServiceAccounts) {
+		rules = slices.Concat(rules, issuerDiscoveryRules)
+	}
 	if hasGroup(u, GroupBootstrap) {
 		rules = slices.Concat(rules, bootstrapNonResourceRules)
 	}

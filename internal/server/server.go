@@ -310,16 +310,18 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	if err != nil {
 		return nil, err
 	}
-	signer, tokens, err := serviceAccountTokens(ctx, s.store, stores)
+	tokens, err := serviceAccountTokens(ctx, s.store, stores)
 	if err != nil {
 		return nil, err
 	}
 	api, err := apiserver.New(apiserver.Config{
-		Codecs:       codecs,
-		Stores:       stores,
-		Authenticate: authenticator(bundle, tokens, s.log),
-		TokenSigner:  signer,
-		APIAudiences: apiAudiences,
+		Codecs:              codecs,
+		Stores:              stores,
+		Authenticate:        authenticator(bundle, tokens.auth, s.log),
+		TokenSigner:         tokens.signer,
+		APIAudiences:        apiAudiences,
+		OpenIDConfiguration: tokens.openIDConfig,
+		JWKS:                tokens.jwks,
 		IssueNodeCert: func(csrPEM []byte, node string) ([]byte, []byte, error) {
 			cert, err := pki.SignCSR(bundle.CA, bundle.CAKey, csrPEM, apiserver.NodeUserPrefix+node, []string{apiserver.GroupNodes}, time.Now())
 			return cert, bundle.CAPEM, err

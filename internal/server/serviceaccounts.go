@@ -18,16 +18,28 @@ import (
 	"github.com/berth/berth/internal/storage"
 )
 
-// serviceAccountTokens builds the token signer and authenticator of the cluster's
-// signing key (created in storage by the first server).
-func serviceAccountTokens(ctx context.Context, store storage.Interface, stores []*registry.Store) (*serviceaccount.Signer, *serviceaccount.Authenticator, error) {
+// saTokens is what the API server needs of the cluster's signing key.
+type saTokens struct {
+	signer *serviceaccount.Signer
+	auth   *serviceaccount.Authenticator
+	// openIDConfig and jwks are the issuer's discovery documents.
+	openIDConfig, jwks []byte
+}
+
+// serviceAccountTokens builds the token signer, authenticator and discovery documents of
+// the cluster's signing key (created in storage by the first server).
+func serviceAccountTokens(ctx context.Context, store storage.Interface, stores []*registry.Store) (*saTokens, error) {
 	key, err := serviceaccount.EnsureKey(ctx, store)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	signer, err := serviceaccount.NewSigner(serviceaccount.DefaultIssuer, key, nil)
-	if err != nil {
-		return nil, nil, err
+	t := &saTokens{}
+	if t.signer, err = serviceaccount.NewSigner(serviceaccount.DefaultIssuer, key, nil); err != nil {
+		return nil, err
+	}
+	keys := []*ecdsa.PublicKey{&key.PublicKey}
+	if t.openIDConfig, t.jwks, err = serviceaccount.Discovery(serviceaccount.DefaultIssuer, keys); err != nil {
+		return nil, err
 	}
 	getter := storeGetter{}
 	for _, st := range stores {
@@ -46,13 +58,14 @@ func serviceAccountTokens(ctx context.Context, store storage.Interface, stores [
 		}
 	}
 	if getter.serviceAccounts == nil || getter.pods == nil || getter.secrets == nil || getter.nodes == nil {
-		return nil, nil, fmt.Errorf("service account tokens need the serviceaccounts, pods, secrets and nodes stores")
+		return nil, fmt.Errorf("service account tokens need the serviceaccounts, pods, secrets and nodes stores")
 	}
-	auth, err := serviceaccount.NewAuthenticator(serviceaccount.DefaultIssuer, apiAudiences, []*ecdsa.PublicKey{&key.PublicKey}, getter, nil)
+	auth, err := serviceaccount.NewAuthenticator(serviceaccount.DefaultIssuer, apiAudiences, keys, getter, nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return signer, auth.WithCache(tokenCacheTTL, 4096), nil
+	t.auth = auth.WithCache(tokenCacheTTL, 4096)
+	return t, nil
 }
 
 // tokenCacheTTL is how long a verified token is believed without checking it again

@@ -376,3 +376,35 @@ func TestAuthenticateCached(t *testing.T) {
 		}
 	}
 }
+
+// TestDiscovery: the JWKS holds the public key (its point and kid), and the
+// configuration names the issuer and where the JWKS is.
+func TestDiscovery(t *testing.T) {
+	key := newKey(t)
+	config, jwks, err := Discovery(DefaultIssuer, []*ecdsa.PublicKey{&key.PublicKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	if err := json.Unmarshal(config, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c["issuer"] != DefaultIssuer || c["jwks_uri"] != DefaultIssuer+"/openid/v1/jwks" {
+		t.Errorf("configuration %s", config)
+	}
+	var set struct {
+		Keys []struct{ Kty, Crv, Alg, Use, Kid, X, Y string }
+	}
+	if err := json.Unmarshal(jwks, &set); err != nil || len(set.Keys) != 1 {
+		t.Fatalf("jwks %s: %v", jwks, err)
+	}
+	k := set.Keys[0]
+	kid, _ := KeyID(&key.PublicKey)
+	x, _ := base64.RawURLEncoding.DecodeString(k.X)
+	y, _ := base64.RawURLEncoding.DecodeString(k.Y)
+	want, _ := key.PublicKey.ECDH()
+	if k.Kty != "EC" || k.Crv != "P-256" || k.Alg != "ES256" || k.Use != "sig" || k.Kid != kid ||
+		string(append(append([]byte{4}, x...), y...)) != string(want.Bytes()) {
+		t.Errorf("jwk %+v", k)
+	}
+}

@@ -2,9 +2,13 @@ package auth_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,6 +171,40 @@ func TestServiceAccountTokens(t *testing.T) {
 			_, err := clientWith(t, c, bound, nil, nil).Discovery().ServerVersion()
 			return apierrors.IsUnauthorized(err)
 		})
+	})
+
+	t.Run("issuer discovery", func(t *testing.T) {
+		sa := clientWith(t, c, strings.TrimSpace(token), nil, nil)
+		config, err := sa.Discovery().RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
+		if err != nil || !strings.Contains(string(config), `"jwks_uri":"https://kubernetes.default.svc.cluster.local/openid/v1/jwks"`) {
+			t.Errorf("openid-configuration: %s %v", config, err)
+		}
+		raw, err := sa.Discovery().RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var set struct{ Keys []struct{ Kid, X, Y string } }
+		if err := json.Unmarshal(raw, &set); err != nil || len(set.Keys) != 1 {
+			t.Fatalf("jwks %s: %v", raw, err)
+		}
+		// The JWKS verifies the token, as an outside verifier would.
+		x, _ := base64.RawURLEncoding.DecodeString(set.Keys[0].X)
+		y, _ := base64.RawURLEncoding.DecodeString(set.Keys[0].Y)
+		pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := strings.Split(strings.TrimSpace(token), ".")
+		sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+		digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+		if len(sig) != 64 || !ecdsa.Verify(pub, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
+			t.Error("the JWKS key does not verify the token")
+		}
+		// Not for other users (here: the node token).
+		bootstrap := clientWith(t, c, strings.TrimSpace(readFile(t, filepath.Join(c.DataDir, "node-token"))), nil, nil)
+		if _, err := bootstrap.Discovery().RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(ctx); !apierrors.IsForbidden(err) {
+			t.Errorf("the node token reading the JWKS: want 403, got %v", err)
+		}
 	})
 
 	t.Run("TokenReview is for admins", func(t *testing.T) {
