@@ -57,7 +57,7 @@ fuzz:
 		done; \
 	done
 
-# Test images (app:0.3.2, app:0.3.3, busybox:1.35, nginx:1.20.1) as OCI archives for
+# Test images (app:0.3.2, app:0.3.3, busybox:1.35, nginx:1.20.1, kubeclient:0.1) as OCI archives for
 # `berth image import`, built offline from images/ and Debian packages; prints one path a line.
 IMAGES_DIR ?= _output/images
 images:
