@@ -26,37 +26,46 @@ var reviewResources = []metav1.APIResource{
 	{Name: "subjectaccessreviews", SingularName: "subjectaccessreview", Kind: "SubjectAccessReview", Verbs: metav1.Verbs{"create"}},
 }
 
-// serveAccessReview answers a request under /apis/authorization.k8s.io/.
-func (s *Server) serveAccessReview(w http.ResponseWriter, r *http.Request, info requestInfo) {
+// readReview reads the body of a create of one of resources, answered by the API server
+// and never stored (access and identity reviews), after authorizing it; false when it has
+// answered the request with an error.
+func (s *Server) readReview(w http.ResponseWriter, r *http.Request, info requestInfo, gv schema.GroupVersion, resources []metav1.APIResource) (decodedWrite, User, schema.GroupVersionKind, bool) {
 	var kind string
-	for _, res := range reviewResources {
+	for _, res := range resources {
 		if res.Name == info.Resource {
 			kind = res.Kind
 		}
 	}
-	if kind == "" || info.Version != authorizationv1.SchemeGroupVersion.Version || info.Namespace != "" || info.Name != "" || info.Subresource != "" {
-		s.writeError(w, r, notFoundPath(r.URL.Path))
-		return
-	}
 	u, _ := userFrom(r.Context())
+	gvk := gv.WithKind(kind)
+	if kind == "" || info.Version != gv.Version || info.Namespace != "" || info.Name != "" || info.Subresource != "" {
+		s.writeError(w, r, notFoundPath(r.URL.Path))
+		return decodedWrite{}, u, gvk, false
+	}
 	if err := s.authorize(r.Context(), u, info); err != nil {
 		s.writeError(w, r, err)
-		return
+		return decodedWrite{}, u, gvk, false
 	}
 	if info.Verb != "create" {
 		s.writeError(w, r, methodNotAllowed(r.Method, info))
-		return
+		return decodedWrite{}, u, gvk, false
 	}
-	gvk := authorizationv1.SchemeGroupVersion.WithKind(kind)
 	into, err := s.codecs.Scheme.New(gvk)
 	if err != nil {
 		s.writeError(w, r, apierrors.NewInternalError(err))
-		return
+		return decodedWrite{}, u, gvk, false
 	}
 	req, ok := s.readWrite(w, r, "create", gvk, into)
+	return req, u, gvk, ok
+}
+
+// serveAccessReview answers a request under /apis/authorization.k8s.io/.
+func (s *Server) serveAccessReview(w http.ResponseWriter, r *http.Request, info requestInfo) {
+	req, u, gvk, ok := s.readReview(w, r, info, authorizationv1.SchemeGroupVersion, reviewResources)
 	if !ok {
 		return
 	}
+	kind := gvk.Kind
 	var answer runtime.Object
 	switch review := req.obj.(type) {
 	case *authorizationv1.SelfSubjectAccessReview:

@@ -24,35 +24,11 @@ var identityResources = []metav1.APIResource{
 
 // serveIdentityReview answers a request under /apis/authentication.k8s.io/.
 func (s *Server) serveIdentityReview(w http.ResponseWriter, r *http.Request, info requestInfo) {
-	var kind string
-	for _, res := range identityResources {
-		if res.Name == info.Resource {
-			kind = res.Kind
-		}
-	}
-	if kind == "" || info.Version != authenticationv1.SchemeGroupVersion.Version || info.Namespace != "" || info.Name != "" || info.Subresource != "" {
-		s.writeError(w, r, notFoundPath(r.URL.Path))
-		return
-	}
-	u, _ := userFrom(r.Context())
-	if err := s.authorize(r.Context(), u, info); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if info.Verb != "create" {
-		s.writeError(w, r, methodNotAllowed(r.Method, info))
-		return
-	}
-	gvk := authenticationv1.SchemeGroupVersion.WithKind(kind)
-	into, err := s.codecs.Scheme.New(gvk)
-	if err != nil {
-		s.writeError(w, r, apierrors.NewInternalError(err))
-		return
-	}
-	req, ok := s.readWrite(w, r, "create", gvk, into)
+	req, u, gvk, ok := s.readReview(w, r, info, authenticationv1.SchemeGroupVersion, identityResources)
 	if !ok {
 		return
 	}
+	kind := gvk.Kind
 	var answer runtime.Object
 	switch review := req.obj.(type) {
 	case *authenticationv1.SelfSubjectReview:
