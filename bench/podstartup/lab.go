@@ -132,7 +132,10 @@ func (l *lab) startAgent(ctx context.Context, opts labOptions) error {
 	}
 	cmd := exec.Command(berth, "agent", "--server", l.server.URL, "--token-file", filepath.Join(l.dataDir, "node-token"),
 		"--data-dir", l.dataDir, "--node-name", l.name, "--netns", l.netns, "--cgroup-root", l.cgroupRoot,
-		"--log-level", opts.logLevel, "--streaming-port", "-1")
+		"--log-level", opts.logLevel, "--streaming-port", "-1",
+		// The node shares the host's disk: a host with less than 15 % free would taint
+		// it (DiskPressure) and leave every pod Pending, as in the e2e tests.
+		"--eviction-hard", "nodefs.available<0%,imagefs.available<0%")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if opts.pprof {
 		if l.pprofAddr, err = freeLoopbackAddr(); err != nil {
