@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"fmt"
-	"math"
 	"net/http"
 	"slices"
 	"time"
@@ -22,7 +21,7 @@ import (
 const (
 	defaultTokenSeconds = 3600
 	minTokenSeconds     = 600
-	maxTokenSeconds     = math.MaxUint32
+	maxTokenSeconds     = 1 << 32
 )
 
 var (
@@ -83,7 +82,8 @@ func (s *Server) issueToken(r *http.Request, info requestInfo, tr *authenticatio
 	tr.CreationTimestamp = metav1.NewTime(now)
 	tr.Status = authenticationv1.TokenRequestStatus{}
 	if errs := validateTokenRequest(tr); len(errs) > 0 {
-		return nil, apierrors.NewInvalid(gk, info.Name, errs)
+		// Unnamed, as kube-apiserver's: `TokenRequest.authentication.k8s.io "" is invalid`.
+		return nil, apierrors.NewInvalid(gk, "", errs)
 	}
 	sreq := serviceaccount.Request{ServiceAccount: sa, Audiences: tr.Spec.Audiences}
 	if err := s.boundObject(r, info, tr.Spec.BoundObjectRef, &sreq); err != nil {
@@ -121,7 +121,7 @@ func validateTokenRequest(tr *authenticationv1.TokenRequest) field.ErrorList {
 	case exp < minTokenSeconds:
 		errs = append(errs, field.Invalid(p, exp, "may not specify a duration less than 10 minutes"))
 	case exp > maxTokenSeconds:
-		errs = append(errs, field.TooLong(p, exp, maxTokenSeconds))
+		errs = append(errs, field.Invalid(p, exp, "may not specify a duration larger than 2^32 seconds"))
 	}
 	return errs
 }

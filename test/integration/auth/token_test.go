@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,7 +101,7 @@ func TestServiceAccountTokens(t *testing.T) {
 		args         []string
 	}{
 		{"a missing account", "error: failed to create token: serviceaccounts \"nope\" not found\n", []string{"create", "token", "nope"}},
-		{"too short", "error: failed to create token: TokenRequest.authentication.k8s.io \"default\" is invalid: spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes\n",
+		{"too short", "error: failed to create token: TokenRequest.authentication.k8s.io \"\" is invalid: spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes\n",
 			[]string{"create", "token", "default", "--duration=1m"}},
 		{"a pod that does not exist", "error: failed to create token: pods \"ghost\" not found\n",
 			[]string{"create", "token", "default", "--bound-object-kind=Pod", "--bound-object-name=ghost"}},
@@ -311,4 +312,51 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestTokenRequestBodies: what kube-apiserver answers to TokenRequest bodies, good and
+// bad — every refusal a Status with its 4xx code and Kubernetes' text.
+func TestTokenRequestBodies(t *testing.T) {
+	c := framework.StartCluster(t, framework.Options{APIOnly: true})
+	ctx := context.Background()
+	sa, err := c.Client.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const path = "/api/v1/namespaces/default/serviceaccounts/default/token"
+	for _, tt := range []struct {
+		name, body string
+		code       int
+		// message is the Status's message; for a 201, a part of the TokenRequest's JSON.
+		message string
+	}{
+		{"too short", `{"spec":{"expirationSeconds":60}}`, http.StatusUnprocessableEntity,
+			`TokenRequest.authentication.k8s.io "" is invalid: spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes`},
+		{"negative", `{"spec":{"expirationSeconds":-5}}`, http.StatusUnprocessableEntity,
+			`TokenRequest.authentication.k8s.io "" is invalid: spec.expirationSeconds: Invalid value: -5: may not specify a duration less than 10 minutes`},
+		{"beyond 2^32 s", `{"spec":{"expirationSeconds":4294967297}}`, http.StatusUnprocessableEntity,
+			`TokenRequest.authentication.k8s.io "" is invalid: spec.expirationSeconds: Invalid value: 4294967297: may not specify a duration larger than 2^32 seconds`},
+		{"2^32 s", `{"spec":{"expirationSeconds":4294967296}}`, http.StatusCreated, `"expirationSeconds":4294967296`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := `{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest",` + strings.TrimPrefix(tt.body, "{")
+			var code int
+			raw, err := c.Client.CoreV1().RESTClient().Post().AbsPath(path).SetHeader("Content-Type", "application/json").
+				Body([]byte(body)).Do(ctx).StatusCode(&code).Raw()
+			if code != tt.code {
+				t.Fatalf("code %d, want %d: %s %v", code, tt.code, raw, err)
+			}
+			if code == http.StatusCreated {
+				if !strings.Contains(string(raw), tt.message) {
+					t.Errorf("%s\nwant it to contain %s", raw, tt.message)
+				}
+				return
+			}
+			var status metav1.Status
+			if err := json.Unmarshal(raw, &status); err != nil || status.Kind != "Status" || status.Message != tt.message {
+				t.Errorf("%s (%v)\nwant message %q", raw, err, tt.message)
+			}
+		})
+	}
+	_ = sa
 }
