@@ -59,7 +59,8 @@ func (s *Server) issueToken(r *http.Request, info requestInfo, tr *authenticatio
 		return nil, apierrors.NewInvalid(gk, info.Name, field.ErrorList{field.Invalid(field.NewPath("metadata", "name"), tr.Name, "must match the service account name if specified")})
 	}
 	if tr.Namespace != "" && tr.Namespace != info.Namespace {
-		return nil, apierrors.NewInvalid(gk, info.Name, field.ErrorList{field.Invalid(field.NewPath("metadata", "namespace"), tr.Namespace, "must match the service account namespace if specified")})
+		// kube-apiserver's create handler refuses this before TokenRequest sees it.
+		return nil, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
 	}
 	if u, ok := userFrom(ctx); ok {
 		if err := s.nodeTokenRestriction(r, u, info, tr); err != nil {
@@ -71,6 +72,13 @@ func (s *Server) issueToken(r *http.Request, info requestInfo, tr *authenticatio
 		return nil, err
 	}
 	sa := obj.(*corev1.ServiceAccount)
+	// The request may name the account by its UID (TokenRequestServiceAccountUIDValidation,
+	// on since v1.34); the answer always does.
+	if tr.UID != "" && tr.UID != sa.UID {
+		return nil, apierrors.NewConflict(schema.GroupResource{Group: gk.Group, Resource: gk.Kind}, info.Name,
+			fmt.Errorf("the UID in the token request (%s) does not match the UID of the service account (%s)", tr.UID, sa.UID))
+	}
+	tr.UID = sa.UID
 	if tr.Spec.ExpirationSeconds == nil {
 		tr.Spec.ExpirationSeconds = new(int64(defaultTokenSeconds))
 	}

@@ -337,9 +337,23 @@ func TestTokenRequestBodies(t *testing.T) {
 		{"beyond 2^32 s", `{"spec":{"expirationSeconds":4294967297}}`, http.StatusUnprocessableEntity,
 			`TokenRequest.authentication.k8s.io "" is invalid: spec.expirationSeconds: Invalid value: 4294967297: may not specify a duration larger than 2^32 seconds`},
 		{"2^32 s", `{"spec":{"expirationSeconds":4294967296}}`, http.StatusCreated, `"expirationSeconds":4294967296`},
+		{"the answer names the account by its UID", `{}`, http.StatusCreated, `"metadata":{"name":"default","namespace":"default","uid":"$UID"`},
+		{"the account's UID", `{"metadata":{"uid":"$UID"}}`, http.StatusCreated, `"uid":"$UID"`},
+		{"another UID", `{"metadata":{"uid":"abc"}}`, http.StatusConflict,
+			`Operation cannot be fulfilled on TokenRequest.authentication.k8s.io "default": the UID in the token request (abc) does not match the UID of the service account ($UID)`},
+		{"another name", `{"metadata":{"name":"other"}}`, http.StatusUnprocessableEntity,
+			`TokenRequest.authentication.k8s.io "default" is invalid: metadata.name: Invalid value: "other": must match the service account name if specified`},
+		{"its namespace", `{"metadata":{"namespace":"default"}}`, http.StatusCreated, `"namespace":"default"`},
+		{"another namespace", `{"metadata":{"namespace":"other"}}`, http.StatusBadRequest,
+			"the namespace of the provided object does not match the namespace sent on the request"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			body := `{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest",` + strings.TrimPrefix(tt.body, "{")
+			uid := strings.NewReplacer("$UID", string(sa.UID))
+			tt.body, tt.message = uid.Replace(tt.body), uid.Replace(tt.message)
+			body := `{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest"` + strings.TrimPrefix(tt.body, "{")
+			if tt.body != "{}" {
+				body = strings.Replace(body, `"TokenRequest"`, `"TokenRequest",`, 1)
+			}
 			var code int
 			raw, err := c.Client.CoreV1().RESTClient().Post().AbsPath(path).SetHeader("Content-Type", "application/json").
 				Body([]byte(body)).Do(ctx).StatusCode(&code).Raw()
@@ -358,5 +372,4 @@ func TestTokenRequestBodies(t *testing.T) {
 			}
 		})
 	}
-	_ = sa
 }
