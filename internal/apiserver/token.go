@@ -154,8 +154,14 @@ func (s *Server) boundObject(r *http.Request, info requestInfo, ref *authenticat
 		}
 		req.Pod, uid = pod, pod.UID
 		if pod.Spec.NodeName != "" {
-			// The node is information in the token; a node that is gone leaves it out.
-			if obj, err := s.stores[corev1.SchemeGroupVersion.WithResource("nodes")].Get(ctx, "", pod.Spec.NodeName); err == nil {
+			// The node is information in the token; one that is gone is named without UID.
+			obj, err := s.stores[corev1.SchemeGroupVersion.WithResource("nodes")].Get(ctx, "", pod.Spec.NodeName)
+			switch {
+			case apierrors.IsNotFound(err):
+				req.Node = &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: pod.Spec.NodeName}}
+			case err != nil:
+				return err
+			default:
 				req.Node = obj.(*corev1.Node)
 			}
 		}

@@ -33,8 +33,8 @@ const UserPrefix = "system:serviceaccount:"
 
 // ref names one object a token is bound to.
 type ref struct {
-	Name string `json:"name"`
-	UID  string `json:"uid"`
+	Name string `json:"name,omitempty"`
+	UID  string `json:"uid,omitempty"`
 }
 
 // privateClaims is the "kubernetes.io" claim.

@@ -372,4 +372,34 @@ func TestTokenRequestBodies(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("a pod on a node that is gone", func(t *testing.T) {
+		// The token names the pod's node by name alone, as kube-apiserver's does.
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "orphan"}, Spec: corev1.PodSpec{NodeName: "gone", Containers: []corev1.Container{{Name: "c", Image: "x"}}}}
+		pod, err := c.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := c.Client.CoreV1().ServiceAccounts("default").CreateToken(ctx, "default", &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+			BoundObjectRef: &authenticationv1.BoundObjectReference{APIVersion: "v1", Kind: "Pod", Name: "orphan", UID: pod.UID},
+		}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		k8s, _ := json.Marshal(jwtClaims(t, tr.Status.Token)["kubernetes.io"])
+		if want := fmt.Sprintf(`{"namespace":"default","node":{"name":"gone"},"pod":{"name":"orphan","uid":"%s"},"serviceaccount":{"name":"default","uid":"%s"}}`, pod.UID, sa.UID); string(k8s) != want {
+			t.Errorf("claims %s\nwant   %s", k8s, want)
+		}
+		review, err := clientWith(t, c, tr.Status.Token, nil, nil).AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		extra := review.Status.UserInfo.Extra
+		if got := extra["authentication.kubernetes.io/node-name"]; len(got) != 1 || got[0] != "gone" {
+			t.Errorf("extra %v", extra)
+		}
+		if _, ok := extra["authentication.kubernetes.io/node-uid"]; ok {
+			t.Errorf("extra %v: no node-uid for a node without one", extra)
+		}
+	})
 }
