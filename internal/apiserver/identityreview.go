@@ -10,7 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/berth/berth/internal/serviceaccount"
 )
 
 // authentication.k8s.io/v1 reviews, answered and never stored: SelfSubjectReview
@@ -37,7 +38,7 @@ func (s *Server) serveIdentityReview(w http.ResponseWriter, r *http.Request, inf
 		answer = review
 	case *authenticationv1.TokenReview:
 		if review.Spec.Token == "" {
-			s.writeError(w, r, apierrors.NewInvalid(gvk.GroupKind(), "", field.ErrorList{field.Required(field.NewPath("spec", "token"), "")}))
+			s.writeError(w, r, apierrors.NewBadRequest("token is required for TokenReview in authentication"))
 			return
 		}
 		review.Status = s.reviewToken(r.Context(), review.Spec)
@@ -61,25 +62,20 @@ func userInfo(u User) authenticationv1.UserInfo {
 	return info
 }
 
-// reviewToken authenticates spec.token as a request carrying it would be.
+// reviewToken authenticates spec.token as a request carrying it would be, for the
+// audiences the review names (the API's when it names none), as kube-apiserver's
+// TokenReview: status.audiences, those of spec.audiences the token is for, only when the
+// review names some.
 func (s *Server) reviewToken(ctx context.Context, spec authenticationv1.TokenReviewSpec) authenticationv1.TokenReviewStatus {
 	refused := authenticationv1.TokenReviewStatus{Error: "invalid bearer token"}
 	if s.cfg.Authenticate == nil {
 		return refused
 	}
-	auds := s.cfg.APIAudiences
-	if len(spec.Audiences) > 0 {
-		auds = nil
-		for _, a := range spec.Audiences {
-			if slices.Contains(s.cfg.APIAudiences, a) {
-				auds = append(auds, a)
-			}
-		}
-		if len(auds) == 0 {
-			return authenticationv1.TokenReviewStatus{Error: "token audiences are not the API server's"}
-		}
+	auds := &serviceaccount.Audiences{Want: spec.Audiences}
+	if len(auds.Want) == 0 {
+		auds.Want = s.cfg.APIAudiences
 	}
-	r, err := http.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
+	r, err := http.NewRequestWithContext(serviceaccount.WithAudiences(ctx, auds), http.MethodGet, "/", nil)
 	if err != nil {
 		return refused
 	}
@@ -88,10 +84,26 @@ func (s *Server) reviewToken(ctx context.Context, spec authenticationv1.TokenRev
 	if !ok {
 		return refused
 	}
+	if auds.Got == nil {
+		// Not a service account token: its authenticator knows no audiences, and the
+		// credential is good for the API's alone (kube-apiserver's audience-agnostic wrap).
+		for _, a := range auds.Want {
+			if slices.Contains(s.cfg.APIAudiences, a) {
+				auds.Got = append(auds.Got, a)
+			}
+		}
+		if len(auds.Got) == 0 {
+			return authenticationv1.TokenReviewStatus{Error: fmt.Sprintf("token audiences %q is invalid for the target audiences %q", s.cfg.APIAudiences, auds.Want)}
+		}
+	}
 	if !slices.Contains(u.Groups, groupAuthenticated) {
 		u.Groups = append(slices.Clip(u.Groups), groupAuthenticated)
 	}
-	return authenticationv1.TokenReviewStatus{Authenticated: true, User: userInfo(u), Audiences: auds}
+	status := authenticationv1.TokenReviewStatus{Authenticated: true, User: userInfo(u)}
+	if len(spec.Audiences) > 0 {
+		status.Audiences = auds.Got
+	}
+	return status
 }
 
 // serveIssuerDocument serves one of the service account issuer's discovery documents

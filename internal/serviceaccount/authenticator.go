@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -138,8 +137,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Info, e
 	if err != nil {
 		return Info{}, fmt.Errorf("invalid service account token: %w", err)
 	}
-	if !slices.ContainsFunc(c.Audience, func(aud string) bool { return slices.Contains(a.audiences, aud) }) {
-		return Info{}, fmt.Errorf("token audiences %q are not the API's %q", []string(c.Audience), a.audiences)
+	want := a.audiences
+	asked := audiencesFrom(ctx)
+	if asked != nil {
+		want = asked.Want
+	}
+	auds := intersect(c.Audience, want)
+	if len(auds) == 0 {
+		return Info{}, fmt.Errorf("token audiences %q is invalid for the target audiences %q", []string(c.Audience), want)
 	}
 	pc := c.Kubernetes
 	if pc == nil || pc.Namespace == "" || pc.ServiceAccount.Name == "" || pc.ServiceAccount.UID == "" {
@@ -154,6 +159,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Info, e
 	}
 	if err := a.validateObjects(ctx, pc, &info); err != nil {
 		return Info{}, err
+	}
+	if asked != nil {
+		asked.Got = auds
 	}
 	return info, nil
 }

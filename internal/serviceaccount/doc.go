@@ -11,7 +11,8 @@
 //
 // Verification follows kube-apiserver's authenticator: a token from another issuer gets
 // no opinion (another authenticator may take it); ours must carry a known key id and a
-// valid ES256 signature, share an audience with the API's, be within exp/nbf with 60 s
+// valid ES256 signature, share an audience with the API's (or with those the context
+// names: WithAudiences, for TokenReview's spec.audiences), be within exp/nbf with 60 s
 // of leeway, and name objects that still exist with the UIDs it carries (an object
 // deleted less than 60 s ago still counts, for pods shutting down). Every failure is the
 // same plain 401 at the API; the reason is logged. A token that verified is believed for

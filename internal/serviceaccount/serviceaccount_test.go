@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -406,5 +407,60 @@ func TestDiscovery(t *testing.T) {
 	if k.Kty != "EC" || k.Crv != "P-256" || k.Alg != "ES256" || k.Use != "sig" || k.Kid != kid ||
 		string(append(append([]byte{4}, x...), y...)) != string(want.Bytes()) {
 		t.Errorf("jwk %+v", k)
+	}
+}
+
+// TestAuthenticateAudiences: a context's Audiences replace the API's (TokenReview with
+// spec.audiences), past the cache, and tell which of them the token carries.
+func TestAuthenticateAudiences(t *testing.T) {
+	key := newKey(t)
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	sa := &corev1.ServiceAccount{ObjectMeta: meta("ns1", "robot", "sa-uid")}
+	o := objects{sas: map[string]*corev1.ServiceAccount{"ns1/robot": sa}}
+	signer, err := NewSigner(DefaultIssuer, key, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewAuthenticator(DefaultIssuer, []string{DefaultIssuer}, []*ecdsa.PublicKey{&key.PublicKey}, o, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.WithCache(time.Minute, 10)
+	sign := func(auds ...string) string {
+		token, err := signer.Sign(Request{ServiceAccount: sa, Audiences: auds, Expires: now.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return token
+	}
+	apiToken := sign(DefaultIssuer)
+	if _, err := a.AuthenticateCached(context.Background(), apiToken); err != nil {
+		t.Fatal(err) // now cached
+	}
+	for _, tc := range []struct {
+		name  string
+		token string
+		want  []string
+		got   []string // nil: refused
+	}{
+		{"the API's token, cached for the API, asked for x", apiToken, []string{"x"}, nil},
+		{"the API's token for the API", apiToken, []string{DefaultIssuer}, []string{DefaultIssuer}},
+		{"x's token for x", sign("x"), []string{"x"}, []string{"x"}},
+		{"x and y's token for y and z", sign("x", "y"), []string{"z", "y"}, []string{"y"}},
+		{"x's token for the API", sign("x"), []string{DefaultIssuer}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			auds := &Audiences{Want: tc.want}
+			_, err := a.AuthenticateCached(WithAudiences(context.Background(), auds), tc.token)
+			switch {
+			case tc.got == nil && (err == nil || !strings.Contains(err.Error(), "is invalid for the target audiences")):
+				t.Errorf("err %v, want the audiences refused", err)
+			case tc.got != nil && err != nil:
+				t.Errorf("err %v", err)
+			case fmt.Sprint(auds.Got) != fmt.Sprint(tc.got) && tc.got != nil:
+				t.Errorf("got audiences %v, want %v", auds.Got, tc.got)
+			}
+		})
 	}
 }

@@ -403,3 +403,60 @@ func TestTokenRequestBodies(t *testing.T) {
 		}
 	})
 }
+
+// TestTokenReview: TokenReview as kube-apiserver's — for the audiences the review names
+// (a service for its own audience verifies the tokens its clients were given), status
+// audiences only when the review names some, and an empty token a 400.
+func TestTokenReview(t *testing.T) {
+	c := framework.StartCluster(t, framework.Options{APIOnly: true})
+	ctx := context.Background()
+	if _, err := c.Client.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	const api = "https://kubernetes.default.svc.cluster.local"
+	token := func(auds ...string) string {
+		tr, err := c.Client.CoreV1().ServiceAccounts("default").CreateToken(ctx, "default", &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{Audiences: auds}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr.Status.Token
+	}
+	nodeToken := strings.TrimSpace(readFile(t, filepath.Join(c.DataDir, "node-token")))
+	for _, tt := range []struct {
+		name          string
+		token         string
+		audiences     []string
+		authenticated bool
+		want          []string // status.audiences
+	}{
+		{"the API's token", token(), nil, true, nil},
+		{"the API's token for the API", token(), []string{api}, true, []string{api}},
+		{"the API's token for vault", token(), []string{"vault"}, false, nil},
+		{"vault's token", token("vault"), nil, false, nil},
+		{"vault's token for vault", token("vault"), []string{"vault"}, true, []string{"vault"}},
+		{"a token of two audiences for one", token("vault", "other"), []string{"x", "other"}, true, []string{"other"}},
+		{"the node token for the API", nodeToken, []string{api}, true, []string{api}},
+		{"the node token for vault", nodeToken, []string{"vault"}, false, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			review, err := c.Client.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: tt.token, Audiences: tt.audiences}}, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := review.Status
+			if st.Authenticated != tt.authenticated || fmt.Sprint(st.Audiences) != fmt.Sprint(tt.want) {
+				t.Errorf("status %+v\nwant authenticated %v, audiences %v", st, tt.authenticated, tt.want)
+			}
+			if st.Authenticated && (st.User.Username == "" || st.Error != "") || !st.Authenticated && (st.User.Username != "" || st.Error == "") {
+				t.Errorf("status %+v", st)
+			}
+		})
+	}
+
+	t.Run("no token", func(t *testing.T) {
+		_, err := c.Client.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{}, metav1.CreateOptions{})
+		if !apierrors.IsBadRequest(err) || err.Error() != "token is required for TokenReview in authentication" {
+			t.Errorf("want a 400, got %v", err)
+		}
+	})
+}
