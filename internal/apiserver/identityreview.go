@@ -33,9 +33,11 @@ func (s *Server) serveIdentityReview(w http.ResponseWriter, r *http.Request, inf
 	var answer runtime.Object
 	switch review := req.obj.(type) {
 	case *authenticationv1.SelfSubjectReview:
-		review.Status.UserInfo = userInfo(u)
-		review.CreationTimestamp = metav1.NewTime(s.now())
-		answer = review
+		// A new object, as kube-apiserver's: nothing of the request comes back.
+		answer = &authenticationv1.SelfSubjectReview{
+			ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.NewTime(s.now())},
+			Status:     authenticationv1.SelfSubjectReviewStatus{UserInfo: userInfo(u)},
+		}
 	case *authenticationv1.TokenReview:
 		if review.Spec.Token == "" {
 			s.writeError(w, r, apierrors.NewBadRequest("token is required for TokenReview in authentication"))

@@ -460,3 +460,19 @@ func TestTokenReview(t *testing.T) {
 		}
 	})
 }
+
+// TestSelfSubjectReviewIsNew: the answer is a new object, as kube-apiserver's — nothing of
+// the request's metadata comes back, only the creation time.
+func TestSelfSubjectReviewIsNew(t *testing.T) {
+	c := framework.StartCluster(t, framework.Options{APIOnly: true})
+	review, err := c.Client.AuthenticationV1().SelfSubjectReviews().Create(context.Background(), &authenticationv1.SelfSubjectReview{
+		ObjectMeta: metav1.ObjectMeta{Name: "me", Labels: map[string]string{"a": "b"}, Annotations: map[string]string{"c": "d"}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := review.ObjectMeta
+	if m.Name != "" || m.Labels != nil || m.Annotations != nil || m.CreationTimestamp.IsZero() || review.Status.UserInfo.Username == "" {
+		t.Errorf("review %+v", review)
+	}
+}
