@@ -117,9 +117,22 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, st *re
 		s.handleFinalize(w, r, st, info)
 	case isPodStream(st, info):
 		s.servePodStream(w, r, st, info)
+	case oneVerbSubresource(st, info.Subresource):
+		// The subresource exists, not with this method (GET of pods/x/binding).
+		s.writeError(w, r, methodNotAllowed(r.Method, info))
 	default:
 		s.writeError(w, r, notFoundPath(r.URL.Path))
 	}
+}
+
+// oneVerbSubresource: st serves sub, which takes one verb only (create, or update for
+// finalize).
+func oneVerbSubresource(st *registry.Store, sub string) bool {
+	switch sub {
+	case "eviction", "binding", "token", "finalize":
+		return hasSub(st, sub)
+	}
+	return false
 }
 
 func hasSub(st *registry.Store, sub string) bool {

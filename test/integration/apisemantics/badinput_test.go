@@ -89,6 +89,11 @@ func testBadInput(t *testing.T, c *framework.Cluster) {
 		{name: "get name ..", method: "GET", path: "/%2E%2E", want: []int{404}},
 		{name: "put name with encoded slash", method: "PUT", path: "/a%2Fb", contentType: mediaJSON, body: cmJSON("a/b", ""), want: []int{400, 404}},
 		{name: "namespace with encoded slash", method: "GET", path: "/api/v1/namespaces/a%2Fb/configmaps", want: []int{404}},
+		// Subresources that take one verb: another method is not allowed, not "not found".
+		{name: "GET of a token subresource", method: "GET", path: "/api/v1/namespaces/" + ns + "/serviceaccounts/default/token", want: []int{405}},
+		{name: "GET of pods/binding", method: "GET", path: "/api/v1/namespaces/" + ns + "/pods/p/binding", want: []int{405}},
+		{name: "DELETE of pods/eviction", method: "DELETE", path: "/api/v1/namespaces/" + ns + "/pods/p/eviction", want: []int{405}},
+		{name: "GET of namespaces/finalize", method: "GET", path: "/api/v1/namespaces/" + ns + "/finalize", want: []int{405}},
 
 		// Field validation.
 		{name: "unknown field Strict", method: "POST", path: "?fieldValidation=Strict", contentType: mediaJSON, body: cmJSON("strict", `,"bogus":1`), want: []int{400},
