@@ -61,6 +61,9 @@ type Options struct {
 	// the kubernetes Service; the zero value: the address controllers reach it at, when
 	// pods can use that one.
 	APIServerAddress netip.AddrPort
+	// LegacyTokenSigner signs the long-lived token a kubernetes.io/service-account-token
+	// Secret holds for its account; nil disables the tokens controller.
+	LegacyTokenSigner func(sa *corev1.ServiceAccount, secret *corev1.Secret) (string, error)
 }
 
 // Runnable is one control loop; Run blocks until ctx ends.

@@ -32,6 +32,7 @@ var loopConstructors = []func(*controller.Context) (controller.Runnable, error){
 	nodeipam.New,
 	nodelifecycle.New,
 	serviceaccount.New,
+	serviceaccount.NewTokens,
 	disruption.New,
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/berth/berth/internal/controller"
 	"github.com/berth/berth/internal/pki"
 	"github.com/berth/berth/internal/registry"
+	"github.com/berth/berth/internal/serviceaccount"
 	"github.com/berth/berth/internal/storage"
 	etcdstore "github.com/berth/berth/internal/storage/etcd"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -125,6 +126,8 @@ type Server struct {
 	agentDone chan struct{}
 	// dnsIP is the cluster DNS service's address (the tenth of the service range).
 	dnsIP string
+	// saSigner signs service account tokens (the tokens controller's legacy tokens).
+	saSigner *serviceaccount.Signer
 	// Loopback is an admin client config that reaches the server over its socket (TLS).
 	Loopback *rest.Config
 	// InProcess is an admin client config whose requests the server's handler serves in
@@ -314,6 +317,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 	if err != nil {
 		return nil, err
 	}
+	s.saSigner = tokens.signer
 	api, err := apiserver.New(apiserver.Config{
 		Codecs:              codecs,
 		Stores:              stores,
@@ -398,6 +402,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, retErr error) {
 func (s *Server) startControllers(b *pki.Bundle) error {
 	opts := s.cfg.Controllers
 	opts.RootCAPEM = b.CAPEM
+	opts.LegacyTokenSigner = s.saSigner.SignLegacy
 	opts.APIServerAddress = s.advertise
 	cc, err := controller.NewContext(s.InProcess, s.log, opts)
 	if err != nil {

@@ -82,7 +82,9 @@ type Authenticator struct {
 	getter    Getter
 	now       func() time.Time
 	parser    *jwt.Parser
-	cache     *cache
+	// legacyParser verifies legacy tokens: no exp, iat or audience (legacy.go).
+	legacyParser *jwt.Parser
+	cache        *cache
 }
 
 // NewAuthenticator verifies tokens of issuer signed by one of keys that share an audience
@@ -108,7 +110,26 @@ func NewAuthenticator(issuer string, audiences []string, keys []*ecdsa.PublicKey
 		jwt.WithLeeway(leeway),
 		jwt.WithTimeFunc(func() time.Time { return a.now() }),
 	)
+	a.legacyParser = jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}),
+		jwt.WithoutClaimsValidation(), // Authenticate checked iss; the signature covers it
+	)
 	return a, nil
+}
+
+// keyFunc picks the verification key of a token by its kid (the only key when it has
+// none).
+func (a *Authenticator) keyFunc(t *jwt.Token) (any, error) {
+	kid, _ := t.Header["kid"].(string)
+	if key, ok := a.keys[kid]; ok {
+		return key, nil
+	}
+	if kid == "" && len(a.keys) == 1 {
+		for _, key := range a.keys {
+			return key, nil
+		}
+	}
+	return nil, fmt.Errorf("no key with id %q", kid)
 }
 
 // Authenticate verifies token. ErrNotOurs means another authenticator may take it; any
@@ -118,22 +139,17 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Info, e
 		return Info{}, ErrNotOurs
 	}
 	var unverified claims
-	if _, _, err := jwt.NewParser().ParseUnverified(token, &unverified); err != nil || unverified.Issuer != a.issuer {
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &unverified); err != nil {
+		return Info{}, ErrNotOurs
+	}
+	if unverified.Issuer == LegacyIssuer {
+		return a.authenticateLegacy(ctx, token)
+	}
+	if unverified.Issuer != a.issuer {
 		return Info{}, ErrNotOurs
 	}
 	var c claims
-	_, err := a.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		if key, ok := a.keys[kid]; ok {
-			return key, nil
-		}
-		if kid == "" && len(a.keys) == 1 {
-			for _, key := range a.keys {
-				return key, nil
-			}
-		}
-		return nil, fmt.Errorf("no key with id %q", kid)
-	})
+	_, err := a.parser.ParseWithClaims(token, &c, a.keyFunc)
 	if err != nil {
 		return Info{}, fmt.Errorf("invalid service account token: %w", err)
 	}
