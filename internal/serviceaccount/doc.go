@@ -19,6 +19,11 @@
 // a while without checking again (WithCache; the server uses 10 s, as kube-apiserver's
 // token cache), so a deleted account's tokens stop within that time.
 //
+// Legacy tokens, the long-lived ones kubernetes.io/service-account-token Secrets hold
+// (SignLegacy; issuer "kubernetes/serviceaccount", no expiry, no audience), are verified
+// with the same keys and are good while their Secret still holds them and the account
+// exists with the UID they name, as kube-apiserver's legacy validator.
+//
 // The signing key lives in storage, under a key outside the resource space
 // (SigningKeyStorageKey), created by the first server and read by every later one: the
 // servers of one etcd share it with no operator step. etcd holds every Secret already;

@@ -1,7 +1,9 @@
 // Package serviceaccount keeps what every namespace is expected to hold: the "default"
 // ServiceAccount that pods run as unless told otherwise, and the kube-root-ca.crt
 // ConfigMap with the cluster CA that in-cluster clients verify the API server with.
-// It creates and repairs them; it never deletes (namespace deletion removes them).
+// It creates and repairs them; it never deletes them (namespace deletion removes them).
+// The package's tokens controller (tokens.go) fills long-lived token Secrets
+// (kubernetes.io/service-account-token) and deletes those whose account is gone.
 package serviceaccount
 
 import (
