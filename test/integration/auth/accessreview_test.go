@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -30,21 +29,15 @@ import (
 // exit code.
 func kubectlAs(t *testing.T, c *framework.Cluster, kubeconfig string, args ...string) (string, string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, framework.KubectlPath(t), append([]string{"--kubeconfig", kubeconfig}, args...)...)
-	cmd.Env = append(os.Environ(), "KUBECACHEDIR="+filepath.Join(c.DataDir, "kubecache"), "HOME="+c.DataDir)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
+	r := c.KubectlWith(t, kubeconfig, args...)
 	var exit *exec.ExitError
 	switch {
-	case err == nil:
-		return stdout.String(), stderr.String(), 0
-	case errors.As(err, &exit):
-		return stdout.String(), stderr.String(), exit.ExitCode()
+	case r.Err == nil:
+		return r.Stdout, r.Stderr, 0
+	case errors.As(r.Err, &exit):
+		return r.Stdout, r.Stderr, exit.ExitCode()
 	}
-	t.Fatalf("kubectl %v: %v", args, err)
+	t.Fatalf("kubectl %v: %v", args, r.Err)
 	return "", "", 0
 }
 
@@ -55,18 +48,7 @@ func nodeTokenKubeconfig(t *testing.T, c *framework.Cluster) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "node.kubeconfig")
-	config := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: berth, cluster: {server: %q, certificate-authority: %q}}]
-users: [{name: node-token, user: {token: %q}}]
-contexts: [{name: berth, context: {cluster: berth, user: node-token, namespace: default}}]
-current-context: berth
-`, c.Config.Host, filepath.Join(c.DataDir, "tls", "ca.crt"), strings.TrimSpace(string(token)))
-	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return c.TokenKubeconfig(t, strings.TrimSpace(string(token)))
 }
 
 // joinNode trades the node token for the credential of one node and returns its client.

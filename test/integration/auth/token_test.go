@@ -25,24 +25,6 @@ import (
 	"github.com/berth/berth/test/integration/framework"
 )
 
-// tokenKubeconfig writes a kubeconfig that acts with a bearer token alone (no client
-// certificate: with one, the certificate wins, as in kube-apiserver).
-func tokenKubeconfig(t *testing.T, c *framework.Cluster, token string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "token.kubeconfig")
-	config := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: berth, cluster: {server: %q, certificate-authority: %q}}]
-users: [{name: sa, user: {token: %q}}]
-contexts: [{name: berth, context: {cluster: berth, user: sa, namespace: default}}]
-current-context: berth
-`, c.Config.Host, filepath.Join(c.DataDir, "tls", "ca.crt"), token)
-	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // jwtClaims decodes a token's claims without verifying it.
 func jwtClaims(t *testing.T, token string) map[string]any {
 	t.Helper()
@@ -115,7 +97,7 @@ func TestServiceAccountTokens(t *testing.T) {
 	}
 
 	t.Run("the token speaks for the account", func(t *testing.T) {
-		kc := tokenKubeconfig(t, c, token)
+		kc := c.TokenKubeconfig(t, token)
 		stdout, stderr, exit := kubectlAs(t, c, kc, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username} {.status.userInfo.uid} {.status.userInfo.groups}")
 		want := fmt.Sprintf(`system:serviceaccount:default:default %s ["system:serviceaccounts","system:serviceaccounts:default","system:authenticated"]`, sa.UID)
 		if exit != 0 || stdout != want {

@@ -133,9 +133,38 @@ func (c *Cluster) Kubectl(t testing.TB, args ...string) Result {
 // KubectlStdin runs kubectl with stdin.
 func (c *Cluster) KubectlStdin(t testing.TB, stdin string, args ...string) Result {
 	t.Helper()
+	return c.kubectl(t, c.Kubeconfig, stdin, args)
+}
+
+// KubectlWith runs kubectl as another user: with kubeconfig (e.g. TokenKubeconfig's).
+func (c *Cluster) KubectlWith(t testing.TB, kubeconfig string, args ...string) Result {
+	t.Helper()
+	return c.kubectl(t, kubeconfig, "", args)
+}
+
+// TokenKubeconfig writes a kubeconfig that acts with a bearer token alone (no client
+// certificate: with one, the certificate wins, as in kube-apiserver).
+func (c *Cluster) TokenKubeconfig(t testing.TB, token string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "token.kubeconfig")
+	config := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: berth, cluster: {server: %q, certificate-authority: %q}}]
+users: [{name: token, user: {token: %q}}]
+contexts: [{name: berth, context: {cluster: berth, user: token, namespace: default}}]
+current-context: berth
+`, c.Config.Host, filepath.Join(c.DataDir, "tls", "ca.crt"), token)
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func (c *Cluster) kubectl(t testing.TB, kubeconfig, stdin string, args []string) Result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, KubectlPath(t), append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
+	cmd := exec.CommandContext(ctx, KubectlPath(t), append([]string{"--kubeconfig", kubeconfig}, args...)...)
 	cmd.Env = append(os.Environ(), "KUBECACHEDIR="+filepath.Join(c.DataDir, "kubecache"), "HOME="+c.DataDir)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -1,15 +1,10 @@
 package serviceaccount_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,42 +14,6 @@ import (
 
 	"github.com/berth/berth/test/integration/framework"
 )
-
-// legacyTokenKubeconfig writes a kubeconfig that acts with a bearer token alone (no
-// client certificate: with one, the certificate wins, as in kube-apiserver).
-func legacyTokenKubeconfig(t *testing.T, c *framework.Cluster, token string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "token.kubeconfig")
-	config := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: berth, cluster: {server: %q, certificate-authority: %q}}]
-users: [{name: sa, user: {token: %q}}]
-contexts: [{name: berth, context: {cluster: berth, user: sa, namespace: default}}]
-current-context: berth
-`, c.Config.Host, filepath.Join(c.DataDir, "tls", "ca.crt"), token)
-	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// kubectlWith runs the real kubectl with kubeconfig; it returns stdout, stderr and
-// whether it exited zero.
-func kubectlWith(t *testing.T, c *framework.Cluster, kubeconfig string, args ...string) (string, string, bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, framework.KubectlPath(t), append([]string{"--kubeconfig", kubeconfig}, args...)...)
-	cmd.Env = append(os.Environ(), "KUBECACHEDIR="+filepath.Join(c.DataDir, "kubecache"), "HOME="+c.DataDir)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		t.Fatalf("kubectl %v: %v", args, err)
-	}
-	return stdout.String(), stderr.String(), err == nil
-}
 
 func tokenSecretYAML(name, account string) string {
 	return fmt.Sprintf(`apiVersion: v1
@@ -146,17 +105,16 @@ func TestLegacyServiceAccountToken(t *testing.T) {
 		t.Errorf("legacy token expires: %v", claims)
 	}
 
-	kc := legacyTokenKubeconfig(t, c, token)
-	stdout, stderr, ok := kubectlWith(t, c, kc, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
-	if !ok || stdout != "system:serviceaccount:default:build-robot" {
-		t.Fatalf("whoami: %q %q ok=%v", stdout, stderr, ok)
+	kc := c.TokenKubeconfig(t, token)
+	if r := c.KubectlWith(t, kc, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"); r.Err != nil || r.Stdout != "system:serviceaccount:default:build-robot" {
+		t.Fatalf("whoami: %q %q %v", r.Stdout, r.Stderr, r.Err)
 	}
 
 	// Deleting the Secret ends the token (within the token cache's 10 s).
 	c.MustKubectl(t, "delete", "secret", "build-robot-secret")
 	framework.Eventually(t, 30*time.Second, "token refused after its secret is deleted", func() bool {
-		_, stderr, ok := kubectlWith(t, c, kc, "auth", "whoami")
-		return !ok && strings.Contains(stderr, "Unauthorized")
+		r := c.KubectlWith(t, kc, "auth", "whoami")
+		return r.Err != nil && strings.Contains(r.Stderr, "Unauthorized")
 	})
 
 	// Deleting the account deletes its token Secrets.
@@ -164,8 +122,8 @@ func TestLegacyServiceAccountToken(t *testing.T) {
 		t.Fatalf("apply: %v\n%s", r.Err, r.Stderr)
 	}
 	token2 := waitForToken(t, c, "build-robot-secret2")
-	if stdout, stderr, ok := kubectlWith(t, c, legacyTokenKubeconfig(t, c, token2), "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"); !ok || stdout != "system:serviceaccount:default:build-robot" {
-		t.Fatalf("whoami with the second token: %q %q ok=%v", stdout, stderr, ok)
+	if r := c.KubectlWith(t, c.TokenKubeconfig(t, token2), "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"); r.Err != nil || r.Stdout != "system:serviceaccount:default:build-robot" {
+		t.Fatalf("whoami with the second token: %q %q %v", r.Stdout, r.Stderr, r.Err)
 	}
 	c.MustKubectl(t, "delete", "serviceaccount", "build-robot")
 	framework.Eventually(t, 30*time.Second, "token secret deleted with its account", func() bool {
