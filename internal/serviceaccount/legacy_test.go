@@ -3,8 +3,6 @@ package serviceaccount
 import (
 	"context"
 	"crypto/ecdsa"
-	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -146,19 +144,7 @@ func TestAuthenticateLegacy(t *testing.T) {
 				ctx = WithAudiences(ctx, auds)
 			}
 			info, err := a.Authenticate(ctx, tok)
-			switch {
-			case tc.notOurs:
-				if !errors.Is(err, ErrNotOurs) {
-					t.Fatalf("err = %v, want ErrNotOurs", err)
-				}
-			case tc.err != "":
-				if err == nil || errors.Is(err, ErrNotOurs) || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("err = %v, want one containing %q", err, tc.err)
-				}
-			default:
-				if err != nil {
-					t.Fatal(err)
-				}
+			if checkRefusal(t, err, tc.notOurs, tc.err) {
 				if info != tc.want {
 					t.Errorf("info = %+v\nwant %+v", info, tc.want)
 				}

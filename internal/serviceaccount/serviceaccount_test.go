@@ -228,19 +228,7 @@ func TestAuthenticate(t *testing.T) {
 				t.Fatal(err)
 			}
 			info, err := a.Authenticate(context.Background(), token)
-			switch {
-			case tc.notOurs:
-				if !errors.Is(err, ErrNotOurs) {
-					t.Fatalf("err = %v, want ErrNotOurs", err)
-				}
-			case tc.err != "":
-				if err == nil || errors.Is(err, ErrNotOurs) || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("err = %v, want one containing %q", err, tc.err)
-				}
-			default:
-				if err != nil {
-					t.Fatal(err)
-				}
+			if checkRefusal(t, err, tc.notOurs, tc.err) {
 				if !strings.HasPrefix(info.CredentialID, "JTI=") {
 					t.Errorf("credential id %q", info.CredentialID)
 				}
@@ -463,4 +451,27 @@ func TestAuthenticateAudiences(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkRefusal checks an Authenticate error against a case: ErrNotOurs when notOurs, an
+// error containing want when want is set; it reports whether the token was to be
+// accepted (and was).
+func checkRefusal(t *testing.T, err error, notOurs bool, want string) bool {
+	t.Helper()
+	switch {
+	case notOurs:
+		if !errors.Is(err, ErrNotOurs) {
+			t.Fatalf("err = %v, want ErrNotOurs", err)
+		}
+		return false
+	case want != "":
+		if err == nil || errors.Is(err, ErrNotOurs) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want one containing %q", err, want)
+		}
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return true
 }

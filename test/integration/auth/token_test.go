@@ -25,24 +25,6 @@ import (
 	"github.com/berth/berth/test/integration/framework"
 )
 
-// jwtClaims decodes a token's claims without verifying it.
-func jwtClaims(t *testing.T, token string) map[string]any {
-	t.Helper()
-	parts := strings.Split(strings.TrimSpace(token), ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %q", token)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	claims := map[string]any{}
-	if err := json.Unmarshal(raw, &claims); err != nil {
-		t.Fatal(err)
-	}
-	return claims
-}
-
 func waitForDefaultAccount(t *testing.T, c *framework.Cluster, ns string) {
 	t.Helper()
 	framework.Eventually(t, 30*time.Second, "default ServiceAccount in "+ns, func() bool {
@@ -64,7 +46,7 @@ func TestServiceAccountTokens(t *testing.T) {
 	}
 
 	token := c.MustKubectl(t, "create", "token", "default")
-	claims := jwtClaims(t, token)
+	claims := framework.JWTClaims(t, token)
 	k8s, _ := json.Marshal(claims["kubernetes.io"])
 	if claims["iss"] != "https://kubernetes.default.svc.cluster.local" || claims["sub"] != "system:serviceaccount:default:default" ||
 		string(k8s) != fmt.Sprintf(`{"namespace":"default","serviceaccount":{"name":"default","uid":"%s"}}`, sa.UID) {
@@ -73,7 +55,7 @@ func TestServiceAccountTokens(t *testing.T) {
 	if exp, iat := claims["exp"].(float64), claims["iat"].(float64); exp-iat != 3600 {
 		t.Errorf("a token lasts %v s by default, want 3600", exp-iat)
 	}
-	if claims := jwtClaims(t, c.MustKubectl(t, "create", "token", "default", "--duration=2h", "--audience=x")); claims["exp"].(float64)-claims["iat"].(float64) != 7200 ||
+	if claims := framework.JWTClaims(t, c.MustKubectl(t, "create", "token", "default", "--duration=2h", "--audience=x")); claims["exp"].(float64)-claims["iat"].(float64) != 7200 ||
 		fmt.Sprint(claims["aud"]) != "[x]" {
 		t.Errorf("--duration=2h --audience=x gave %v", claims)
 	}
@@ -131,7 +113,7 @@ func TestServiceAccountTokens(t *testing.T) {
 			t.Errorf("wrong uid: %q\nwant %q", r.Stderr, want)
 		}
 		bound := strings.TrimSpace(c.MustKubectl(t, "create", "token", "default", "--bound-object-kind=Pod", "--bound-object-name=bound", "--bound-object-uid="+string(pod.UID)))
-		pc, _ := json.Marshal(jwtClaims(t, bound)["kubernetes.io"].(map[string]any)["pod"])
+		pc, _ := json.Marshal(framework.JWTClaims(t, bound)["kubernetes.io"].(map[string]any)["pod"])
 		if string(pc) != fmt.Sprintf(`{"name":"bound","uid":"%s"}`, pod.UID) {
 			t.Errorf("pod claim %s", pc)
 		}
@@ -277,7 +259,7 @@ func TestNodeTokenRequests(t *testing.T) {
 			case tt.err == "" && err != nil:
 				t.Fatal(err)
 			case tt.err == "":
-				if pc, _ := json.Marshal(jwtClaims(t, out.Status.Token)["kubernetes.io"].(map[string]any)["pod"]); !strings.Contains(string(pc), string(pods[0].UID)) {
+				if pc, _ := json.Marshal(framework.JWTClaims(t, out.Status.Token)["kubernetes.io"].(map[string]any)["pod"]); !strings.Contains(string(pc), string(pods[0].UID)) {
 					t.Errorf("pod claim %s", pc)
 				}
 			case err == nil || err.Error() != tt.err:
@@ -368,7 +350,7 @@ func TestTokenRequestBodies(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		k8s, _ := json.Marshal(jwtClaims(t, tr.Status.Token)["kubernetes.io"])
+		k8s, _ := json.Marshal(framework.JWTClaims(t, tr.Status.Token)["kubernetes.io"])
 		if want := fmt.Sprintf(`{"namespace":"default","node":{"name":"gone"},"pod":{"name":"orphan","uid":"%s"},"serviceaccount":{"name":"default","uid":"%s"}}`, pod.UID, sa.UID); string(k8s) != want {
 			t.Errorf("claims %s\nwant   %s", k8s, want)
 		}

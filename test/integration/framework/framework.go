@@ -5,6 +5,8 @@ package framework
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -304,4 +306,22 @@ func RunSimulatedNodes(t testing.TB, cfg simulated.Config) *simulated.Agent {
 		<-agent.Done()
 	})
 	return agent
+}
+
+// JWTClaims decodes the claims of a JWT (a service account token) without verifying it.
+func JWTClaims(t testing.TB, token string) map[string]any {
+	t.Helper()
+	parts := strings.Split(strings.TrimSpace(token), ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", token)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := map[string]any{}
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims
 }

@@ -3,7 +3,6 @@ package serviceaccount_test
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -78,18 +77,7 @@ func TestLegacyServiceAccountToken(t *testing.T) {
 	}
 
 	// The legacy claims, as kube-controller-manager's tokens.
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %q", token)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	claims := map[string]any{}
-	if err := json.Unmarshal(raw, &claims); err != nil {
-		t.Fatal(err)
-	}
+	claims := framework.JWTClaims(t, token)
 	for k, v := range map[string]any{
 		"iss": "kubernetes/serviceaccount", "sub": "system:serviceaccount:default:build-robot",
 		"kubernetes.io/serviceaccount/namespace":            "default",
