@@ -218,10 +218,7 @@ func (a *Authenticator) validateObjects(ctx context.Context, pc *privateClaims, 
 // check verifies one looked-up object against the token's claim.
 func (a *Authenticator) check(kind, name, uid string, obj metav1.Object, err error) error {
 	if err != nil {
-		if apierrors.IsNotFound(err) {
-			return fmt.Errorf("service account token has been invalidated: %s %s not found", kind, name)
-		}
-		return fmt.Errorf("looking up %s %s: %w", kind, name, err)
+		return lookupError(kind, name, err)
 	}
 	if string(obj.GetUID()) != uid {
 		return fmt.Errorf("%s UID (%s) does not match claim (%s)", kind, obj.GetUID(), uid)
@@ -230,4 +227,13 @@ func (a *Authenticator) check(kind, name, uid string, obj metav1.Object, err err
 		return fmt.Errorf("service account token has been invalidated: %s %s was deleted at %s", kind, name, dt.Time)
 	}
 	return nil
+}
+
+// lookupError says why a token's object could not be read: gone (the token is
+// invalidated) or the lookup failed.
+func lookupError(kind, name string, err error) error {
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("service account token has been invalidated: %s %s not found", kind, name)
+	}
+	return fmt.Errorf("looking up %s %s: %w", kind, name, err)
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
 // Legacy (secret-based) service account tokens: what kube-controller-manager's tokens
@@ -81,7 +80,7 @@ func (a *Authenticator) authenticateLegacy(ctx context.Context, token string) (I
 	ns := c.Namespace
 	secret, err := a.getter.Secret(ctx, ns, c.SecretName)
 	if err != nil {
-		return Info{}, legacyLookupError("secret", ns+"/"+c.SecretName, err)
+		return Info{}, lookupError("secret", ns+"/"+c.SecretName, err)
 	}
 	if secret.DeletionTimestamp != nil {
 		return Info{}, fmt.Errorf("service account token has been invalidated: secret %s/%s is being deleted", ns, c.SecretName)
@@ -91,7 +90,7 @@ func (a *Authenticator) authenticateLegacy(ctx context.Context, token string) (I
 	}
 	sa, err := a.getter.ServiceAccount(ctx, ns, c.ServiceAccountName)
 	if err != nil {
-		return Info{}, legacyLookupError("service account", ns+"/"+c.ServiceAccountName, err)
+		return Info{}, lookupError("service account", ns+"/"+c.ServiceAccountName, err)
 	}
 	if string(sa.UID) != c.ServiceAccountUID {
 		return Info{}, fmt.Errorf("service account UID (%s) does not match claim (%s)", sa.UID, c.ServiceAccountUID)
@@ -103,11 +102,4 @@ func (a *Authenticator) authenticateLegacy(ctx context.Context, token string) (I
 		asked.Got = intersect(a.audiences, asked.Want)
 	}
 	return Info{Namespace: ns, Name: c.ServiceAccountName, UID: c.ServiceAccountUID}, nil
-}
-
-func legacyLookupError(kind, name string, err error) error {
-	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("service account token has been invalidated: %s %s not found", kind, name)
-	}
-	return fmt.Errorf("looking up %s %s: %w", kind, name, err)
 }
