@@ -20,13 +20,36 @@ type configError struct{ err error }
 func (e configError) Error() string { return e.err.Error() }
 func (e configError) Unwrap() error { return e.err }
 
-// containerHash identifies a container's spec; a running container whose hash differs
-// from its spec's was started from an older spec and is restarted.
+// containerHash identifies what of a container's spec its running instance must match: a
+// pod's containers are immutable but for their image, so, as the kubelet's HashContainer
+// since Kubernetes 1.31, only the name and the image are hashed. A running container
+// whose hash differs was started from an older image and is restarted; a new field in a
+// later k8s.io/api cannot change the hash and restart every container when the agent is
+// upgraded.
 func containerHash(c *corev1.Container) string {
+	h := fnv.New32a()
+	h.Write([]byte(c.Name))
+	h.Write([]byte{0})
+	h.Write([]byte(c.Image))
+	return strconv.FormatUint(uint64(h.Sum32()), 16)
+}
+
+// legacyContainerHash is the hash agents before containerHash stored: the whole
+// container's JSON.
+func legacyContainerHash(c *corev1.Container) string {
 	raw, _ := json.Marshal(c)
 	h := fnv.New32a()
 	h.Write(raw)
 	return strconv.FormatUint(uint64(h.Sum32()), 16)
+}
+
+// specChanged reports whether a container started with the stored hash no longer
+// matches c. A container an older agent started carries the legacy hash, which is
+// accepted for as long as the spec is the one it was started from: upgrading the agent
+// restarts no container. (The legacy hash is computed only on a mismatch, so only
+// containers from before the upgrade run the JSON encoder.)
+func specChanged(c *corev1.Container, stored string) bool {
+	return stored != containerHash(c) && stored != legacyContainerHash(c)
 }
 
 // startInput is what one container start needs.

@@ -186,3 +186,46 @@ func TestResourceFieldRef(t *testing.T) {
 		}
 	}
 }
+
+func TestContainerHash(t *testing.T) {
+	base := corev1.Container{Name: "app", Image: "app:0.3.2", Command: []string{"/app"}}
+	same := base
+	same.Env = []corev1.EnvVar{{Name: "A", Value: "1"}}
+	same.TerminationMessagePolicy = corev1.TerminationMessageReadFile
+	if containerHash(&base) != containerHash(&same) {
+		t.Errorf("fields other than the name and image changed the hash")
+	}
+	newImage := base
+	newImage.Image = "app:0.3.3"
+	renamed := base
+	renamed.Name = "app2"
+	// "ab"+"c" and "a"+"bc" must not collide through plain concatenation.
+	split1 := corev1.Container{Name: "ab", Image: "c"}
+	split2 := corev1.Container{Name: "a", Image: "bc"}
+	for _, tc := range []struct {
+		name string
+		a, b *corev1.Container
+	}{{"image", &base, &newImage}, {"name", &base, &renamed}, {"boundary", &split1, &split2}} {
+		if containerHash(tc.a) == containerHash(tc.b) {
+			t.Errorf("%s: different containers, same hash %s", tc.name, containerHash(tc.a))
+		}
+	}
+
+	for _, tc := range []struct {
+		name   string
+		stored string
+		spec   *corev1.Container
+		want   bool
+	}{
+		{"same spec", containerHash(&base), &base, false},
+		{"other env, same image", containerHash(&base), &same, false},
+		{"new image", containerHash(&base), &newImage, true},
+		{"started by an older agent, unchanged", legacyContainerHash(&base), &base, false},
+		{"started by an older agent, image since changed", legacyContainerHash(&base), &newImage, true},
+		{"no hash stored", "", &base, true},
+	} {
+		if got := specChanged(tc.spec, tc.stored); got != tc.want {
+			t.Errorf("%s: specChanged = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -281,7 +281,7 @@ func (r *podRun) syncSidecar(c *corev1.Container) bool {
 // failed (the next sync starts it again); it reports whether it did.
 func (r *podRun) restartIfChanged(c *corev1.Container, latest *containerInfo) bool {
 	reason := ""
-	if latest.hash != containerHash(c) {
+	if specChanged(c, latest.hash) {
 		reason = fmt.Sprintf("Container %s definition changed, will be restarted", c.Name)
 	} else if res := r.l.prober.Result(r.pod.UID, c.Name, runningOf(latest)); res.LivenessFailed {
 		reason = fmt.Sprintf("Container %s failed liveness probe, will be restarted", c.Name)
