@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,10 +13,10 @@ import (
 )
 
 // The pod loop caches pods without their managed fields and writes status from those
-// copies (pods.dropManagedFields). That is only correct because a status update without
-// managed fields keeps the stored ones: the server takes a subresource's from the live
-// pod. Checked against the real API server: the creator's entry survives and the
-// status writer gets its own.
+// copies (pods.dropManagedFields), in a body without the spec (pods.statusUpdate). That
+// is only correct because a status update keeps the stored managed fields and spec: the
+// server takes a subresource's from the live pod. Checked against the real API server:
+// the spec and the creator's entry survive and the status writer gets its own.
 func TestStatusUpdateWithoutManagedFieldsKeepsThem(t *testing.T) {
 	c := framework.StartCluster(t, framework.Options{APIOnly: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -31,7 +32,7 @@ func TestStatusUpdateWithoutManagedFieldsKeepsThem(t *testing.T) {
 	if len(created.ManagedFields) == 0 {
 		t.Fatal("the created pod has no managed fields")
 	}
-	next := created.DeepCopy()
+	next := &corev1.Pod{ObjectMeta: *created.ObjectMeta.DeepCopy(), Status: *created.Status.DeepCopy()}
 	next.ManagedFields = nil
 	next.Status.Phase = corev1.PodRunning
 	next.Status.PodIP = "10.42.0.9"
@@ -51,5 +52,11 @@ func TestStatusUpdateWithoutManagedFieldsKeepsThem(t *testing.T) {
 	}
 	if updated.Labels["app"] != "a" || updated.Status.PodIP != "10.42.0.9" {
 		t.Errorf("updated pod %+v", updated)
+	}
+	if updated.Spec.NodeName != "n1" || len(updated.Spec.Containers) != 1 || updated.Spec.Containers[0].Image != "i" {
+		t.Errorf("a status update without the spec changed it: %+v", updated.Spec)
+	}
+	if e := managers["creator/"]; e.FieldsV1 == nil || !strings.Contains(string(e.FieldsV1.Raw), `"f:containers"`) {
+		t.Errorf("the creator no longer owns the spec: %+v", e)
 	}
 }

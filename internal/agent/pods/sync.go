@@ -572,6 +572,16 @@ func initDoneIn(pod *corev1.Pod, state podState) bool {
 	return true
 }
 
+// statusUpdate is the body of a pods/status update of pod to status: the pod's metadata
+// (the update is conditional on its resourceVersion, and labels and annotations sent are
+// kept) and the status, without the spec — on the status subresource the server keeps
+// the stored spec whatever the body says, as kube-apiserver does. The kubelet sends a
+// patch of the status for the same reason: a pod's spec is most of its bytes, and
+// encoding it on every status change costs the node CPU and memory for nothing.
+func statusUpdate(pod *corev1.Pod, status corev1.PodStatus) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: *pod.ObjectMeta.DeepCopy(), Status: status}
+}
+
 // postStatus writes the pod's status when it differs from the API's. On a conflict it
 // rebuilds the status over the API's current pod once.
 func (l *Loop) postStatus(ctx context.Context, pod *corev1.Pod, rec *podRecord, state podState, initDone, terminating bool) (corev1.PodStatus, error) {
@@ -580,9 +590,7 @@ func (l *Loop) postStatus(ctx context.Context, pod *corev1.Pod, rec *podRecord, 
 		return status, nil
 	}
 	pods := l.cfg.Client.CoreV1().Pods(pod.Namespace)
-	next := pod.DeepCopy()
-	next.Status = status
-	_, err := pods.UpdateStatus(ctx, next, metav1.UpdateOptions{})
+	_, err := pods.UpdateStatus(ctx, statusUpdate(pod, status), metav1.UpdateOptions{})
 	if apierrors.IsConflict(err) {
 		fresh, gerr := pods.Get(ctx, pod.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(gerr) || (gerr == nil && fresh.UID != pod.UID) {
@@ -595,9 +603,7 @@ func (l *Loop) postStatus(ctx context.Context, pod *corev1.Pod, rec *podRecord, 
 		if apiequality.Semantic.DeepEqual(fresh.Status, status) {
 			return status, nil
 		}
-		next = fresh.DeepCopy()
-		next.Status = status
-		_, err = pods.UpdateStatus(ctx, next, metav1.UpdateOptions{})
+		_, err = pods.UpdateStatus(ctx, statusUpdate(fresh, status), metav1.UpdateOptions{})
 	}
 	if apierrors.IsNotFound(err) {
 		return status, nil
