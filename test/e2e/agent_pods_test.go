@@ -62,7 +62,7 @@ func exec(t *testing.T, c *framework.Cluster, pod *corev1.Pod, container string,
 
 // Pods that go wrong end in the kubelet's waiting reasons, and the agent keeps going.
 func TestAgentPodLifecycles(t *testing.T) {
-	c := framework.StartCluster(t, framework.ClusterOptions{Images: []string{"busybox:1.35", "app:0.3.2"}})
+	c := framework.StartCluster(t, framework.ClusterOptions{Images: []string{"busybox:1.35", "app:0.3.2", "app:0.3.3"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	pods := c.Client.CoreV1().Pods("default")
@@ -289,6 +289,43 @@ func TestAgentPodLifecycles(t *testing.T) {
 		})
 		if term := containerStatus(got, "main").State.Terminated; term.Reason != "OOMKilled" {
 			t.Errorf("terminated %+v, want reason OOMKilled", term)
+		}
+	})
+
+	t.Run("a new image restarts that container only", func(t *testing.T) {
+		p := busyboxPod("set-image", "sleep 3600")
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "app", Image: "app:0.3.2"})
+		create(t, p)
+		before := waitPod(t, c, "default", "set-image", time.Minute, "Running", runningAndReady)
+		// A label added by a user survives the status updates that follow (the agent's
+		// status writes carry the metadata it read, without the spec).
+		mustKubectl(t, c, nil, "", "label", "pod", "set-image", "tier=web")
+		mustKubectl(t, c, nil, "", "set", "image", "pod/set-image", "app=app:0.3.3")
+		got := waitPod(t, c, "default", "set-image", time.Minute, "running app:0.3.3", func(p *corev1.Pod) bool {
+			cs := containerStatus(p, "app")
+			return cs.Image == "docker.io/library/app:0.3.3" && cs.State.Running != nil && cs.Ready
+		})
+		if app := containerStatus(got, "app"); app.RestartCount != 1 || app.ContainerID == containerStatus(before, "app").ContainerID {
+			t.Errorf("app: restartCount %d, container %s (was %s), want one restart into a new container",
+				app.RestartCount, app.ContainerID, containerStatus(before, "app").ContainerID)
+		}
+		if main := containerStatus(got, "main"); main.RestartCount != 0 || main.ContainerID != containerStatus(before, "main").ContainerID {
+			t.Errorf("main was restarted too: restartCount %d, container %s (was %s)",
+				main.RestartCount, main.ContainerID, containerStatus(before, "main").ContainerID)
+		}
+		if got.Labels["tier"] != "web" {
+			t.Errorf("labels %v: the user's tier=web is gone", got.Labels)
+		}
+		checkEvents(t, c, got, "Killing")
+		events, err := c.Client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.uid=" + string(got.UID) + ",reason=Killing"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(events.Items) == 0 || events.Items[0].Message != "Container app definition changed, will be restarted" {
+			t.Errorf("Killing events %+v, want the kubelet's \"Container app definition changed, will be restarted\"", events.Items)
+		}
+		if out := exec(t, c, got, "main", "wget", "-qO-", "http://127.0.0.1:8080/"); !strings.Contains(out, "0.3.3") {
+			t.Errorf("the restarted app answers %q, want version 0.3.3", out)
 		}
 	})
 
