@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // freeLoopbackAddr is a loopback address with a port free a moment ago, for the agent's
@@ -21,7 +22,8 @@ func freeLoopbackAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// saveProfiles writes, into dir, the agent's /proc smaps and status and, when its
+// saveProfiles writes, into dir, the agent's /proc smaps and status, the list of its
+// resident pages of the executable (resident, see writeResidentPages) and, when its
 // profiling endpoint is on (addr), what that says of its memory: heap.pb.gz for `go tool
 // pprof -sample_index=inuse_space`, heap.txt with the runtime's MemStats at its end,
 // goroutine.txt. The smaps and status come first: fetching the profiles collects garbage.
@@ -37,6 +39,21 @@ func saveProfiles(ctx context.Context, addr string, pid int, dir string) error {
 		if err := os.WriteFile(filepath.Join(dir, f), raw, 0o644); err != nil {
 			return err
 		}
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, "resident"))
+	if err != nil {
+		return err
+	}
+	if err := writeResidentPages(pid, strings.TrimSuffix(exe, " (deleted)"), f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
 	}
 	if addr == "" {
 		return nil
