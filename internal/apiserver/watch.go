@@ -65,6 +65,10 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, st *registr
 	}
 	stream := out.Info.StreamSerializer
 	enc := streaming.NewEncoder(stream.Framer.NewFrameWriter(w), stream.Serializer)
+	var pbEvents *protobufEventWriter
+	if out.MediaType == mediaProtobuf {
+		pbEvents = &protobufEventWriter{w: w}
+	}
 	embedded := out.Info.Serializer
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -110,13 +114,18 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, st *registr
 			if out.Kind == outputObject && ev.Type != watch.Bookmark && ev.Type != watch.Error {
 				data, err = s.encodings.encode(embedded, obj)
 			} else {
-				data, err = runtime.Encode(embedded, obj)
+				data, err = registry.Encode(embedded, obj)
 			}
 			if err != nil {
 				s.log.Error("watch encode", "err", err)
 				return
 			}
-			if err := enc.Encode(&metav1.WatchEvent{Type: string(ev.Type), Object: runtime.RawExtension{Raw: data}}); err != nil {
+			if pbEvents != nil {
+				err = pbEvents.write(string(ev.Type), data)
+			} else {
+				err = enc.Encode(&metav1.WatchEvent{Type: string(ev.Type), Object: runtime.RawExtension{Raw: data}})
+			}
+			if err != nil {
 				return
 			}
 			if flusher != nil && len(wi.ResultChan()) == 0 {

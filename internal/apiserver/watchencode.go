@@ -1,9 +1,14 @@
 package apiserver
 
 import (
+	"encoding/binary"
+	"io"
 	"sync"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/berth/berth/internal/registry"
 )
 
 // watchEncodings is how many recent watch objects keep their encodings.
@@ -40,7 +45,7 @@ func (c *encodingCache) encode(enc runtime.Encoder, obj runtime.Object) ([]byte,
 	if ok {
 		return data, nil
 	}
-	data, err := runtime.Encode(enc, obj)
+	data, err := registry.Encode(enc, obj)
 	if err != nil {
 		return nil, err
 	}
@@ -56,4 +61,34 @@ func (c *encodingCache) encode(enc runtime.Encoder, obj runtime.Object) ([]byte,
 	c.next = (c.next + 1) % len(c.ring)
 	c.entries[key] = data
 	return data, nil
+}
+
+// protobufEventWriter writes watch events in the protobuf stream's framing (a 4-byte
+// big-endian length, then a metav1.WatchEvent), straight from the object's encoding. The
+// streaming encoder would marshal each event into a new buffer — a copy of the object per
+// event and watcher; here only the few bytes before the object are built, and the
+// object's bytes (shared by every watcher, encodingCache) are written as they are.
+type protobufEventWriter struct {
+	w      io.Writer
+	header []byte
+}
+
+// write sends one event of type typ whose object encoded as obj.
+func (p *protobufEventWriter) write(typ string, obj []byte) error {
+	// WatchEvent{type: 1, object: 2 RawExtension{raw: 1}}
+	rawExt := protowire.SizeTag(1) + protowire.SizeBytes(len(obj))
+	event := protowire.SizeTag(1) + protowire.SizeBytes(len(typ)) + protowire.SizeTag(2) + protowire.SizeBytes(rawExt)
+	h := binary.BigEndian.AppendUint32(p.header[:0], uint32(event))
+	h = protowire.AppendTag(h, 1, protowire.BytesType)
+	h = protowire.AppendString(h, typ)
+	h = protowire.AppendTag(h, 2, protowire.BytesType)
+	h = protowire.AppendVarint(h, uint64(rawExt))
+	h = protowire.AppendTag(h, 1, protowire.BytesType)
+	h = protowire.AppendVarint(h, uint64(len(obj)))
+	p.header = h
+	if _, err := p.w.Write(h); err != nil {
+		return err
+	}
+	_, err := p.w.Write(obj)
+	return err
 }

@@ -1,12 +1,16 @@
 package apiserver
 
 import (
+	"bytes"
 	"io"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/runtime/serializer/streaming"
+	"k8s.io/client-go/kubernetes/scheme"
 )
 
 // countingEncoder writes the object's name and counts its calls.
@@ -54,5 +58,53 @@ func TestEncodingCache(t *testing.T) {
 	}
 	if len(c.entries) != 2 {
 		t.Errorf("%d entries, want at most 2", len(c.entries))
+	}
+}
+
+// The protobuf watch stream written by protobufEventWriter is byte for byte what
+// Kubernetes' streaming encoder writes, and client-go's decoder reads it back.
+func TestProtobufEventWriterMatchesStreamingEncoder(t *testing.T) {
+	var info runtime.SerializerInfo
+	for _, i := range serializer.NewCodecFactory(scheme.Scheme).SupportedMediaTypes() {
+		if i.MediaType == mediaProtobuf {
+			info = i
+		}
+	}
+	if info.StreamSerializer == nil {
+		t.Fatal("no protobuf stream serializer")
+	}
+	var want, got bytes.Buffer
+	enc := streaming.NewEncoder(info.StreamSerializer.Framer.NewFrameWriter(&want), info.StreamSerializer.Serializer)
+	pw := &protobufEventWriter{w: &got}
+	events := []struct {
+		typ string
+		obj []byte
+	}{
+		{"ADDED", []byte("small")},
+		{"MODIFIED", bytes.Repeat([]byte{0x80}, 200)}, // lengths past one varint byte
+		{"DELETED", bytes.Repeat([]byte{1}, 70_000)},  // and past two
+		{"BOOKMARK", []byte{}},
+		{"ERROR", []byte("k8s\x00status")},
+	}
+	for _, ev := range events {
+		if err := enc.Encode(&metav1.WatchEvent{Type: ev.typ, Object: runtime.RawExtension{Raw: ev.obj}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := pw.write(ev.typ, ev.obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Fatalf("protobufEventWriter wrote %d bytes, the streaming encoder %d; they differ", got.Len(), want.Len())
+	}
+	dec := streaming.NewDecoder(info.StreamSerializer.Framer.NewFrameReader(io.NopCloser(&got)), info.StreamSerializer.Serializer)
+	for _, ev := range events {
+		var out metav1.WatchEvent
+		if _, _, err := dec.Decode(nil, &out); err != nil {
+			t.Fatal(err)
+		}
+		if out.Type != ev.typ || !bytes.Equal(out.Object.Raw, ev.obj) {
+			t.Errorf("decoded %s with %d bytes, want %s with %d", out.Type, len(out.Object.Raw), ev.typ, len(ev.obj))
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 
 	"github.com/berth/berth/internal/storage"
@@ -34,7 +35,7 @@ func (c storageCodec) encode(res *Resource, obj runtime.Object) ([]byte, error) 
 	}
 	rv := accessor.GetResourceVersion()
 	accessor.SetResourceVersion("")
-	data, err := runtime.Encode(c.proto, stored)
+	data, err := Encode(c.proto, stored)
 	accessor.SetResourceVersion(rv)
 	return data, err
 }
@@ -44,15 +45,15 @@ func (c storageCodec) encode(res *Resource, obj runtime.Object) ([]byte, error) 
 func (c storageCodec) decode(res *Resource, kv storage.KeyValue) (runtime.Object, error) {
 	var out runtime.Object
 	if sf := res.StorageForm; sf != nil {
-		stored, _, err := c.proto.Decode(kv.Value, nil, sf.New())
+		stored, err := c.decodeAs(kv, sf.GVK, sf.New())
 		if err != nil {
-			return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
+			return nil, err
 		}
 		out = sf.FromStorage(stored)
 	} else {
 		var err error
-		if out, _, err = c.proto.Decode(kv.Value, nil, res.New()); err != nil {
-			return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
+		if out, err = c.decodeAs(kv, res.GVK(), res.New()); err != nil {
+			return nil, err
 		}
 	}
 	accessor, err := meta.Accessor(out)
@@ -61,5 +62,22 @@ func (c storageCodec) decode(res *Resource, kv storage.KeyValue) (runtime.Object
 	}
 	accessor.SetResourceVersion(formatRV(kv.ModRevision))
 	out.GetObjectKind().SetGroupVersionKind(res.GVK())
+	return out, nil
+}
+
+// decodeAs decodes a stored value of kind gvk into into: in place when it is in the
+// envelope this codec writes (unmarshalStored), through the serializer otherwise.
+func (c storageCodec) decodeAs(kv storage.KeyValue, gvk schema.GroupVersionKind, into runtime.Object) (runtime.Object, error) {
+	done, err := unmarshalStored(kv.Value, gvk, into)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
+	}
+	if done {
+		return into, nil
+	}
+	out, _, err := c.proto.Decode(kv.Value, nil, into)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
+	}
 	return out, nil
 }
