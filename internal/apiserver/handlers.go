@@ -279,7 +279,7 @@ func parseWriteParams(r *http.Request, verb string) (writeParams, error) {
 // decodeObject decodes a request body into the resource's type, honouring
 // fieldValidation: Strict fails on unknown/duplicate fields, Warn adds Warning headers.
 func (s *Server) decodeObject(w http.ResponseWriter, r *http.Request, body []byte, gvk schema.GroupVersionKind, into runtime.Object, validation string) (runtime.Object, error) {
-	dec, _, err := s.decoderFor(r, validation != "Ignore")
+	dec, mt, err := s.decoderFor(r, validation != "Ignore")
 	if err != nil {
 		return nil, err
 	}
@@ -288,6 +288,15 @@ func (s *Server) decodeObject(w http.ResponseWriter, r *http.Request, body []byt
 	}
 	if holdsQuantities(into) && hasHugeExponent(body) {
 		return nil, apierrors.NewBadRequest("quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' with an exponent of at most 5 digits")
+	}
+	// A protobuf body of the expected kind (what client-go's typed clients send) is
+	// unmarshalled in place; anything else, and any error, goes through the serializer,
+	// which words the errors.
+	if mt == mediaProtobuf {
+		if ok, err := registry.UnmarshalProtobuf(body, gvk, into); ok && err == nil {
+			into.GetObjectKind().SetGroupVersionKind(gvk)
+			return into, nil
+		}
 	}
 	obj, actual, err := dec.Decode(body, &gvk, into)
 	if strictErr, ok := runtime.AsStrictDecodingError(err); ok && obj != nil && validation != "Strict" {

@@ -66,9 +66,9 @@ func (c storageCodec) decode(res *Resource, kv storage.KeyValue) (runtime.Object
 }
 
 // decodeAs decodes a stored value of kind gvk into into: in place when it is in the
-// envelope this codec writes (unmarshalStored), through the serializer otherwise.
+// envelope this codec writes (UnmarshalProtobuf), through the serializer otherwise.
 func (c storageCodec) decodeAs(kv storage.KeyValue, gvk schema.GroupVersionKind, into runtime.Object) (runtime.Object, error) {
-	done, err := unmarshalStored(kv.Value, gvk, into)
+	done, err := UnmarshalProtobuf(kv.Value, gvk, into)
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
 	}

@@ -54,13 +54,14 @@ func (k *keepBuffer) Write(p []byte) (int, error) {
 // protobufMagic starts every value Kubernetes' protobuf serializer writes.
 var protobufMagic = []byte{0x6b, 0x38, 0x73, 0x00}
 
-// unmarshalStored decodes data, written by Kubernetes' protobuf serializer, into into
+// UnmarshalProtobuf decodes data, written by Kubernetes' protobuf serializer, into into
 // when the envelope names gvk and into unmarshals itself, and reports whether it did;
 // false leaves the decoding to the serializer. The serializer's Decode first copies the
 // object's bytes out of the envelope (runtime.Unknown's Raw) and only then unmarshals
 // them; here they are unmarshalled where they are. The generated Unmarshal methods copy
-// every string and byte slice they keep, so into shares no memory with data.
-func unmarshalStored(data []byte, gvk schema.GroupVersionKind, into runtime.Object) (bool, error) {
+// every string and byte slice they keep, so into shares no memory with data. Whatever
+// into held before is dropped, as proto.Unmarshal does.
+func UnmarshalProtobuf(data []byte, gvk schema.GroupVersionKind, into runtime.Object) (bool, error) {
 	u, ok := into.(interface{ Unmarshal([]byte) error })
 	if !ok || !bytes.HasPrefix(data, protobufMagic) {
 		return false, nil
@@ -95,6 +96,10 @@ func unmarshalStored(data []byte, gvk schema.GroupVersionKind, into runtime.Obje
 	}
 	if apiVersion != gvk.GroupVersion().String() || kind != gvk.Kind {
 		return false, nil
+	}
+	// As proto.Unmarshal: the generated Unmarshal merges into what into holds.
+	if r, ok := into.(interface{ Reset() }); ok {
+		r.Reset()
 	}
 	if err := u.Unmarshal(raw); err != nil {
 		return true, fmt.Errorf("unmarshal %s: %w", gvk.Kind, err)

@@ -80,16 +80,17 @@ func TestKeepBufferCopiesWhatItDidNotAllocate(t *testing.T) {
 	}
 }
 
-func TestUnmarshalStored(t *testing.T) {
+func TestUnmarshalProtobuf(t *testing.T) {
 	proto := protobuf.NewSerializer(scheme.Scheme, scheme.Scheme)
 	podGVK := corev1.SchemeGroupVersion.WithKind("Pod")
 	data, err := Encode(proto, encodeTestPod("p"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got corev1.Pod
-	if ok, err := unmarshalStored(data, podGVK, &got); !ok || err != nil {
-		t.Fatalf("unmarshalStored = %v, %v", ok, err)
+	// What the object held before is dropped, not merged into.
+	got := corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "old"}}}}
+	if ok, err := UnmarshalProtobuf(data, podGVK, &got); !ok || err != nil {
+		t.Fatalf("UnmarshalProtobuf = %v, %v", ok, err)
 	}
 	want := encodeTestPod("p")
 	want.TypeMeta = metav1.TypeMeta{}
@@ -125,9 +126,9 @@ func TestUnmarshalStored(t *testing.T) {
 		{"object cut short", truncateRaw(t, data), podGVK, &corev1.Pod{}, true, true},
 		{"not a protobuf type", data, podGVK, &unstructured.Unstructured{}, false, false},
 	} {
-		ok, err := unmarshalStored(tc.data, tc.gvk, tc.into)
+		ok, err := UnmarshalProtobuf(tc.data, tc.gvk, tc.into)
 		if ok != tc.wantOK || (err != nil) != tc.wantErr {
-			t.Errorf("%s: unmarshalStored = %v, %v; want %v, error %v", tc.name, ok, err, tc.wantOK, tc.wantErr)
+			t.Errorf("%s: UnmarshalProtobuf = %v, %v; want %v, error %v", tc.name, ok, err, tc.wantOK, tc.wantErr)
 		}
 	}
 }
