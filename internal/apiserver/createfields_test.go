@@ -48,8 +48,11 @@ func fieldManagersOf(tb testing.TB, group, name string) (*fieldManagers, *regist
 	return fms, res
 }
 
+// templatePod is a pod as the create handler gives it to the field managers: decoded,
+// with its kind set.
 func templatePod(name string) *corev1.Pod {
 	return &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, GenerateName: "web-5d4f8-", Namespace: "default", UID: types.UID("uid-" + name),
 			Labels: map[string]string{"app": "web", "pod-template-hash": "5d4f8"},

@@ -113,13 +113,17 @@ func newFieldManagers(tc managedfields.TypeConverter, codecs *registry.Codecs, r
 		}
 	}
 	def := defaulterFunc(res.Default)
-	main, err := managedfields.NewDefaultFieldManager(tc, codecs.Scheme, def, codecs.Scheme, res.GVK(), res.GroupVersion, "", mainReset)
+	// The managers only read the objects they convert to their own version, which every
+	// object given here already has: as kube-apiserver does, they convert without a deep
+	// copy of each (every live and new object they are given is the handler's own).
+	conv := runtime.UnsafeObjectConvertor(codecs.Scheme)
+	main, err := managedfields.NewDefaultFieldManager(tc, conv, def, codecs.Scheme, res.GVK(), res.GroupVersion, "", mainReset)
 	if err != nil {
 		return nil, fmt.Errorf("field manager for %s: %w", res.Name, err)
 	}
 	fm := &fieldManagers{main: main, rememberCreates: res.Name == "pods" && res.GroupVersion.Group == ""}
 	if res.HasStatus {
-		if fm.status, err = managedfields.NewDefaultFieldManager(tc, codecs.Scheme, def, codecs.Scheme, res.GVK(), res.GroupVersion, "status", statusReset); err != nil {
+		if fm.status, err = managedfields.NewDefaultFieldManager(tc, conv, def, codecs.Scheme, res.GVK(), res.GroupVersion, "status", statusReset); err != nil {
 			return nil, fmt.Errorf("status field manager for %s: %w", res.Name, err)
 		}
 	}
