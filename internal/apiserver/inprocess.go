@@ -109,6 +109,14 @@ func (w *inProcessWriter) Write(p []byte) (int, error) {
 	return w.body.write(p)
 }
 
+// writeBuffers writes the buffers as one Write of their concatenation would: the reader
+// is woken once, with all of it.
+func (w *inProcessWriter) writeBuffers(bufs ...[]byte) error {
+	w.WriteHeader(http.StatusOK)
+	_, err := w.body.write(bufs...)
+	return err
+}
+
 // Flush commits the header; written bytes are readable at once, so there is nothing else.
 func (w *inProcessWriter) Flush() { w.WriteHeader(http.StatusOK) }
 
@@ -128,7 +136,7 @@ type inProcessBody struct {
 	cancel     context.CancelFunc
 }
 
-func (b *inProcessBody) write(p []byte) (int, error) {
+func (b *inProcessBody) write(bufs ...[]byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for len(b.buf)-b.off > inProcessBuffer && !b.readClosed {
@@ -141,9 +149,13 @@ func (b *inProcessBody) write(p []byte) (int, error) {
 		n := copy(b.buf, b.buf[b.off:])
 		b.buf, b.off = b.buf[:n], 0
 	}
-	b.buf = append(b.buf, p...)
+	n := 0
+	for _, p := range bufs {
+		b.buf = append(b.buf, p...)
+		n += len(p)
+	}
 	b.cond.Broadcast()
-	return len(p), nil
+	return n, nil
 }
 
 func (b *inProcessBody) closeWrite() {

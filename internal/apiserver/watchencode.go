@@ -86,9 +86,18 @@ func (p *protobufEventWriter) write(typ string, obj []byte) error {
 	h = protowire.AppendTag(h, 1, protowire.BytesType)
 	h = protowire.AppendVarint(h, uint64(len(obj)))
 	p.header = h
+	if bw, ok := p.w.(buffersWriter); ok {
+		return bw.writeBuffers(h, obj)
+	}
 	if _, err := p.w.Write(h); err != nil {
 		return err
 	}
 	_, err := p.w.Write(obj)
 	return err
+}
+
+// buffersWriter takes several buffers in one write (the in-process transport's body,
+// whose reader would otherwise wake for the few header bytes alone).
+type buffersWriter interface {
+	writeBuffers(bufs ...[]byte) error
 }

@@ -76,6 +76,8 @@ func TestProtobufEventWriterMatchesStreamingEncoder(t *testing.T) {
 	var want, got bytes.Buffer
 	enc := streaming.NewEncoder(info.StreamSerializer.Framer.NewFrameWriter(&want), info.StreamSerializer.Serializer)
 	pw := &protobufEventWriter{w: &got}
+	vec := &buffersRecorder{}
+	pwVec := &protobufEventWriter{w: vec}
 	events := []struct {
 		typ string
 		obj []byte
@@ -93,9 +95,15 @@ func TestProtobufEventWriterMatchesStreamingEncoder(t *testing.T) {
 		if err := pw.write(ev.typ, ev.obj); err != nil {
 			t.Fatal(err)
 		}
+		if err := pwVec.write(ev.typ, ev.obj); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if !bytes.Equal(got.Bytes(), want.Bytes()) {
 		t.Fatalf("protobufEventWriter wrote %d bytes, the streaming encoder %d; they differ", got.Len(), want.Len())
+	}
+	if !bytes.Equal(vec.Bytes(), want.Bytes()) || vec.calls != len(events) {
+		t.Fatalf("through writeBuffers: %d bytes in %d calls, want the same bytes in one call per event", vec.Len(), vec.calls)
 	}
 	dec := streaming.NewDecoder(info.StreamSerializer.Framer.NewFrameReader(io.NopCloser(&got)), info.StreamSerializer.Serializer)
 	for _, ev := range events {
@@ -107,4 +115,23 @@ func TestProtobufEventWriterMatchesStreamingEncoder(t *testing.T) {
 			t.Errorf("decoded %s with %d bytes, want %s with %d", out.Type, len(out.Object.Raw), ev.typ, len(ev.obj))
 		}
 	}
+}
+
+// buffersRecorder is a writer that takes several buffers at once, as the in-process
+// transport's body does; Write is not used.
+type buffersRecorder struct {
+	bytes.Buffer
+	calls int
+}
+
+func (b *buffersRecorder) writeBuffers(bufs ...[]byte) error {
+	b.calls++
+	for _, p := range bufs {
+		b.Buffer.Write(p)
+	}
+	return nil
+}
+
+func (b *buffersRecorder) Write(p []byte) (int, error) {
+	panic("Write called on a writer with writeBuffers")
 }
