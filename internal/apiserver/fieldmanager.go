@@ -1,8 +1,11 @@
 package apiserver
 
 import (
+	"bytes"
+	"cmp"
 	"fmt"
 	"reflect"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -59,16 +62,81 @@ func (f *fieldManagers) trackUpdate(sub string, live, next runtime.Object, manag
 	}
 	liveLite, ok1 := statusView(live)
 	nextLite, ok2 := statusView(next)
-	nextMeta, err := meta.Accessor(next)
-	if !ok1 || !ok2 || err != nil {
+	nextMeta, err1 := meta.Accessor(next)
+	liteMeta, err2 := meta.Accessor(liveLite)
+	if !ok1 || !ok2 || err1 != nil || err2 != nil {
 		return fm.UpdateNoErrors(live, next, manager)
 	}
+	kept, tracked, ok := splitForStatus(liteMeta.GetManagedFields())
+	if !ok {
+		out, err := meta.Accessor(fm.UpdateNoErrors(liveLite, nextLite, manager))
+		if err != nil {
+			return fm.UpdateNoErrors(live, next, manager)
+		}
+		nextMeta.SetManagedFields(out.GetManagedFields())
+		return next
+	}
+	liteMeta.SetManagedFields(tracked)
 	out, err := meta.Accessor(fm.UpdateNoErrors(liveLite, nextLite, manager))
 	if err != nil {
 		return fm.UpdateNoErrors(live, next, manager)
 	}
-	nextMeta.SetManagedFields(out.GetManagedFields())
+	nextMeta.SetManagedFields(sortManagedFields(append(kept, out.GetManagedFields()...)))
 	return next
+}
+
+// maxUpdateManagers is the field managers' cap on entries of updates (the library's
+// DefaultMaxUpdateManagers, which it does not export).
+const maxUpdateManagers = 10
+
+// splitForStatus divides a live object's managed fields for a status write: the entries
+// of the status subresource, which the write may change, and the others, which it cannot
+// — the main resource's managers own no status field (mainReset) — and which are kept as
+// they are instead of being decoded and encoded again on every status write (a pod's
+// creator's entry, its whole template, was most of that work). false when the split could
+// give another result than the whole: another entry claims a status field (written before
+// the reset filters), or the write could take the entries past the cap on update
+// managers, where the oldest of all are merged.
+func splitForStatus(entries []metav1.ManagedFieldsEntry) (kept, tracked []metav1.ManagedFieldsEntry, ok bool) {
+	updates := 0
+	for _, e := range entries {
+		if e.Operation == metav1.ManagedFieldsOperationUpdate {
+			updates++
+		}
+		if e.Subresource == "status" {
+			tracked = append(tracked, e)
+			continue
+		}
+		if e.FieldsV1 != nil && bytes.Contains(e.FieldsV1.Raw, []byte(`"f:status"`)) {
+			return nil, nil, false
+		}
+		kept = append(kept, e)
+	}
+	if updates+1 > maxUpdateManagers {
+		return nil, nil, false
+	}
+	return kept, tracked, true
+}
+
+// sortManagedFields orders entries as the field managers write them: by operation, time
+// (seconds), manager, API version and subresource.
+func sortManagedFields(entries []metav1.ManagedFieldsEntry) []metav1.ManagedFieldsEntry {
+	seconds := func(t *metav1.Time) int64 {
+		if t == nil {
+			return 0
+		}
+		return t.Unix()
+	}
+	slices.SortStableFunc(entries, func(p, q metav1.ManagedFieldsEntry) int {
+		return cmp.Or(
+			cmp.Compare(p.Operation, q.Operation),
+			cmp.Compare(seconds(p.Time), seconds(q.Time)),
+			cmp.Compare(p.Manager, q.Manager),
+			cmp.Compare(p.APIVersion, q.APIVersion),
+			cmp.Compare(p.Subresource, q.Subresource),
+		)
+	})
+	return entries
 }
 
 // statusView returns a shallow copy of obj (a pointer to a struct) with its Spec field

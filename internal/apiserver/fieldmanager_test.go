@@ -1,8 +1,10 @@
 package apiserver
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -82,4 +84,74 @@ func managedFieldsOf(t *testing.T, obj runtime.Object) []metav1.ManagedFieldsEnt
 		out = append(out, e)
 	}
 	return out
+}
+
+// TestStatusTrackingKeepsOtherEntries: a status write that passes only the status
+// subresource's entries through the field manager (splitForStatus) gives exactly what
+// the whole does — entries of other times in their order, a manager taking another's
+// field — and falls back to the whole where the split could differ: an old entry of the
+// main resource that claims a status field, and enough update managers to be capped.
+func TestStatusTrackingKeepsOtherEntries(t *testing.T) {
+	fms, _ := fieldManagersOf(t, "", "pods")
+	hourAgo := metav1.NewTime(time.Now().Add(-time.Hour))
+	twoHoursAgo := metav1.NewTime(time.Now().Add(-2 * time.Hour))
+	base := func() *corev1.Pod {
+		p := &corev1.Pod{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+			ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", Labels: map[string]string{"app": "web"}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}},
+		}
+		p = fms.main.UpdateNoErrors(&corev1.Pod{TypeMeta: p.TypeMeta}, p, "creator").(*corev1.Pod)
+		p.ManagedFields[0].Time = &hourAgo
+		return p
+	}
+	withStatusManagers := func(p *corev1.Pod, n int) *corev1.Pod {
+		for i := range n {
+			next := p.DeepCopy()
+			next.Status.Conditions = append(next.Status.Conditions, corev1.PodCondition{Type: corev1.PodConditionType(fmt.Sprintf("C%d", i)), Status: corev1.ConditionTrue})
+			p = fms.status.UpdateNoErrors(p, next, fmt.Sprintf("m%d", i)).(*corev1.Pod)
+		}
+		for i := range p.ManagedFields {
+			if p.ManagedFields[i].Subresource == "status" { // older than the creator's entry
+				p.ManagedFields[i].Time = &twoHoursAgo
+			}
+		}
+		return p
+	}
+	legacy := base()
+	legacy.ManagedFields = append(legacy.ManagedFields, metav1.ManagedFieldsEntry{
+		Manager: "old-writer", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "v1", Time: &hourAgo,
+		FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:status":{"f:message":{}}}`)},
+	})
+	legacy.Status.Message = "old"
+
+	for _, tc := range []struct {
+		name  string
+		live  *corev1.Pod
+		split bool
+	}{
+		{"creator an hour ago, two status managers", withStatusManagers(base(), 2), true},
+		{"a main entry owning a status field", legacy, false},
+		{"eight status managers", withStatusManagers(base(), 8), true},
+		{"nine status managers: the next could be capped", withStatusManagers(base(), 9), false},
+		{"ten status managers", withStatusManagers(base(), 10), false},
+	} {
+		_, _, split := splitForStatus(tc.live.ManagedFields)
+		if split != tc.split {
+			t.Errorf("%s: split %v, want %v", tc.name, split, tc.split)
+		}
+		for _, manager := range []string{"m0", "kubelet"} {
+			next := tc.live.DeepCopy()
+			next.Status.Phase = corev1.PodRunning
+			next.Status.Message = "new"
+			if len(next.Status.Conditions) > 0 {
+				next.Status.Conditions[0].Status = corev1.ConditionFalse // m0's, taken by kubelet
+			}
+			want := fms.status.UpdateNoErrors(tc.live.DeepCopy(), next.DeepCopy(), manager)
+			got := fms.trackUpdate("status", tc.live.DeepCopy(), next.DeepCopy(), manager)
+			if w, g := managedFieldsOf(t, want), managedFieldsOf(t, got); !reflect.DeepEqual(w, g) {
+				t.Errorf("%s, %s: managed fields\n got %v\nwant %v", tc.name, manager, fieldsText(g), fieldsText(w))
+			}
+		}
+	}
 }
