@@ -438,7 +438,8 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, st *regist
 			live = st.Res.New()
 		}
 		return fms.trackUpdate(sub, live, obj.DeepCopyObject(), params.FieldManager), nil
-	}, registry.UpdateOptions{DryRun: params.DryRun, Subresource: sub, AllowCreate: st.Res.AllowCreateOnUpdate && sub == "", Put: true})
+	}, registry.UpdateOptions{DryRun: params.DryRun, Subresource: sub, AllowCreate: st.Res.AllowCreateOnUpdate && sub == "", Put: true,
+		ReadsCurrent: true}) // the field managers only read live
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -246,6 +246,9 @@ type UpdateOptions struct {
 	// Put says the caller sent the whole object (a PUT, not a patch or apply): resources
 	// with RequireResourceVersion then refuse it without metadata.resourceVersion.
 	Put bool
+	// ReadsCurrent says fn only reads the current object and returns one of its own, so
+	// it is given the update's own copy instead of another deep copy of it.
+	ReadsCurrent bool
 }
 
 // UpdateResult says what an update did.
@@ -333,7 +336,11 @@ func (s *Store) Update(ctx context.Context, ns, name string, fn UpdateFunc, opts
 
 func (s *Store) tryUpdate(ctx context.Context, current runtime.Object, kv storage.KeyValue, fn UpdateFunc, opts UpdateOptions) (UpdateResult, bool, error) {
 	oldAccessor, _ := meta.Accessor(current)
-	obj, err := fn(current.DeepCopyObject())
+	arg := current
+	if !opts.ReadsCurrent {
+		arg = current.DeepCopyObject()
+	}
+	obj, err := fn(arg)
 	if err != nil {
 		return UpdateResult{}, false, err
 	}
