@@ -1,10 +1,10 @@
 package apiserver
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -221,11 +221,23 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, st *registry
 }
 
 // readBody reads a request body within the size limit.
+// readBodyPrealloc bounds the buffer a request's Content-Length alone makes readBody
+// allocate.
+const readBodyPrealloc = 1 << 20
+
 func readBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
 	}
-	data, err := io.ReadAll(r.Body)
+	// A body of a declared length is read into one buffer of that size (io.ReadAll grows
+	// from 512 bytes, allocating about three times the body); the declared length only
+	// sizes the buffer, it is not trusted past readBodyPrealloc.
+	var buf bytes.Buffer
+	if n := r.ContentLength; n > 0 {
+		buf.Grow(int(min(n, readBodyPrealloc)) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(r.Body)
+	data := buf.Bytes()
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d", tooLarge.Limit))
