@@ -95,18 +95,25 @@ func (c *Controller) Run(ctx context.Context) error {
 		<-ctx.Done()
 		c.queue.ShutDown()
 	}()
+	processQueue(ctx, c.log, c.queue, "sync namespace defaults", "namespace", c.sync)
+	return nil
+}
+
+// processQueue syncs the queue's keys one at a time until it shuts down; a key whose sync
+// fails is logged (msg, the key under keyAttr) and retried rate-limited.
+func processQueue(ctx context.Context, log *slog.Logger, queue workqueue.TypedRateLimitingInterface[string], msg, keyAttr string, sync func(context.Context, string) error) {
 	for {
-		ns, quit := c.queue.Get()
+		key, quit := queue.Get()
 		if quit {
-			return nil
+			return
 		}
-		if err := c.sync(ctx, ns); err != nil {
-			c.log.Warn("sync namespace defaults", "namespace", ns, "err", err)
-			c.queue.AddRateLimited(ns)
+		if err := sync(ctx, key); err != nil {
+			log.Warn(msg, keyAttr, key, "err", err)
+			queue.AddRateLimited(key)
 		} else {
-			c.queue.Forget(ns)
+			queue.Forget(key)
 		}
-		c.queue.Done(ns)
+		queue.Done(key)
 	}
 }
 

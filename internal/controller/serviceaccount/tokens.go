@@ -131,19 +131,8 @@ func (c *TokensController) Run(ctx context.Context) error {
 		<-ctx.Done()
 		c.queue.ShutDown()
 	})
-	for {
-		key, quit := c.queue.Get()
-		if quit {
-			return nil
-		}
-		if err := c.sync(ctx, key); err != nil {
-			c.log.Warn("sync service account token secret", "secret", key, "err", err)
-			c.queue.AddRateLimited(key)
-		} else {
-			c.queue.Forget(key)
-		}
-		c.queue.Done(key)
-	}
+	processQueue(ctx, c.log, c.queue, "sync service account token secret", "secret", c.sync)
+	return nil
 }
 
 // sync fills or deletes one token Secret (namespace/name) as its account requires.
