@@ -67,21 +67,19 @@ func (f *fieldManagers) trackUpdate(sub string, live, next runtime.Object, manag
 	if !ok1 || !ok2 || err1 != nil || err2 != nil {
 		return fm.UpdateNoErrors(live, next, manager)
 	}
-	kept, tracked, ok := splitForStatus(liteMeta.GetManagedFields())
-	if !ok {
-		out, err := meta.Accessor(fm.UpdateNoErrors(liveLite, nextLite, manager))
-		if err != nil {
-			return fm.UpdateNoErrors(live, next, manager)
-		}
-		nextMeta.SetManagedFields(out.GetManagedFields())
-		return next
+	kept, tracked, split := splitForStatus(liteMeta.GetManagedFields())
+	if split {
+		liteMeta.SetManagedFields(tracked)
 	}
-	liteMeta.SetManagedFields(tracked)
 	out, err := meta.Accessor(fm.UpdateNoErrors(liveLite, nextLite, manager))
 	if err != nil {
 		return fm.UpdateNoErrors(live, next, manager)
 	}
-	nextMeta.SetManagedFields(sortManagedFields(append(kept, out.GetManagedFields()...)))
+	entries := out.GetManagedFields()
+	if split {
+		entries = sortManagedFields(append(kept, entries...))
+	}
+	nextMeta.SetManagedFields(entries)
 	return next
 }
 
