@@ -23,11 +23,7 @@ func TestSignLegacyClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	header := decodePart(t, token, 0)
-	kid, _ := KeyID(&key.PublicKey)
-	if header["alg"] != "ES256" || header["kid"] != kid {
-		t.Errorf("header = %v, want alg ES256 and kid %s", header, kid)
-	}
+	checkHeader(t, token, &key.PublicKey)
 	c := decodePart(t, token, 1)
 	want := map[string]any{
 		"iss":                                    "kubernetes/serviceaccount",

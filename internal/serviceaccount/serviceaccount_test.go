@@ -77,6 +77,16 @@ func newKey(t *testing.T) *ecdsa.PrivateKey {
 	return key
 }
 
+// checkHeader checks that token's JOSE header names ES256 and the key id of pub.
+func checkHeader(t *testing.T, token string, pub *ecdsa.PublicKey) {
+	t.Helper()
+	header := decodePart(t, token, 0)
+	kid, _ := KeyID(pub)
+	if header["alg"] != "ES256" || header["kid"] != kid {
+		t.Errorf("header = %v, want alg ES256 and kid %s", header, kid)
+	}
+}
+
 // decodePart decodes one base64url part of a compact JWS into a map.
 func decodePart(t *testing.T, token string, i int) map[string]any {
 	t.Helper()
@@ -106,11 +116,7 @@ func TestSignClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	header := decodePart(t, token, 0)
-	kid, _ := KeyID(&key.PublicKey)
-	if header["alg"] != "ES256" || header["kid"] != kid {
-		t.Errorf("header = %v, want alg ES256 and kid %s", header, kid)
-	}
+	checkHeader(t, token, &key.PublicKey)
 	c := decodePart(t, token, 1)
 	want := map[string]any{
 		"iss": DefaultIssuer, "sub": "system:serviceaccount:ns1:robot", "aud": []any{"api"},
