@@ -20,6 +20,7 @@ import (
 
 	"github.com/berth/berth/internal/registry"
 	"github.com/berth/berth/internal/serviceaccount"
+	"github.com/berth/berth/internal/workpool"
 )
 
 // User is an authenticated caller.
@@ -88,6 +89,7 @@ type Server struct {
 	managersOnce sync.Once
 	managers     map[schema.GroupVersionResource]*fieldManagers
 	inflight     chan struct{}
+	workers      *workpool.Pool // one per in-flight slot at most
 	// encodings shares watch objects' encodings between watchers.
 	encodings *encodingCache
 	// params decodes query parameters into ListOptions, DeleteOptions, ...
@@ -128,6 +130,7 @@ func New(cfg Config) (*Server, error) {
 		groups:    map[string][]string{},
 		managers:  map[schema.GroupVersionResource]*fieldManagers{},
 		inflight:  make(chan struct{}, cfg.MaxInFlight),
+		workers:   workpool.New(cfg.MaxInFlight),
 		encodings: newEncodingCache(watchEncodings),
 		params:    runtime.NewParameterCodec(cfg.Codecs.Scheme),
 		now:       cfg.Now,

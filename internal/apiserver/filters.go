@@ -11,6 +11,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/berth/berth/internal/workpool"
 )
 
 type ctxKey int
@@ -27,11 +29,7 @@ func (s *Server) withFilters(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
-				s.writeError(w, r, apierrors.NewInternalError(fmt.Errorf("panic: %v", v)))
+				s.recovered(w, r, &workpool.Panic{Value: v, Stack: debug.Stack()})
 			}
 		}()
 		path := r.URL.Path
@@ -80,8 +78,23 @@ func (s *Server) withFilters(h http.Handler) http.Handler {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.requestTimeout(r))
 		defer cancel()
-		h.ServeHTTP(w, r.WithContext(ctx))
+		r = r.WithContext(ctx)
+		// The request itself runs on one of the workers, whose stacks have grown already
+		// (workpool): this goroutine, net/http's or the in-process client's, is new.
+		if p := s.workers.Run(func() { h.ServeHTTP(w, r) }); p != nil {
+			s.recovered(w, r, p)
+		}
 	})
+}
+
+// recovered answers a request whose handler panicked with a 500 and logs where, unless
+// the handler aborted on purpose (http.ErrAbortHandler), which goes on up to net/http.
+func (s *Server) recovered(w http.ResponseWriter, r *http.Request, p *workpool.Panic) {
+	if p.Value == http.ErrAbortHandler {
+		panic(p.Value)
+	}
+	s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", p.Value, "stack", string(p.Stack))
+	s.writeError(w, r, apierrors.NewInternalError(fmt.Errorf("panic: %v", p.Value)))
 }
 
 // requestTimeout honours ?timeout= up to the configured maximum.
