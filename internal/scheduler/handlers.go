@@ -98,7 +98,7 @@ func (s *Scheduler) podUpdated(old, pod *corev1.Pod) {
 		if !maps.Equal(old.Labels, pod.Labels) {
 			ev |= framework.EventPodLabel
 		}
-		if !equality.Semantic.DeepEqual(old.Spec.Containers, pod.Spec.Containers) {
+		if resized(old.Spec.Containers, pod.Spec.Containers) {
 			ev |= framework.EventPodScaleDown // in-place resize
 		}
 		if ev != 0 {
@@ -116,6 +116,36 @@ func (s *Scheduler) podUpdated(old, pod *corev1.Pod) {
 		}
 		s.queue.Update(pod)
 	}
+}
+
+// resized says whether an in-place resize changed a container's resources. Only they
+// matter here: every status write of a bound pod comes through podUpdated, and comparing
+// whole containers cost the scheduler as much as its cache updates.
+func resized(old, cur []corev1.Container) bool {
+	if len(old) != len(cur) {
+		return true
+	}
+	for i := range cur {
+		if !sameQuantities(old[i].Resources.Requests, cur[i].Resources.Requests) ||
+			!sameQuantities(old[i].Resources.Limits, cur[i].Resources.Limits) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameQuantities compares resource lists by value ("1" and "1000m" are the same).
+func sameQuantities(a, b corev1.ResourceList) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for name, qa := range a {
+		qb, ok := b[name]
+		if !ok || qa.Cmp(qb) != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Scheduler) podDeleted(pod *corev1.Pod) {
