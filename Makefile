@@ -13,9 +13,12 @@ TEST_TIMEOUT ?= 30m
 
 .PHONY: build test test-race unit bench bench-podstartup fuzz fmt vet clean images
 
+# The binaries are static (CGO_ENABLED=0): only net's and os/user's lookups would use
+# libc, and Go's own do the same from /etc. A dynamic berth maps libc and the loader
+# into every process (≈1.5 MB of the node agent's resident set) for nothing.
 build:
-	$(GO) build -ldflags '$(LDFLAGS_BERTH)' -o bin/berth ./cmd/berth
-	$(GO) build -ldflags '$(LDFLAGS_KUBECTL)' -o bin/kubectl ./cmd/kubectl
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS_BERTH)' -o bin/berth ./cmd/berth
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS_KUBECTL)' -o bin/kubectl ./cmd/kubectl
 
 # Every test: unit tests with the race detector; integration tests (real server, etcd,
 # bin/kubectl) and e2e tests (root: containerd, CNI, nftables in network namespaces)

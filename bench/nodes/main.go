@@ -70,6 +70,7 @@ func main() {
 	if berth == "" {
 		berth = filepath.Join(tmp, "berth")
 		build := exec.Command("go", "build", "-o", berth, "./cmd/berth")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as `make build` builds it
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			log.Fatalf("build berth: %v", err)

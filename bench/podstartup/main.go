@@ -112,6 +112,7 @@ func run(ctx context.Context, o options) (err error) {
 		o.berth = filepath.Join(dir, "berth")
 		fmt.Fprintln(os.Stderr, "building ./cmd/berth ...")
 		build := exec.CommandContext(ctx, "go", "build", "-o", o.berth, "./cmd/berth")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as `make build` builds it
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			return fmt.Errorf("build berth: %w", err)

@@ -138,6 +138,7 @@ func run(ctx context.Context, o options) (result, error) {
 	if bin == "" && (o.agent || !o.inProcess) {
 		bin = filepath.Join(dir, "berth")
 		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/berth")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as `make build` builds it
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			return res, fmt.Errorf("build berth: %w", err)

@@ -452,7 +452,9 @@ func BerthBinary(t testing.TB) string {
 			return
 		}
 		binaryPath = filepath.Join(dir, "berth")
-		out, err := exec.Command("go", "build", "-o", binaryPath, "github.com/berth/berth/cmd/berth").CombinedOutput()
+		build := exec.Command("go", "build", "-o", binaryPath, "github.com/berth/berth/cmd/berth")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as `make build` builds it
+		out, err := build.CombinedOutput()
 		if err != nil {
 			binaryErr = fmt.Errorf("go build: %v: %s", err, out)
 		}

@@ -221,6 +221,7 @@ func binaryPath(t testing.TB, name string) string {
 		out := filepath.Join(os.TempDir(), fmt.Sprintf("berth-test-%s-%d", name, os.Getuid()))
 		cmd := exec.Command("go", "build", "-o", out, "./cmd/"+name)
 		cmd.Dir = repoRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as `make build` builds it
 		if o, err := cmd.CombinedOutput(); err != nil {
 			b.err = fmt.Errorf("build %s: %v\n%s", name, err, o)
 			return
