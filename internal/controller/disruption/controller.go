@@ -139,47 +139,24 @@ func (c *Controller) Run(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return ctx.Err()
 	}
+	failed := func(key string, err error) {
+		if apierrors.IsConflict(err) {
+			// The cache had not yet seen a write (often this controller's own): usual.
+			c.log.Debug("sync conflict, retrying", "key", key, "err", err)
+			return
+		}
+		c.log.Info("sync failed, retrying", "key", key, "err", err)
+	}
 	var wg sync.WaitGroup
-	work := func(queue workqueue.TypedRateLimitingInterface[string], syncKey func(context.Context, string) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for processNext(ctx, c.log, queue, syncKey) {
-			}
-		}()
-	}
 	for range workers {
-		work(c.queue, c.sync)
+		wg.Go(func() { controller.ProcessQueue(ctx, c.queue, c.sync, failed) })
 	}
-	work(c.staleQueue, c.syncStaleDisruption)
+	wg.Go(func() { controller.ProcessQueue(ctx, c.staleQueue, c.syncStaleDisruption, failed) })
 	<-ctx.Done()
 	c.queue.ShutDown()
 	c.staleQueue.ShutDown()
 	wg.Wait()
 	return nil
-}
-
-// processNext syncs the next key of queue, retrying it later on failure.
-func processNext(ctx context.Context, log *slog.Logger, queue workqueue.TypedRateLimitingInterface[string], syncKey func(context.Context, string) error) bool {
-	key, quit := queue.Get()
-	if quit {
-		return false
-	}
-	defer queue.Done(key)
-	if err := syncKey(ctx, key); err != nil {
-		switch {
-		case ctx.Err() != nil:
-		case apierrors.IsConflict(err):
-			// The cache had not yet seen a write (often this controller's own): usual.
-			log.Debug("sync conflict, retrying", "key", key, "err", err)
-		default:
-			log.Info("sync failed, retrying", "key", key, "err", err)
-		}
-		queue.AddRateLimited(key)
-		return true
-	}
-	queue.Forget(key)
-	return true
 }
 
 func (c *Controller) enqueueBudget(obj any) {

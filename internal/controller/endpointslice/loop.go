@@ -3,7 +3,6 @@ package endpointslice
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -70,39 +69,19 @@ func (l *serviceLoop) run(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), l.synced...) {
 		return ctx.Err()
 	}
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for l.processNext(ctx) {
-			}
-		})
-	}
-	<-ctx.Done()
-	l.queue.ShutDown()
-	wg.Wait()
+	controller.RunWorkers(ctx, l.queue, workers, l.syncKey, func(key string, err error) {
+		l.log.Info("sync failed, retrying", "service", key, "err", err)
+	})
 	return nil
 }
 
-func (l *serviceLoop) processNext(ctx context.Context) bool {
-	key, quit := l.queue.Get()
-	if quit {
-		return false
-	}
-	defer l.queue.Done(key)
+// syncKey syncs the Service a queue key names; a key that names none is dropped.
+func (l *serviceLoop) syncKey(ctx context.Context, key string) error {
 	namespace, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		l.queue.Forget(key)
-		return true
+		return nil
 	}
-	if err := l.sync(ctx, namespace, name); err != nil {
-		if ctx.Err() == nil {
-			l.log.Info("sync failed, retrying", "service", key, "err", err)
-		}
-		l.queue.AddRateLimited(key)
-		return true
-	}
-	l.queue.Forget(key)
-	return true
+	return l.sync(ctx, namespace, name)
 }
 
 // enqueueObject queues the Service an object names (a Service, or an object named after

@@ -122,16 +122,14 @@ func (gc *GarbageCollector) Run(ctx context.Context) error {
 	gc.enqueue(gc.graph.markSynced())
 	gc.log.Info("graph synced", "resources", len(res.watched), "objects", gc.graph.size(), "took", time.Since(start).Round(time.Millisecond))
 
+	retrying := func(uid types.UID, err error) { gc.log.Debug("retrying", "uid", uid, "err", err) }
 	var wg sync.WaitGroup
-	for range deleteWorkers {
-		wg.Go(func() { gc.runWorker(ctx, gc.attemptToDelete, gc.attemptToDeleteItem) })
-	}
-	for range orphanWorkers {
-		wg.Go(func() { gc.runWorker(ctx, gc.attemptToOrphan, gc.attemptToOrphanItem) })
-	}
-	<-ctx.Done()
-	gc.attemptToDelete.ShutDown()
-	gc.attemptToOrphan.ShutDown()
+	wg.Go(func() {
+		controller.RunWorkers(ctx, gc.attemptToDelete, deleteWorkers, gc.attemptToDeleteItem, retrying)
+	})
+	wg.Go(func() {
+		controller.RunWorkers(ctx, gc.attemptToOrphan, orphanWorkers, gc.attemptToOrphanItem, retrying)
+	})
 	wg.Wait()
 	return nil
 }
@@ -189,26 +187,6 @@ func (gc *GarbageCollector) enqueue(w work) {
 	}
 	for _, uid := range w.attemptToOrphan {
 		gc.attemptToOrphan.Add(uid)
-	}
-}
-
-// runWorker processes queue items until the queue shuts down; failures are retried
-// with the queue's rate limit.
-func (gc *GarbageCollector) runWorker(ctx context.Context, q workqueue.TypedRateLimitingInterface[types.UID], process func(context.Context, types.UID) error) {
-	for {
-		uid, quit := q.Get()
-		if quit {
-			return
-		}
-		if err := process(ctx, uid); err != nil {
-			if ctx.Err() == nil {
-				gc.log.Debug("retrying", "uid", uid, "err", err)
-			}
-			q.AddRateLimited(uid)
-		} else {
-			q.Forget(uid)
-		}
-		q.Done(uid)
 	}
 }
 

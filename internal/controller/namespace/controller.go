@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -80,32 +79,12 @@ func (c *Controller) Run(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced) {
 		return nil
 	}
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() { c.runWorker(ctx) })
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
+	controller.RunWorkers(ctx, c.queue, workers, c.sync, func(name string, err error) {
+		if !errors.Is(err, errContentRemaining) {
+			c.log.Info("namespace deletion incomplete, retrying", "namespace", name, "err", err)
+		}
+	})
 	return nil
-}
-
-func (c *Controller) runWorker(ctx context.Context) {
-	for {
-		name, quit := c.queue.Get()
-		if quit {
-			return
-		}
-		if err := c.sync(ctx, name); err != nil {
-			if ctx.Err() == nil && !errors.Is(err, errContentRemaining) {
-				c.log.Info("namespace deletion incomplete, retrying", "namespace", name, "err", err)
-			}
-			c.queue.AddRateLimited(name)
-		} else {
-			c.queue.Forget(name)
-		}
-		c.queue.Done(name)
-	}
 }
 
 // errContentRemaining asks for a retry with backoff: objects still wait for finalizers.

@@ -6,14 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -92,13 +90,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err := c.rebuild(); err != nil {
 		return err
 	}
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() { wait.UntilWithContext(ctx, c.worker, 0) })
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
+	controller.RunWorkers(ctx, c.queue, workers, c.sync, func(key string, err error) {
+		c.log.Warn("sync node pod CIDR", "node", key, "err", err)
+	})
 	return nil
 }
 
@@ -120,25 +114,6 @@ func (c *Controller) rebuild() error {
 	}
 	c.log.Info("pod CIDR table rebuilt", "nodes", len(nodes), "inUse", c.alloc.InUse())
 	return nil
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for {
-		key, quit := c.queue.Get()
-		if quit {
-			return
-		}
-		err := c.sync(ctx, key)
-		switch {
-		case err == nil:
-			c.queue.Forget(key)
-		case ctx.Err() != nil:
-		default:
-			c.log.Warn("sync node pod CIDR", "node", key, "err", err)
-			c.queue.AddRateLimited(key)
-		}
-		c.queue.Done(key)
-	}
 }
 
 // sync makes sure the node has a pod CIDR, or frees the CIDR of a deleted node.

@@ -11,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	coordinformers "k8s.io/client-go/informers/coordination/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -155,41 +154,12 @@ func (c *Controller) Run(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return ctx.Err()
 	}
+	failed := func(key string, err error) { c.cfg.Log.Warn("sync", "key", key, "err", err) }
 	var wg sync.WaitGroup
-	for range nodeWorkers {
-		wg.Go(func() {
-			wait.UntilWithContext(ctx, func(ctx context.Context) { c.work(ctx, c.nodeQueue, c.syncNode) }, 0)
-		})
-	}
-	for range podWorkers {
-		wg.Go(func() {
-			wait.UntilWithContext(ctx, func(ctx context.Context) { c.work(ctx, c.podQueue, c.syncPod) }, 0)
-		})
-	}
-	<-ctx.Done()
-	c.nodeQueue.ShutDown()
-	c.podQueue.ShutDown()
+	wg.Go(func() { controller.RunWorkers(ctx, c.nodeQueue, nodeWorkers, c.syncNode, failed) })
+	wg.Go(func() { controller.RunWorkers(ctx, c.podQueue, podWorkers, c.syncPod, failed) })
 	wg.Wait()
 	return nil
-}
-
-func (c *Controller) work(ctx context.Context, q workqueue.TypedRateLimitingInterface[string], sync func(context.Context, string) error) {
-	for {
-		key, quit := q.Get()
-		if quit {
-			return
-		}
-		err := sync(ctx, key)
-		switch {
-		case err == nil:
-			q.Forget(key)
-		case ctx.Err() != nil:
-		default:
-			c.cfg.Log.Warn("sync", "key", key, "err", err)
-			q.AddRateLimited(key)
-		}
-		q.Done(key)
-	}
 }
 
 func (c *Controller) nodeAdded(obj any) {

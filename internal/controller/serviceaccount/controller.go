@@ -91,30 +91,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return ctx.Err()
 	}
-	go func() {
-		<-ctx.Done()
-		c.queue.ShutDown()
-	}()
-	processQueue(ctx, c.log, c.queue, "sync namespace defaults", "namespace", c.sync)
+	controller.RunWorkers(ctx, c.queue, 1, c.sync, func(ns string, err error) {
+		c.log.Warn("sync namespace defaults", "namespace", ns, "err", err)
+	})
 	return nil
-}
-
-// processQueue syncs the queue's keys one at a time until it shuts down; a key whose sync
-// fails is logged (msg, the key under keyAttr) and retried rate-limited.
-func processQueue(ctx context.Context, log *slog.Logger, queue workqueue.TypedRateLimitingInterface[string], msg, keyAttr string, sync func(context.Context, string) error) {
-	for {
-		key, quit := queue.Get()
-		if quit {
-			return
-		}
-		if err := sync(ctx, key); err != nil {
-			log.Warn(msg, keyAttr, key, "err", err)
-			queue.AddRateLimited(key)
-		} else {
-			queue.Forget(key)
-		}
-		queue.Done(key)
-	}
 }
 
 // sync makes sure an active namespace holds its default account and root CA.

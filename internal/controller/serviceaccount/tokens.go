@@ -127,11 +127,9 @@ func (c *TokensController) Run(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), c.saSynced, c.secrets.HasSynced) {
 		return ctx.Err()
 	}
-	wg.Go(func() {
-		<-ctx.Done()
-		c.queue.ShutDown()
+	controller.RunWorkers(ctx, c.queue, 1, c.sync, func(key string, err error) {
+		c.log.Warn("sync service account token secret", "secret", key, "err", err)
 	})
-	processQueue(ctx, c.log, c.queue, "sync service account token secret", "secret", c.sync)
 	return nil
 }
 
