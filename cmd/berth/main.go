@@ -61,6 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "agent":
 		if !isSimulated(args[1:]) {
 			agentGC()
+			agentProcs()
 		}
 		return runAgent(args[1:], stderr)
 	case "image":

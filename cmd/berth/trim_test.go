@@ -21,6 +21,28 @@ func TestAgentGC(t *testing.T) {
 	}
 }
 
+func TestAgentProcs(t *testing.T) {
+	procs := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(procs) })
+	for n, want := range map[int]int{1: 1, 2: 1, 4: 1, 7: 1, 8: 2, 32: 8} {
+		if got := agentProcsFor(n); got != want {
+			t.Errorf("agentProcsFor(%d) = %d, want %d", n, got, want)
+		}
+	}
+	t.Setenv("GOMAXPROCS", "")
+	runtime.GOMAXPROCS(8)
+	agentProcs()
+	if got := runtime.GOMAXPROCS(0); got != 2 {
+		t.Errorf("GOMAXPROCS unset, 8 CPUs: agent runs with %d, want 2", got)
+	}
+	t.Setenv("GOMAXPROCS", "8")
+	runtime.GOMAXPROCS(8)
+	agentProcs()
+	if got := runtime.GOMAXPROCS(0); got != 8 {
+		t.Errorf("GOMAXPROCS=8: agent runs with %d, want the 8 it was told", got)
+	}
+}
+
 func TestHeapProfileOff(t *testing.T) {
 	rate := runtime.MemProfileRate
 	t.Cleanup(func() { runtime.MemProfileRate = rate })
