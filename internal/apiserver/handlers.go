@@ -220,11 +220,11 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, st *registry
 	s.writeResult(w, r, out, http.StatusOK, list, st)
 }
 
-// readBody reads a request body within the size limit.
 // readBodyPrealloc bounds the buffer a request's Content-Length alone makes readBody
 // allocate.
 const readBodyPrealloc = 1 << 20
 
+// readBody reads a request body within the size limit.
 func readBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil

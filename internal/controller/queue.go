@@ -7,11 +7,11 @@ import (
 	"k8s.io/client-go/util/workqueue"
 )
 
-// ProcessQueue syncs the queue's keys one at a time until the queue shuts down. A key
+// processQueue syncs the queue's keys one at a time until the queue shuts down. A key
 // whose sync succeeds is forgotten by the rate limiter; one whose sync fails is reported
 // to failed (when not nil) and retried rate-limited — unless ctx has ended: a sync cut
 // short by the end is no failure.
-func ProcessQueue[K comparable](ctx context.Context, q workqueue.TypedRateLimitingInterface[K], syncKey func(context.Context, K) error, failed func(K, error)) {
+func processQueue[K comparable](ctx context.Context, q workqueue.TypedRateLimitingInterface[K], syncKey func(context.Context, K) error, failed func(K, error)) {
 	for processNext(ctx, q, syncKey, failed) {
 	}
 }
@@ -36,12 +36,12 @@ func processNext[K comparable](ctx context.Context, q workqueue.TypedRateLimitin
 	return true
 }
 
-// RunWorkers runs workers ProcessQueue loops over q until ctx ends, then shuts q down and
+// RunWorkers runs workers processQueue loops over q until ctx ends, then shuts q down and
 // waits for them to finish the keys they hold.
 func RunWorkers[K comparable](ctx context.Context, q workqueue.TypedRateLimitingInterface[K], workers int, syncKey func(context.Context, K) error, failed func(K, error)) {
 	var wg sync.WaitGroup
 	for range workers {
-		wg.Go(func() { ProcessQueue(ctx, q, syncKey, failed) })
+		wg.Go(func() { processQueue(ctx, q, syncKey, failed) })
 	}
 	<-ctx.Done()
 	q.ShutDown()

@@ -148,13 +148,8 @@ func (c *Controller) Run(ctx context.Context) error {
 		c.log.Info("sync failed, retrying", "key", key, "err", err)
 	}
 	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() { controller.ProcessQueue(ctx, c.queue, c.sync, failed) })
-	}
-	wg.Go(func() { controller.ProcessQueue(ctx, c.staleQueue, c.syncStaleDisruption, failed) })
-	<-ctx.Done()
-	c.queue.ShutDown()
-	c.staleQueue.ShutDown()
+	wg.Go(func() { controller.RunWorkers(ctx, c.queue, workers, c.sync, failed) })
+	wg.Go(func() { controller.RunWorkers(ctx, c.staleQueue, 1, c.syncStaleDisruption, failed) })
 	wg.Wait()
 	return nil
 }
