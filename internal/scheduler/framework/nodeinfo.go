@@ -30,13 +30,18 @@ type NodeInfo struct {
 	ownerCounts map[types.UID]int32
 	// nameHash is fnv1a of the node's name, for breaking score ties.
 	nameHash uint64
-	// zone caches the topology.kubernetes.io/zone label (hasZone: it is set).
+	// zone caches the topology.kubernetes.io/zone label (hasZone: it is set) and zoneID
+	// its number in the snapshot.
 	zone    string
+	zoneID  int32
 	hasZone bool
 }
 
 // Zone returns the node's zone label.
 func (n *NodeInfo) Zone() (string, bool) { return n.zone, n.hasZone }
+
+// ZoneID returns the snapshot's number for the node's zone (below Snapshot.NumZoneIDs).
+func (n *NodeInfo) ZoneID() (int32, bool) { return n.zoneID, n.hasZone }
 
 // Name is the node's name.
 func (n *NodeInfo) Name() string { return n.Node.Name }

@@ -23,7 +23,7 @@ type Snapshot struct {
 	// ownerZoneCounts counts non-terminating pods per controller uid per zone, over nodes
 	// with a Node object and a zone label: system default spreading reads it instead of
 	// walking every node.
-	ownerZoneCounts map[types.UID]map[string]int32
+	ownerZoneCounts map[types.UID][]int32
 	// ownerNodeCounts counts the same pods per controller uid per node (with or without a
 	// Node object). Spreading asks one owner about hundreds of nodes per pod: one
 	// pointer-keyed map per owner answers that from a few cache lines, where a map per node
@@ -39,13 +39,19 @@ type Snapshot struct {
 	// priorities counts placed pods per priority, so that preemption knows at once when
 	// no pod anywhere is less important than the preemptor.
 	priorities map[int32]int
+	// zoneIDs numbers the zones seen (zoneNames[id] is the name): spreading counts per
+	// zone in a slice indexed by the node's zone id, where a map keyed by the zone name
+	// cost a string hash per sampled node. Ids are never reused.
+	zoneIDs   map[string]int32
+	zoneNames []string
 }
 
 // NewSnapshot returns an empty snapshot.
 func NewSnapshot() *Snapshot {
 	return &Snapshot{nodes: map[string]*NodeInfo{}, namespaces: map[string]labels.Set{},
-		ownerZoneCounts: map[types.UID]map[string]int32{}, ownerNodeCounts: map[types.UID]map[*NodeInfo]int32{},
-		nominated: map[string][]*PodInfo{}, nominatedOn: map[types.UID]string{}, priorities: map[int32]int{}}
+		ownerZoneCounts: map[types.UID][]int32{}, ownerNodeCounts: map[types.UID]map[*NodeInfo]int32{},
+		nominated: map[string][]*PodInfo{}, nominatedOn: map[types.UID]string{}, priorities: map[int32]int{},
+		zoneIDs: map[string]int32{}}
 }
 
 // SnapshotOf builds a snapshot of nodes and pods (tests, harnesses). Pods without a
@@ -75,8 +81,29 @@ func (s *Snapshot) SetNode(node *corev1.Node) {
 	}
 	s.countZone(ni, -1)
 	ni.setNode(node)
+	if ni.hasZone {
+		ni.zoneID = s.zoneID(ni.zone)
+		ni.zone = s.zoneNames[ni.zoneID] // one copy of each name, shared by its nodes
+	}
 	s.countZone(ni, 1)
 }
+
+// zoneID returns the id of zone, numbering it when it is new.
+func (s *Snapshot) zoneID(zone string) int32 {
+	id, ok := s.zoneIDs[zone]
+	if !ok {
+		id = int32(len(s.zoneNames))
+		s.zoneIDs[zone] = id
+		s.zoneNames = append(s.zoneNames, zone)
+	}
+	return id
+}
+
+// NumZoneIDs is one more than the largest zone id a node may have (NodeInfo.ZoneID).
+func (s *Snapshot) NumZoneIDs() int { return len(s.zoneNames) }
+
+// ZoneName is the zone numbered id.
+func (s *Snapshot) ZoneName(id int32) string { return s.zoneNames[id] }
 
 // countZone adds (sign 1) or removes (-1) the node's pods from ownerZoneCounts.
 func (s *Snapshot) countZone(ni *NodeInfo, sign int32) {
@@ -84,28 +111,28 @@ func (s *Snapshot) countZone(ni *NodeInfo, sign int32) {
 		return
 	}
 	for uid, n := range ni.ownerCounts {
-		s.addOwnerZone(uid, ni.zone, sign*n)
+		s.addOwnerZone(uid, ni.zoneID, sign*n)
 	}
 }
 
-func (s *Snapshot) addOwnerZone(uid types.UID, zone string, delta int32) {
-	m := s.ownerZoneCounts[uid]
-	if m == nil {
-		m = map[string]int32{}
-		s.ownerZoneCounts[uid] = m
+func (s *Snapshot) addOwnerZone(uid types.UID, zone int32, delta int32) {
+	counts := s.ownerZoneCounts[uid]
+	if int(zone) >= len(counts) {
+		counts = append(counts, make([]int32, len(s.zoneNames)-len(counts))...)
+		s.ownerZoneCounts[uid] = counts
 	}
-	if m[zone] += delta; m[zone] == 0 {
-		delete(m, zone)
-		if len(m) == 0 {
-			delete(s.ownerZoneCounts, uid)
-		}
+	if counts[zone] += delta; counts[zone] == 0 && !slices.ContainsFunc(counts, func(n int32) bool { return n != 0 }) {
+		delete(s.ownerZoneCounts, uid)
 	}
 }
 
 // OwnerCountInZone is the number of non-terminating pods controlled by uid on nodes of
-// zone.
-func (s *Snapshot) OwnerCountInZone(uid types.UID, zone string) int32 {
-	return s.ownerZoneCounts[uid][zone]
+// the zone numbered zone (NodeInfo.ZoneID).
+func (s *Snapshot) OwnerCountInZone(uid types.UID, zone int32) int32 {
+	if counts := s.ownerZoneCounts[uid]; int(zone) < len(counts) {
+		return counts[zone]
+	}
+	return 0
 }
 
 // OwnerNodeCounts returns, for the pods controlled by uid that are not terminating, how
@@ -152,7 +179,7 @@ func (s *Snapshot) countPod(ni *NodeInfo, pi *PodInfo, sign int) {
 	}
 	s.addOwnerNode(pi.ControllerUID, ni, int32(sign))
 	if ni.Node != nil && ni.hasZone {
-		s.addOwnerZone(pi.ControllerUID, ni.zone, int32(sign))
+		s.addOwnerZone(pi.ControllerUID, ni.zoneID, int32(sign))
 	}
 }
 

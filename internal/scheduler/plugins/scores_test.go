@@ -76,6 +76,14 @@ func TestPodTopologySpreadScore(t *testing.T) {
 			nodes:    []*corev1.Node{node("n1").Zone("a").Obj(), node("n2").Zone("a").Obj(), node("n3").Zone("b").Obj()},
 			pods:     []*corev1.Pod{web("w1", "n1"), web("w2", "n1"), web("w3", "n3")},
 			want:     map[string]int64{"n1": 75, "n2": 100, "n3": 100}},
+		// As kube-scheduler: n3 is scored for hostname spreading but is no zone domain, so
+		// the zone weight is ln(2+2), not ln(3+2) (which would give n1 10 and n2 78).
+		{name: "system default: a node without a zone is no zone domain",
+			pod:      pod("p").Label("app", "web").Owner("ReplicaSet", "web", "rs1").Obj(),
+			selector: labels.SelectorFromSet(labels.Set{"app": "web"}),
+			nodes:    []*corev1.Node{node("n1").Zone("a").Obj(), node("n2").Zone("b").Obj(), node("n3").Obj()},
+			pods:     []*corev1.Pod{web("w1", "n1"), web("w2", "n1"), web("w3", "n1"), web("w4", "n1")},
+			want:     map[string]int64{"n1": 11, "n2": 77, "n3": 100}},
 		{name: "no constraints and no owner: no spreading", pod: pod("p").Obj(), nodes: zoned, want: map[string]int64{}},
 	})
 }

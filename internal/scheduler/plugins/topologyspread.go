@@ -127,10 +127,14 @@ type spreadScoreState struct {
 	constraints []framework.SpreadConstraint
 	// byOwner counts the pods of the pod's controller instead of matching selectors (the
 	// system default selector is the controller's own); owned has their counts per node.
-	byOwner  *framework.PodInfo
-	owned    map[*framework.NodeInfo]int32
-	ignored  map[*framework.NodeInfo]bool
+	byOwner *framework.PodInfo
+	owned   map[*framework.NodeInfo]int32
+	ignored map[*framework.NodeInfo]bool
+	// counts[i] has constraint i's matching pods per domain present among the feasible
+	// nodes; zones[i] replaces it for the zone key, indexed by zone id (-1: domain not
+	// present), and a hostname constraint needs neither.
 	counts   []map[string]int64
+	zones    [][]int64
 	weights  []float64
 	feasible []*framework.NodeInfo
 }
@@ -161,8 +165,19 @@ func (PodTopologySpread) PreScore(snap *framework.Snapshot, pod *framework.PodIn
 	// where a node without a zone still gets hostname spreading.
 	requireAll := !systemDefault
 	st.counts = make([]map[string]int64, len(cs))
+	st.zones = make([][]int64, len(cs))
+	sizes := make([]int, len(cs))
 	for i := range cs {
-		st.counts[i] = map[string]int64{}
+		switch cs[i].TopologyKey {
+		case corev1.LabelHostname:
+		case corev1.LabelTopologyZone:
+			st.zones[i] = make([]int64, snap.NumZoneIDs())
+			for z := range st.zones[i] {
+				st.zones[i][z] = -1
+			}
+		default:
+			st.counts[i] = map[string]int64{}
+		}
 	}
 	for _, ni := range feasible {
 		if requireAll && !hasAllTopologyKeys(ni.Node, cs) {
@@ -173,17 +188,27 @@ func (PodTopologySpread) PreScore(snap *framework.Snapshot, pod *framework.PodIn
 			continue
 		}
 		for i := range cs {
-			if cs[i].TopologyKey != corev1.LabelHostname {
-				value := labelValue(ni, cs[i].TopologyKey)
+			switch {
+			case st.zones[i] != nil:
+				if z, ok := ni.ZoneID(); ok && st.zones[i][z] < 0 {
+					st.zones[i][z] = 0
+					sizes[i]++
+				}
+			case st.counts[i] != nil:
+				value, ok := ni.Node.Labels[cs[i].TopologyKey]
+				if !ok {
+					continue
+				}
 				if _, ok := st.counts[i][value]; !ok {
 					st.counts[i][value] = 0
+					sizes[i]++
 				}
 			}
 		}
 	}
 	st.weights = make([]float64, len(cs))
 	for i := range cs {
-		size := len(st.counts[i])
+		size := sizes[i]
 		if cs[i].TopologyKey == corev1.LabelHostname {
 			size = len(feasible) - len(st.ignored)
 		}
@@ -193,9 +218,9 @@ func (PodTopologySpread) PreScore(snap *framework.Snapshot, pod *framework.PodIn
 	if st.byOwner != nil && pod.RequiredNodeAffinity.Empty() {
 		// Every node counts: the snapshot's per-zone owner counts are the answer.
 		for i := range cs {
-			if cs[i].TopologyKey == corev1.LabelTopologyZone {
-				for value := range st.counts[i] {
-					st.counts[i][value] = int64(snap.OwnerCountInZone(pod.ControllerUID, value))
+			for z, n := range st.zones[i] {
+				if n >= 0 {
+					st.zones[i][z] = int64(snap.OwnerCountInZone(pod.ControllerUID, int32(z)))
 				}
 			}
 		}
@@ -210,9 +235,12 @@ func (PodTopologySpread) PreScore(snap *framework.Snapshot, pod *framework.PodIn
 			if c.TopologyKey == corev1.LabelHostname || !nodeIncluded(c, pod, ni.Node) {
 				continue
 			}
-			value := labelValue(ni, c.TopologyKey)
-			if n, ok := st.counts[i][value]; ok {
-				st.counts[i][value] = n + int64(st.count(ni, c, pod))
+			if st.zones[i] != nil {
+				if z, ok := ni.ZoneID(); ok && st.zones[i][z] >= 0 {
+					st.zones[i][z] += int64(st.count(ni, c, pod))
+				}
+			} else if n, ok := st.counts[i][ni.Node.Labels[c.TopologyKey]]; ok {
+				st.counts[i][ni.Node.Labels[c.TopologyKey]] = n + int64(st.count(ni, c, pod))
 			}
 		}
 	}
@@ -237,18 +265,19 @@ func (PodTopologySpread) Score(state any, pod *framework.PodInfo, node *framewor
 	for i := range st.constraints {
 		c := &st.constraints[i]
 		var cnt int64
-		if c.TopologyKey == corev1.LabelHostname {
+		switch {
+		case c.TopologyKey == corev1.LabelHostname:
 			// A node is its own hostname domain even when it lacks the label (so the
 			// label is not even read: with 1 000 nodes that lookup was most of Score).
 			cnt = int64(st.count(node, c, pod))
-		} else {
-			var value string
-			var ok bool
-			if c.TopologyKey == corev1.LabelTopologyZone {
-				value, ok = node.Zone()
-			} else {
-				value, ok = node.Node.Labels[c.TopologyKey]
+		case st.zones[i] != nil:
+			z, ok := node.ZoneID()
+			if !ok {
+				continue
 			}
+			cnt = st.zones[i][z]
+		default:
+			value, ok := node.Node.Labels[c.TopologyKey]
 			if !ok {
 				continue
 			}
@@ -278,15 +307,6 @@ func (PodTopologySpread) Normalize(state any, _ *framework.PodInfo, scores []int
 			scores[j] = framework.MaxNodeScore * (highest + lowest - s) / highest
 		}
 	}
-}
-
-// labelValue reads a node label, the zone from the NodeInfo's cache.
-func labelValue(ni *framework.NodeInfo, key string) string {
-	if key == corev1.LabelTopologyZone {
-		z, _ := ni.Zone()
-		return z
-	}
-	return ni.Node.Labels[key]
 }
 
 func hasAllTopologyKeys(node *corev1.Node, cs []framework.SpreadConstraint) bool {
