@@ -52,16 +52,27 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, st *registr
 	}
 	defer wi.Stop()
 
+	var sink *objectSink
+	if out.Kind != outputTable {
+		sink = takeObjectSink(r)
+	}
 	flusher, _ := w.(http.Flusher)
 	ct := out.MediaType
 	if out.MediaType == mediaProtobuf {
 		ct += ";stream=watch"
+	}
+	if sink != nil {
+		w.Header().Set(objectWatchHeader, "objects")
 	}
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("Cache-Control", "no-cache, private")
 	w.WriteHeader(http.StatusOK)
 	if flusher != nil {
 		flusher.Flush()
+	}
+	if sink != nil {
+		passObjects(ctx, wi, sink, out.Kind == outputPartial, timeout)
+		return
 	}
 	stream := out.Info.StreamSerializer
 	enc := streaming.NewEncoder(stream.Framer.NewFrameWriter(w), stream.Serializer)

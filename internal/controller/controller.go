@@ -61,6 +61,9 @@ type Options struct {
 	// the kubernetes Service; the zero value: the address controllers reach it at, when
 	// pods can use that one.
 	APIServerAddress netip.AddrPort
+	// WrapClients, when set, replaces the clients NewContext made (for watches that
+	// take a shorter way inside the server's process).
+	WrapClients func(kubernetes.Interface, metadata.Interface) (kubernetes.Interface, metadata.Interface, error)
 	// LegacyTokenSigner signs the long-lived token a kubernetes.io/service-account-token
 	// Secret holds for its account; nil disables the tokens controller.
 	LegacyTokenSigner func(sa *corev1.ServiceAccount, secret *corev1.Secret) (string, error)
@@ -78,13 +81,20 @@ func NewContext(cfg *rest.Config, log *slog.Logger, opts Options) (*Context, err
 	if cfg.QPS == 0 {
 		cfg.QPS, cfg.Burst = 2000, 4000
 	}
+	var client kubernetes.Interface
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	md, err := metadata.NewForConfig(cfg)
+	var md metadata.Interface
+	md, err = metadata.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if opts.WrapClients != nil {
+		if client, md, err = opts.WrapClients(client, md); err != nil {
+			return nil, err
+		}
 	}
 	if opts.NodeMonitorGracePeriod == 0 {
 		opts.NodeMonitorGracePeriod = 40 * time.Second

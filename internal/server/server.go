@@ -20,6 +20,8 @@ import (
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	"github.com/berth/berth/internal/agent"
@@ -404,6 +406,9 @@ func (s *Server) startControllers(b *pki.Bundle) error {
 	opts.RootCAPEM = b.CAPEM
 	opts.LegacyTokenSigner = s.saSigner.SignLegacy
 	opts.APIServerAddress = s.advertise
+	opts.WrapClients = func(client kubernetes.Interface, md metadata.Interface) (kubernetes.Interface, metadata.Interface, error) {
+		return apiserver.ObjectWatches(s.InProcess, client, md)
+	}
 	cc, err := controller.NewContext(s.InProcess, s.log, opts)
 	if err != nil {
 		return err
