@@ -96,6 +96,7 @@ type result struct {
 	BoundPerSec            float64 `json:"bound_pods_per_sec"`
 	RunningPerSec          float64 `json:"running_pods_per_sec"`
 	CreateSeconds          float64 `json:"create_seconds"`
+	SeenSeconds            float64 `json:"all_seen_seconds"`
 	BoundSeconds           float64 `json:"all_bound_seconds"`
 	RunningSeconds         float64 `json:"all_running_seconds"`
 	P50LatencyMs           float64 `json:"p50_scheduling_latency_ms"`
@@ -112,6 +113,7 @@ type result struct {
 func (r result) print() {
 	fmt.Printf("%-34s %v\n", "nodes / pods / mode", fmt.Sprintf("%d / %d / %s", r.Nodes, r.Pods, r.Mode))
 	fmt.Printf("%-34s %.2f s\n", "creation (client side)", r.CreateSeconds)
+	fmt.Printf("%-34s %.2f s  → %.0f pods/s\n", "creation start → all created", r.SeenSeconds, float64(r.Pods)/r.SeenSeconds)
 	fmt.Printf("%-34s %.2f s  → %.0f pods/s\n", "creation start → all bound", r.BoundSeconds, r.BoundPerSec)
 	fmt.Printf("%-34s %.2f s  → %.0f pods/s\n", "creation start → all Running", r.RunningSeconds, r.RunningPerSec)
 	fmt.Printf("%-34s p50 %.1f ms, p99 %.1f ms\n", "scheduling latency (seen→bound)", r.P50LatencyMs, r.P99LatencyMs)
@@ -249,6 +251,7 @@ func run(ctx context.Context, o options) (result, error) {
 	if err := track.wait(ctx); err != nil {
 		return res, fmt.Errorf("%w (bound %d, running %d of %d)", err, track.bound.Load(), track.running.Load(), o.pods)
 	}
+	res.SeenSeconds = track.lastSeen().Sub(begin).Seconds()
 	res.BoundSeconds = track.lastBound().Sub(begin).Seconds()
 	if !track.boundOnly {
 		res.RunningSeconds = track.lastRunning().Sub(begin).Seconds()
@@ -606,6 +609,13 @@ func latest(m map[types.UID]time.Time) time.Time {
 		}
 	}
 	return last
+}
+
+// lastSeen is when the last pod was first seen: created (and in the informer).
+func (t *tracker) lastSeen() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return latest(t.seen)
 }
 
 func (t *tracker) lastBound() time.Time {
