@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 
 	"k8s.io/client-go/rest"
@@ -44,6 +45,11 @@ func startInProcess(ctx context.Context, _ string, dataDir string) (*serverHandl
 	return &serverHandle{pid: os.Getpid(), stop: func() {
 		_ = srv.Stop()
 		logFile.Close()
+	}, memStats: func() (memStats, bool) {
+		// The process's counters: the bench's own allocations are in them.
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return memStats{m.TotalAlloc, m.Mallocs, uint64(m.NumGC)}, true
 	}}, cfg, nil
 }
 

@@ -16,6 +16,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +24,7 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +32,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -107,6 +110,9 @@ type result struct {
 	ServerCPUMeasured      float64 `json:"server_cpu_seconds_measured"`
 	BenchCPUMeasured       float64 `json:"bench_cpu_seconds_measured"`
 	WritesPerPod           float64 `json:"storage_writes_per_pod"`
+	ServerAllocKBPerPod    float64 `json:"server_alloc_kb_per_pod"`
+	ServerAllocsPerPod     float64 `json:"server_allocs_per_pod"`
+	ServerGCCycles         int     `json:"server_gc_cycles"`
 	MaxPodsPerNode, Spread int
 }
 
@@ -121,6 +127,9 @@ func (r result) print() {
 	fmt.Printf("%-34s server %.1f, bench %.1f (simulator, tracker, clients)\n", "CPU-s from creation to the end", r.ServerCPUMeasured, r.BenchCPUMeasured)
 	fmt.Printf("%-34s max %d, max-min %d\n", "pods per node", r.MaxPodsPerNode, r.Spread)
 	fmt.Printf("%-34s %.2f\n", "storage writes per pod", r.WritesPerPod)
+	if r.ServerAllocsPerPod > 0 {
+		fmt.Printf("%-34s %.0f KB in %.0f objects (%d collections)\n", "server allocation per pod", r.ServerAllocKBPerPod, r.ServerAllocsPerPod, r.ServerGCCycles)
+	}
 	b, _ := json.Marshal(r)
 	fmt.Println(string(b))
 }
@@ -235,6 +244,7 @@ func run(ctx context.Context, o options) (result, error) {
 		return res, err
 	}
 	serverCPU0, benchCPU0 := cpuSeconds(server.pid), cpuSeconds(os.Getpid())
+	mem0, memOK := server.memStats()
 	begin := time.Now()
 	switch {
 	case o.deployment:
@@ -271,6 +281,12 @@ func run(ctx context.Context, o options) (result, error) {
 	res.ServerCPUSeconds = cpuSeconds(server.pid)
 	res.ServerCPUMeasured = res.ServerCPUSeconds - serverCPU0
 	res.BenchCPUMeasured = cpuSeconds(os.Getpid()) - benchCPU0
+	if mem1, ok := server.memStats(); ok && memOK {
+		d := mem1.minus(mem0)
+		res.ServerAllocKBPerPod = float64(d.totalAlloc) / 1024 / float64(o.pods)
+		res.ServerAllocsPerPod = float64(d.mallocs) / float64(o.pods)
+		res.ServerGCCycles = int(d.numGC)
+	}
 	return res, nil
 }
 
@@ -278,6 +294,40 @@ func run(ctx context.Context, o options) (result, error) {
 type serverHandle struct {
 	pid  int
 	stop func()
+	// memStats reads the server's allocation counters (false when it cannot).
+	memStats func() (memStats, bool)
+}
+
+// memStats are the server's cumulative allocation counters (runtime.MemStats).
+type memStats struct{ totalAlloc, mallocs, numGC uint64 }
+
+func (m memStats) minus(o memStats) memStats {
+	return memStats{m.totalAlloc - o.totalAlloc, m.mallocs - o.mallocs, m.numGC - o.numGC}
+}
+
+// pprofMemStats reads the counters from a server's profiling endpoint: the heap profile
+// in text ends with runtime.MemStats.
+func pprofMemStats(addr string) (memStats, bool) {
+	resp, err := http.Get("http://" + addr + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		return memStats{}, false
+	}
+	defer resp.Body.Close()
+	var m memStats
+	found := 0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		for name, field := range map[string]*uint64{"# TotalAlloc = ": &m.totalAlloc, "# Mallocs = ": &m.mallocs, "# NumGC = ": &m.numGC} {
+			if v, ok := strings.CutPrefix(sc.Text(), name); ok {
+				if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+					*field = n
+					found++
+				}
+			}
+		}
+	}
+	return m, found == 3
 }
 
 func startServer(ctx context.Context, bin, dataDir string) (*serverHandle, *rest.Config, error) {
@@ -289,6 +339,17 @@ func startServer(ctx context.Context, bin, dataDir string) (*serverHandle, *rest
 	ln.Close()
 	cmd := exec.CommandContext(ctx, bin, "server", "--data-dir", dataDir, "--listen", addr, "--disable-agent",
 		"--cluster-cidr", benchClusterCIDR)
+	// The server's profiling endpoint, for its allocation counters (or the one asked for).
+	pprofAddr := os.Getenv("BERTH_PPROF_ADDR")
+	if pprofAddr == "" {
+		pl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, nil, err
+		}
+		pprofAddr = pl.Addr().String()
+		pl.Close()
+		cmd.Env = append(os.Environ(), "BERTH_PPROF_ADDR="+pprofAddr)
+	}
 	logFile, err := os.Create(dataDir + ".log")
 	if err != nil {
 		return nil, nil, err
@@ -303,7 +364,8 @@ func startServer(ctx context.Context, bin, dataDir string) (*serverHandle, *rest
 			cfg.QPS, cfg.Burst = 10000, 20000
 			if _, err := kubernetes.NewForConfigOrDie(cfg).Discovery().ServerVersion(); err == nil {
 				tick.Stop()
-				return &serverHandle{pid: cmd.Process.Pid, stop: func() { stop(cmd) }}, cfg, nil
+				return &serverHandle{pid: cmd.Process.Pid, stop: func() { stop(cmd) },
+					memStats: func() (memStats, bool) { return pprofMemStats(pprofAddr) }}, cfg, nil
 			}
 		}
 		if time.Now().After(deadline) {

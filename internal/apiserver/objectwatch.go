@@ -88,14 +88,11 @@ func passObjects(ctx context.Context, wi watch.Interface, sink *objectSink, part
 		case ev.Type == watch.Error:
 			obj = obj.DeepCopyObject()
 		case partial:
-			p, err := asPartial(obj) // a copy already
+			p, err := partialCopy(obj, sink.dropManagedFields)
 			if err != nil {
 				return
 			}
 			obj = p
-			if sink.dropManagedFields {
-				p.(*metav1.PartialObjectMetadata).ManagedFields = nil
-			}
 		default:
 			obj = copyObject(obj, sink.dropManagedFields)
 		}

@@ -113,20 +113,7 @@ func stripItemKinds(list runtime.Object) {
 }
 
 func asPartial(obj runtime.Object) (runtime.Object, error) {
-	partialOf := func(o runtime.Object) (*metav1.PartialObjectMetadata, error) {
-		oma, ok := o.(metav1.ObjectMetaAccessor)
-		if !ok {
-			return nil, fmt.Errorf("%T has no object metadata", o)
-		}
-		om, ok := oma.GetObjectMeta().(*metav1.ObjectMeta)
-		if !ok {
-			return nil, fmt.Errorf("%T has no object metadata", o)
-		}
-		return &metav1.PartialObjectMetadata{
-			TypeMeta:   metav1.TypeMeta{Kind: "PartialObjectMetadata", APIVersion: "meta.k8s.io/v1"},
-			ObjectMeta: *om.DeepCopy(),
-		}, nil
-	}
+	partialOf := func(o runtime.Object) (*metav1.PartialObjectMetadata, error) { return partialCopy(o, false) }
 	if meta.IsListType(obj) {
 		list := &metav1.PartialObjectMetadataList{TypeMeta: metav1.TypeMeta{Kind: "PartialObjectMetadataList", APIVersion: "meta.k8s.io/v1"}}
 		lm, err := meta.ListAccessor(obj)
@@ -145,6 +132,28 @@ func asPartial(obj runtime.Object) (runtime.Object, error) {
 		return list, err
 	}
 	return partialOf(obj)
+}
+
+// partialCopy returns a copy of o's metadata as PartialObjectMetadata, without its
+// managedFields when drop is set (they are then not copied at all).
+func partialCopy(o runtime.Object, drop bool) (*metav1.PartialObjectMetadata, error) {
+	oma, ok := o.(metav1.ObjectMetaAccessor)
+	if !ok {
+		return nil, fmt.Errorf("%T has no object metadata", o)
+	}
+	om, ok := oma.GetObjectMeta().(*metav1.ObjectMeta)
+	if !ok {
+		return nil, fmt.Errorf("%T has no object metadata", o)
+	}
+	if drop {
+		shallow := *om
+		shallow.ManagedFields = nil
+		om = &shallow
+	}
+	return &metav1.PartialObjectMetadata{
+		TypeMeta:   metav1.TypeMeta{Kind: "PartialObjectMetadata", APIVersion: "meta.k8s.io/v1"},
+		ObjectMeta: *om.DeepCopy(),
+	}, nil
 }
 
 func notFoundPath(path string) error {
