@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -71,14 +72,17 @@ func (s *Store) CreateWithTTL(ctx context.Context, key string, value []byte, ttl
 
 // putOp is the put of a write, under a lease when ttl is set.
 func (s *Store) putOp(ctx context.Context, key string, value []byte, ttl time.Duration) (clientv3.Op, error) {
+	// OpPut copies the value into the op at once, so the string may share value's
+	// bytes: string(value) was a second copy of every object written.
+	v := unsafe.String(unsafe.SliceData(value), len(value))
 	if ttl <= 0 {
-		return clientv3.OpPut(key, string(value)), nil
+		return clientv3.OpPut(key, v), nil
 	}
 	id, err := s.leases.get(ctx, ttl)
 	if err != nil {
 		return clientv3.Op{}, err
 	}
-	return clientv3.OpPut(key, string(value), clientv3.WithLease(id)), nil
+	return clientv3.OpPut(key, v, clientv3.WithLease(id)), nil
 }
 
 // commitPut runs txn with the put of a write. A shared lease that is gone (revoked by
