@@ -373,6 +373,8 @@ type decodedWrite struct {
 	out    output
 	params writeParams
 	obj    runtime.Object
+	// exchange, when set, brought obj from an in-process client and takes the result.
+	exchange *objectExchange
 }
 
 // readWrite negotiates the response format, parses the write parameters and decodes the
@@ -382,9 +384,14 @@ func (s *Server) readWrite(w http.ResponseWriter, r *http.Request, verb string, 
 	var err error
 	if req.out, err = s.negotiateOutput(r); err == nil {
 		if req.params, err = parseWriteParams(r, verb); err == nil {
-			var body []byte
-			if body, err = readBody(r); err == nil {
-				req.obj, err = s.decodeObject(w, r, body, gvk, into, req.params.FieldValidation)
+			if ex := takeObjectExchange(r, verb, into); ex != nil {
+				req.obj, req.exchange = ex.in, ex
+				req.obj.GetObjectKind().SetGroupVersionKind(gvk)
+			} else {
+				var body []byte
+				if body, err = readBody(r); err == nil {
+					req.obj, err = s.decodeObject(w, r, body, gvk, into, req.params.FieldValidation)
+				}
 			}
 		}
 	}
@@ -416,6 +423,10 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, st *regist
 	created, err := st.Create(r.Context(), info.Namespace, obj, registry.CreateOptions{DryRun: params.DryRun})
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if req.exchange != nil && out.Kind == outputObject {
+		req.exchange.give(w, http.StatusCreated, created)
 		return
 	}
 	s.writeResult(w, r, out, http.StatusCreated, created, st)

@@ -3,6 +3,8 @@ package apiserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
@@ -12,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,6 +26,7 @@ import (
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/flowcontrol"
 )
 
 // Object watches: an in-process client's watch of a busy resource receives copies of the
@@ -131,6 +135,94 @@ func copyObject(obj runtime.Object, drop bool) runtime.Object {
 	return obj.DeepCopyObject()
 }
 
+// objectExchange carries an in-process create's object to the handler, and the created
+// object back: the client neither encodes the one nor decodes the other, and the
+// handler neither decodes nor encodes. Everything else about the request — filters,
+// authorization, admission, defaults, validation, the field managers — is as for a
+// body, and errors come back as Status like any other.
+type objectExchange struct {
+	in  runtime.Object // the client's own copy
+	out runtime.Object
+}
+
+var objectExchanges sync.Map // token → *objectExchange
+
+// takeObjectExchange returns the exchange an in-process create names, once, when its
+// object has into's type.
+func takeObjectExchange(r *http.Request, verb string, into runtime.Object) *objectExchange {
+	if verb != "create" {
+		return nil
+	}
+	token := r.Header.Get(objectWatchHeader)
+	if token == "" || r.Context().Value(inProcessUserKey) == nil {
+		return nil
+	}
+	v, ok := objectExchanges.LoadAndDelete(token)
+	if !ok {
+		return nil
+	}
+	if ex := v.(*objectExchange); reflect.TypeOf(ex.in) == reflect.TypeOf(into) {
+		return ex
+	}
+	return nil
+}
+
+// give answers with obj, the handler's own (so not copied), without a kind as a
+// client's decoder leaves it.
+func (ex *objectExchange) give(w http.ResponseWriter, code int, obj runtime.Object) {
+	obj.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{})
+	ex.out = obj
+	w.Header().Set(objectWatchHeader, "objects")
+	w.WriteHeader(code)
+}
+
+// errNotExchanged means the server answered an object create the ordinary way (a 429,
+// say): the caller then makes the request as a client-go client would, with its retries.
+var errNotExchanged = errors.New("in-process create not answered with an object")
+
+// create creates obj (which it hands over) in the collection at path, throttled by rl.
+func (c *objectWatchClient) create(ctx context.Context, rl flowcontrol.RateLimiter, path string, obj runtime.Object, opts metav1.CreateOptions) (runtime.Object, error) {
+	if rl != nil {
+		if err := rl.Wait(ctx); err != nil {
+			return nil, err
+		}
+	}
+	query, err := metav1.ParameterCodec.EncodeParameters(&opts, metav1.SchemeGroupVersion)
+	if err != nil {
+		return nil, err
+	}
+	url := strings.TrimSuffix(c.host, "/") + path
+	if len(query) > 0 {
+		url += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", mediaJSON)
+	req.Header.Set("Content-Type", mediaProtobuf)
+	ex := &objectExchange{in: obj}
+	token := strconv.FormatUint(objectSinkNext.Add(1), 10)
+	req.Header.Set(objectWatchHeader, token)
+	objectExchanges.Store(token, ex)
+	defer objectExchanges.Delete(token) // when the handler never took it
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusTooManyRequests {
+		return nil, errNotExchanged
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, statusError(resp)
+	}
+	if resp.Header.Get(objectWatchHeader) != "objects" || ex.out == nil {
+		return nil, errNotExchanged
+	}
+	return ex.out, nil
+}
+
 // objectWatcher is the client's end of an object watch.
 type objectWatcher struct {
 	ch   chan watch.Event
@@ -143,7 +235,7 @@ func (w *objectWatcher) ResultChan() <-chan watch.Event { return w.ch }
 // Stop ends the request; the handler returns and closes the channel.
 func (w *objectWatcher) Stop() { w.once.Do(func() { _ = w.body.Close() }) }
 
-// objectWatchClient makes object watches through an in-process transport.
+// objectWatchClient makes object watches and creates through an in-process transport.
 type objectWatchClient struct {
 	http              *http.Client
 	host              string
@@ -200,9 +292,10 @@ func statusError(resp *http.Response) error {
 }
 
 // ObjectWatches wraps clients made from cfg, whose transport must be InProcessTransport,
-// so that their watches of pods and leases and every metadata watch are object watches.
-// Nothing else about the clients changes. Objects arrive without managedFields: the
-// controllers' informers drop them anyway.
+// so that their watches of pods and leases and every metadata watch are object watches,
+// and their pod creates object creates (objectExchange). Nothing else about the clients
+// changes. Watched objects arrive without managedFields: the controllers' informers drop
+// them anyway.
 func ObjectWatches(cfg *rest.Config, client kubernetes.Interface, md metadata.Interface) (kubernetes.Interface, metadata.Interface, error) {
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
@@ -231,13 +324,35 @@ type objectWatchCoreV1 struct {
 }
 
 func (v objectWatchCoreV1) Pods(ns string) corev1client.PodInterface {
-	return objectWatchPods{PodInterface: v.CoreV1Interface.Pods(ns), c: v.c, ns: ns}
+	var rl flowcontrol.RateLimiter
+	if rc := v.RESTClient(); rc != nil {
+		rl = rc.GetRateLimiter()
+	}
+	return objectWatchPods{PodInterface: v.CoreV1Interface.Pods(ns), c: v.c, ns: ns, rl: rl}
 }
 
 type objectWatchPods struct {
 	corev1client.PodInterface
 	c  *objectWatchClient
 	ns string
+	rl flowcontrol.RateLimiter
+}
+
+// Create is an object create: the ReplicaSet controller's pods are most of what the
+// controllers write.
+func (p objectWatchPods) Create(ctx context.Context, pod *corev1.Pod, opts metav1.CreateOptions) (*corev1.Pod, error) {
+	out, err := p.c.create(ctx, p.rl, resourcePath("", "v1", p.ns, "pods"), pod.DeepCopy(), opts)
+	if errors.Is(err, errNotExchanged) {
+		return p.PodInterface.Create(ctx, pod, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	created, ok := out.(*corev1.Pod)
+	if !ok {
+		return nil, fmt.Errorf("in-process create of a pod answered with %T", out)
+	}
+	return created, nil
 }
 
 func (p objectWatchPods) Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {

@@ -3,6 +3,7 @@ package apiserver_test
 import (
 	"context"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
@@ -42,7 +44,8 @@ func TestObjectWatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, md, err := apiserver.ObjectWatches(cfg, plain, plainMD)
+	var plainCreates atomic.Int32
+	client, md, err := apiserver.ObjectWatches(cfg, countingClient{Interface: plain, creates: &plainCreates}, plainMD)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,8 +84,26 @@ func TestObjectWatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(created.ManagedFields) == 0 {
-		t.Fatal("the created pod has no managedFields: the test would not see them dropped")
+	if len(created.ManagedFields) == 0 || created.ManagedFields[0].Manager != "test" {
+		t.Fatalf("the created pod's managedFields %v, want the test's entry", created.ManagedFields)
+	}
+	if created == pod || created.UID == "" || created.ResourceVersion == "" || !created.GetObjectKind().GroupVersionKind().Empty() ||
+		pod.ResourceVersion != "" {
+		t.Fatalf("create returned %#v (and left the given pod %#v): want a new object, stored, without a kind", created, pod)
+	}
+	if n := plainCreates.Load(); n != 0 {
+		t.Fatalf("%d creates went the ordinary way", n)
+	}
+	// An object create is answered like any other: errors as Status.
+	if _, err := client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("second create: %v, want AlreadyExists", err)
+	}
+	bad := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "no-containers"}}
+	if _, err := client.CoreV1().Pods("default").Create(ctx, bad, metav1.CreateOptions{}); !apierrors.IsInvalid(err) {
+		t.Fatalf("create without containers: %v, want Invalid", err)
+	}
+	if _, err := client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{DryRun: []string{"All"}}); !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("dry-run create of an existing name: %v, want AlreadyExists", err)
 	}
 	next := func(w watch.Interface) watch.Event {
 		t.Helper()
@@ -145,4 +166,33 @@ func TestObjectWatches(t *testing.T) {
 			t.Fatal("the watch did not end after Stop")
 		}
 	}
+}
+
+// countingClient counts the pod creates that reach the ordinary client.
+type countingClient struct {
+	kubernetes.Interface
+	creates *atomic.Int32
+}
+
+func (c countingClient) CoreV1() corev1client.CoreV1Interface {
+	return countingCoreV1{CoreV1Interface: c.Interface.CoreV1(), creates: c.creates}
+}
+
+type countingCoreV1 struct {
+	corev1client.CoreV1Interface
+	creates *atomic.Int32
+}
+
+func (c countingCoreV1) Pods(ns string) corev1client.PodInterface {
+	return countingPods{PodInterface: c.CoreV1Interface.Pods(ns), creates: c.creates}
+}
+
+type countingPods struct {
+	corev1client.PodInterface
+	creates *atomic.Int32
+}
+
+func (p countingPods) Create(ctx context.Context, pod *corev1.Pod, opts metav1.CreateOptions) (*corev1.Pod, error) {
+	p.creates.Add(1)
+	return p.PodInterface.Create(ctx, pod, opts)
 }
