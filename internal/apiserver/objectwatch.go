@@ -54,17 +54,22 @@ var (
 	objectSinkNext atomic.Uint64
 )
 
-// takeObjectSink returns the sink an in-process watch request names, once.
-func takeObjectSink(r *http.Request) *objectSink {
+// takeNamed returns, once, what a request names by its objectWatchHeader token in reg
+// — only when the request came through InProcessTransport.
+func takeNamed(r *http.Request, reg *sync.Map) (any, bool) {
 	token := r.Header.Get(objectWatchHeader)
 	if token == "" || r.Context().Value(inProcessUserKey) == nil {
-		return nil
+		return nil, false
 	}
-	v, ok := objectSinks.LoadAndDelete(token)
-	if !ok {
-		return nil
+	return reg.LoadAndDelete(token)
+}
+
+// takeObjectSink returns the sink an in-process watch request names, once.
+func takeObjectSink(r *http.Request) *objectSink {
+	if v, ok := takeNamed(r, &objectSinks); ok {
+		return v.(*objectSink)
 	}
-	return v.(*objectSink)
+	return nil
 }
 
 // passObjects sends the watch's events to sink until the watch, the request or the
@@ -153,11 +158,7 @@ func takeObjectExchange(r *http.Request, verb string, into runtime.Object) *obje
 	if verb != "create" {
 		return nil
 	}
-	token := r.Header.Get(objectWatchHeader)
-	if token == "" || r.Context().Value(inProcessUserKey) == nil {
-		return nil
-	}
-	v, ok := objectExchanges.LoadAndDelete(token)
+	v, ok := takeNamed(r, &objectExchanges)
 	if !ok {
 		return nil
 	}
@@ -240,6 +241,17 @@ type objectWatchClient struct {
 	http              *http.Client
 	host              string
 	dropManagedFields bool
+}
+
+// watchOr is watch, or the ordinary watch (ordinary) when the server answered with a
+// stream.
+func (c *objectWatchClient) watchOr(ctx context.Context, path string, opts metav1.ListOptions, accept string,
+	ordinary func(context.Context, metav1.ListOptions) (watch.Interface, error)) (watch.Interface, error) {
+	w, err := c.watch(ctx, path, opts, accept)
+	if w == nil && err == nil {
+		return ordinary(ctx, opts)
+	}
+	return w, err
 }
 
 // watch starts an object watch of the resource at path (with the list options) and
@@ -356,11 +368,7 @@ func (p objectWatchPods) Create(ctx context.Context, pod *corev1.Pod, opts metav
 }
 
 func (p objectWatchPods) Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-	w, err := p.c.watch(ctx, resourcePath("", "v1", p.ns, "pods"), opts, "")
-	if w == nil && err == nil {
-		return p.PodInterface.Watch(ctx, opts)
-	}
-	return w, err
+	return p.c.watchOr(ctx, resourcePath("", "v1", p.ns, "pods"), opts, "", p.PodInterface.Watch)
 }
 
 type objectWatchCoordinationV1 struct {
@@ -379,11 +387,7 @@ type objectWatchLeases struct {
 }
 
 func (l objectWatchLeases) Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-	w, err := l.c.watch(ctx, resourcePath("coordination.k8s.io", "v1", l.ns, "leases"), opts, "")
-	if w == nil && err == nil {
-		return l.LeaseInterface.Watch(ctx, opts)
-	}
-	return w, err
+	return l.c.watchOr(ctx, resourcePath("coordination.k8s.io", "v1", l.ns, "leases"), opts, "", l.LeaseInterface.Watch)
 }
 
 type objectWatchMetadata struct {
@@ -423,12 +427,8 @@ func (r objectWatchMetadataResource) Watch(ctx context.Context, opts metav1.List
 }
 
 func watchMetadata(ctx context.Context, c *objectWatchClient, gvr schema.GroupVersionResource, ns string, opts metav1.ListOptions, fallback metadata.ResourceInterface) (watch.Interface, error) {
-	w, err := c.watch(ctx, resourcePath(gvr.Group, gvr.Version, ns, gvr.Resource), opts,
-		mediaJSON+";as=PartialObjectMetadata;g=meta.k8s.io;v=v1")
-	if w == nil && err == nil {
-		return fallback.Watch(ctx, opts)
-	}
-	return w, err
+	return c.watchOr(ctx, resourcePath(gvr.Group, gvr.Version, ns, gvr.Resource), opts,
+		mediaJSON+";as=PartialObjectMetadata;g=meta.k8s.io;v=v1", fallback.Watch)
 }
 
 // resourcePath is the collection's URL path.
