@@ -42,6 +42,14 @@ type Context struct {
 	Options Options
 }
 
+// OwnClient returns a client of its own for a component that writes as much as the
+// rest together (the scheduler: a binding for every pod the ReplicaSet controller
+// creates). Client-side throttling is per client, and as kube-scheduler and
+// kube-controller-manager each have their own, so does such a component here.
+func (cc *Context) OwnClient() (kubernetes.Interface, error) {
+	return kubernetes.NewForConfig(cc.Config)
+}
+
 // Options tune the controllers (flags of `berth server`).
 type Options struct {
 	// NodeMonitorGracePeriod: a node whose Lease is older is NotReady (default 40 s).

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
 )
 
@@ -171,4 +172,26 @@ func holderOf(t *testing.T, client *fake.Clientset) string {
 		return ""
 	}
 	return *l.Spec.HolderIdentity
+}
+
+// TestOwnClientThrottlesApart: a component's own client has a rate limiter of its own,
+// so its writes do not spend the other controllers' budget (the scheduler's bindings
+// and the ReplicaSet controller's creates each ran at half the shared limit).
+func TestOwnClientThrottlesApart(t *testing.T) {
+	cc, err := NewContext(&rest.Config{Host: "https://berth.invalid"}, slog.New(slog.DiscardHandler), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := cc.OwnClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := cc.Client.CoreV1().RESTClient().GetRateLimiter()
+	mine := own.CoreV1().RESTClient().GetRateLimiter()
+	if shared == nil || mine == nil || shared == mine {
+		t.Fatalf("rate limiters %p (shared) and %p (own): want two", shared, mine)
+	}
+	if mine.QPS() != shared.QPS() {
+		t.Fatalf("own client's QPS %v, want the shared one's %v", mine.QPS(), shared.QPS())
+	}
 }

@@ -64,7 +64,11 @@ type Decision struct {
 // New builds the scheduler from the shared controller context.
 func New(cc *controller.Context) (controller.Runnable, error) {
 	core := cc.Informers.Core().V1()
-	s := newScheduler(cc.Log.With("controller", "scheduler"), clientWriter{cc.Client}, cc.Recorder(Name), clock.RealClock{})
+	client, err := cc.OwnClient()
+	if err != nil {
+		return nil, err
+	}
+	s := newScheduler(cc.Log.With("controller", "scheduler"), clientWriter{client}, cc.Recorder(Name), clock.RealClock{})
 	s.services = core.Services().Lister()
 	s.rcs = core.ReplicationControllers().Lister()
 	s.rss = cc.Informers.Apps().V1().ReplicaSets().Lister()
