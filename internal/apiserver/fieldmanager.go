@@ -141,12 +141,11 @@ func sortManagedFields(entries []metav1.ManagedFieldsEntry) []metav1.ManagedFiel
 // zeroed and its metadata reduced to the managed fields; false when it has no Spec or
 // ObjectMeta.
 func statusView(obj runtime.Object) (runtime.Object, bool) {
-	v := reflect.ValueOf(obj)
-	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+	out, ok := shallowCopy(obj)
+	if !ok {
 		return nil, false
 	}
-	cp := reflect.New(v.Elem().Type())
-	cp.Elem().Set(v.Elem())
+	cp := reflect.ValueOf(out)
 	spec := cp.Elem().FieldByName("Spec")
 	om := cp.Elem().FieldByName("ObjectMeta")
 	if !spec.IsValid() || !spec.CanSet() || !om.IsValid() || !om.CanSet() || om.Type() != reflect.TypeFor[metav1.ObjectMeta]() {
@@ -155,6 +154,18 @@ func statusView(obj runtime.Object) (runtime.Object, bool) {
 	spec.Set(reflect.Zero(spec.Type()))
 	m := om.Addr().Interface().(*metav1.ObjectMeta)
 	*m = metav1.ObjectMeta{ManagedFields: m.ManagedFields}
+	return out, true
+}
+
+// shallowCopy returns a copy of the struct obj points to (sharing everything the struct
+// refers to); false when obj is not a pointer to a struct.
+func shallowCopy(obj runtime.Object) (runtime.Object, bool) {
+	v := reflect.ValueOf(obj)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return nil, false
+	}
+	cp := reflect.New(v.Elem().Type())
+	cp.Elem().Set(v.Elem())
 	out, ok := cp.Interface().(runtime.Object)
 	return out, ok
 }

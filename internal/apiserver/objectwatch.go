@@ -122,22 +122,17 @@ func passObjects(ctx context.Context, wi watch.Interface, sink *objectSink, part
 // copyObject deep-copies obj, without its managedFields when drop is set (they are then
 // not copied at all).
 func copyObject(obj runtime.Object, drop bool) runtime.Object {
-	if drop {
-		if m, err := meta.Accessor(obj); err == nil && m.GetManagedFields() != nil {
-			v := reflect.ValueOf(obj)
-			if v.Kind() == reflect.Pointer && v.Elem().Kind() == reflect.Struct {
-				shallow := reflect.New(v.Elem().Type())
-				shallow.Elem().Set(v.Elem())
-				if s, ok := shallow.Interface().(runtime.Object); ok {
-					if sm, err := meta.Accessor(s); err == nil {
-						sm.SetManagedFields(nil)
-						return s.DeepCopyObject()
-					}
-				}
-			}
-		}
+	if m, err := meta.Accessor(obj); err != nil || !drop || m.GetManagedFields() == nil {
+		return obj.DeepCopyObject()
 	}
-	return obj.DeepCopyObject()
+	s, ok := shallowCopy(obj)
+	if !ok {
+		return obj.DeepCopyObject()
+	}
+	if m, err := meta.Accessor(s); err == nil {
+		m.SetManagedFields(nil)
+	}
+	return s.DeepCopyObject()
 }
 
 // objectExchange carries an in-process create's object to the handler, and the created
@@ -188,26 +183,9 @@ func (c *objectWatchClient) create(ctx context.Context, rl flowcontrol.RateLimit
 			return nil, err
 		}
 	}
-	query, err := metav1.ParameterCodec.EncodeParameters(&opts, metav1.SchemeGroupVersion)
-	if err != nil {
-		return nil, err
-	}
-	url := strings.TrimSuffix(c.host, "/") + path
-	if len(query) > 0 {
-		url += "?" + query.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", mediaJSON)
-	req.Header.Set("Content-Type", mediaProtobuf)
 	ex := &objectExchange{in: obj}
-	token := strconv.FormatUint(objectSinkNext.Add(1), 10)
-	req.Header.Set(objectWatchHeader, token)
-	objectExchanges.Store(token, ex)
-	defer objectExchanges.Delete(token) // when the handler never took it
-	resp, err := c.http.Do(req)
+	resp, done, err := c.do(ctx, http.MethodPost, path, &opts, mediaJSON, &objectExchanges, ex)
+	defer done()
 	if err != nil {
 		return nil, err
 	}
@@ -259,38 +237,50 @@ func (c *objectWatchClient) watchOr(ctx context.Context, path string, opts metav
 // then watches the ordinary way). accept asks for PartialObjectMetadata when set.
 func (c *objectWatchClient) watch(ctx context.Context, path string, opts metav1.ListOptions, accept string) (watch.Interface, error) {
 	opts.Watch = true
-	query, err := metav1.ParameterCodec.EncodeParameters(&opts, metav1.SchemeGroupVersion)
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.host, "/")+path+"?"+query.Encode(), nil)
-	if err != nil {
-		return nil, err
-	}
 	if accept == "" {
 		accept = mediaJSON
 	}
-	req.Header.Set("Accept", accept)
 	sink := &objectSink{ch: make(chan watch.Event, 64), dropManagedFields: c.dropManagedFields}
-	token := strconv.FormatUint(objectSinkNext.Add(1), 10)
-	req.Header.Set(objectWatchHeader, token)
-	objectSinks.Store(token, sink)
-	resp, err := c.http.Do(req)
+	resp, done, err := c.do(ctx, http.MethodGet, path, &opts, accept, &objectSinks, sink)
+	defer done()
 	if err != nil {
-		objectSinks.Delete(token)
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		objectSinks.Delete(token)
 		defer resp.Body.Close()
 		return nil, statusError(resp)
 	}
 	if resp.Header.Get(objectWatchHeader) != "objects" {
-		objectSinks.Delete(token)
 		_ = resp.Body.Close()
 		return nil, nil
 	}
 	return &objectWatcher{ch: sink.ch, body: resp.Body}, nil
+}
+
+// do makes an in-process request to path with opts as its query and v registered in
+// reg under the token it names; done drops v when the handler did not take it.
+func (c *objectWatchClient) do(ctx context.Context, method, path string, opts runtime.Object, accept string, reg *sync.Map, v any) (resp *http.Response, done func(), err error) {
+	query, err := metav1.ParameterCodec.EncodeParameters(opts, metav1.SchemeGroupVersion)
+	if err != nil {
+		return nil, func() {}, err
+	}
+	url := strings.TrimSuffix(c.host, "/") + path
+	if len(query) > 0 {
+		url += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		return nil, func() {}, err
+	}
+	req.Header.Set("Accept", accept)
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", mediaProtobuf) // what a typed client sends
+	}
+	token := strconv.FormatUint(objectSinkNext.Add(1), 10)
+	req.Header.Set(objectWatchHeader, token)
+	reg.Store(token, v)
+	resp, err = c.http.Do(req)
+	return resp, func() { reg.Delete(token) }, err
 }
 
 // statusError turns an error response into the error a client-go request returns.

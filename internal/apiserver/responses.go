@@ -113,7 +113,6 @@ func stripItemKinds(list runtime.Object) {
 }
 
 func asPartial(obj runtime.Object) (runtime.Object, error) {
-	partialOf := func(o runtime.Object) (*metav1.PartialObjectMetadata, error) { return partialCopy(o, false) }
 	if meta.IsListType(obj) {
 		list := &metav1.PartialObjectMetadataList{TypeMeta: metav1.TypeMeta{Kind: "PartialObjectMetadataList", APIVersion: "meta.k8s.io/v1"}}
 		lm, err := meta.ListAccessor(obj)
@@ -122,7 +121,7 @@ func asPartial(obj runtime.Object) (runtime.Object, error) {
 		}
 		list.ResourceVersion, list.Continue, list.RemainingItemCount = lm.GetResourceVersion(), lm.GetContinue(), lm.GetRemainingItemCount()
 		err = meta.EachListItem(obj, func(o runtime.Object) error {
-			p, err := partialOf(o)
+			p, err := partialCopy(o, false)
 			if err != nil {
 				return err
 			}
@@ -131,7 +130,7 @@ func asPartial(obj runtime.Object) (runtime.Object, error) {
 		})
 		return list, err
 	}
-	return partialOf(obj)
+	return partialCopy(obj, false)
 }
 
 // partialCopy returns a copy of o's metadata as PartialObjectMetadata, without its

@@ -54,15 +54,14 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, st *registr
 
 	var sink *objectSink
 	if out.Kind != outputTable {
-		sink = takeObjectSink(r)
+		if sink = takeObjectSink(r); sink != nil {
+			w.Header().Set(objectWatchHeader, "objects")
+		}
 	}
 	flusher, _ := w.(http.Flusher)
 	ct := out.MediaType
 	if out.MediaType == mediaProtobuf {
 		ct += ";stream=watch"
-	}
-	if sink != nil {
-		w.Header().Set(objectWatchHeader, "objects")
 	}
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("Cache-Control", "no-cache, private")

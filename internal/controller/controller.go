@@ -69,8 +69,8 @@ type Options struct {
 	// the kubernetes Service; the zero value: the address controllers reach it at, when
 	// pods can use that one.
 	APIServerAddress netip.AddrPort
-	// WrapClients, when set, replaces the clients NewContext made (for watches that
-	// take a shorter way inside the server's process).
+	// WrapClients, when set, replaces the clients NewContext made (for watches and
+	// creates that take a shorter way inside the server's process).
 	WrapClients func(kubernetes.Interface, metadata.Interface) (kubernetes.Interface, metadata.Interface, error)
 	// LegacyTokenSigner signs the long-lived token a kubernetes.io/service-account-token
 	// Secret holds for its account; nil disables the tokens controller.

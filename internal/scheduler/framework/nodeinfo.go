@@ -37,9 +37,6 @@ type NodeInfo struct {
 	hasZone bool
 }
 
-// Zone returns the node's zone label.
-func (n *NodeInfo) Zone() (string, bool) { return n.zone, n.hasZone }
-
 // ZoneID returns the snapshot's number for the node's zone (below Snapshot.NumZoneIDs).
 func (n *NodeInfo) ZoneID() (int32, bool) { return n.zoneID, n.hasZone }
 

@@ -239,8 +239,10 @@ func (PodTopologySpread) PreScore(snap *framework.Snapshot, pod *framework.PodIn
 				if z, ok := ni.ZoneID(); ok && st.zones[i][z] >= 0 {
 					st.zones[i][z] += int64(st.count(ni, c, pod))
 				}
-			} else if n, ok := st.counts[i][ni.Node.Labels[c.TopologyKey]]; ok {
-				st.counts[i][ni.Node.Labels[c.TopologyKey]] = n + int64(st.count(ni, c, pod))
+			} else if value, ok := ni.Node.Labels[c.TopologyKey]; ok {
+				if n, ok := st.counts[i][value]; ok {
+					st.counts[i][value] = n + int64(st.count(ni, c, pod))
+				}
 			}
 		}
 	}
