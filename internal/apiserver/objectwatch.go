@@ -80,17 +80,9 @@ func passObjects(ctx context.Context, wi watch.Interface, sink *objectSink, part
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
-		var ev watch.Event
-		select {
-		case <-ctx.Done():
+		ev, ok := nextEvent(ctx, timer, wi)
+		if !ok {
 			return
-		case <-timer.C:
-			return
-		case e, ok := <-wi.ResultChan():
-			if !ok {
-				return
-			}
-			ev = e
 		}
 		obj := ev.Object
 		switch {

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"math/rand/v2"
 	"net/http"
 	"time"
@@ -84,63 +85,70 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, st *registr
 	defer timer.Stop()
 	firstTable := true
 	for {
-		select {
-		case <-ctx.Done():
+		ev, ok := nextEvent(ctx, timer, wi)
+		if !ok {
 			return
-		case <-timer.C:
-			return
-		case ev, ok := <-wi.ResultChan():
-			if !ok {
-				return
-			}
-			obj := ev.Object
-			if ev.Type == watch.Error {
-				obj.GetObjectKind().SetGroupVersionKind(metav1.SchemeGroupVersion.WithKind("Status"))
-			} else {
-				switch out.Kind {
-				case outputTable:
-					table, err := s.asTable(r, obj, st)
-					if err != nil {
-						s.log.Error("watch table", "err", err)
-						return
-					}
-					if !firstTable {
-						table.ColumnDefinitions = nil
-					}
-					firstTable = false
-					obj = table
-				case outputPartial:
-					if obj, err = asPartial(obj); err != nil {
-						return
-					}
+		}
+		obj := ev.Object
+		if ev.Type == watch.Error {
+			obj.GetObjectKind().SetGroupVersionKind(metav1.SchemeGroupVersion.WithKind("Status"))
+		} else {
+			switch out.Kind {
+			case outputTable:
+				table, err := s.asTable(r, obj, st)
+				if err != nil {
+					s.log.Error("watch table", "err", err)
+					return
 				}
-			}
-			if obj.GetObjectKind().GroupVersionKind().Empty() {
-				if gvks, _, err := s.codecs.Scheme.ObjectKinds(obj); err == nil {
-					obj.GetObjectKind().SetGroupVersionKind(gvks[0])
+				if !firstTable {
+					table.ColumnDefinitions = nil
 				}
-			}
-			var data []byte
-			if out.Kind == outputObject && ev.Type != watch.Bookmark && ev.Type != watch.Error {
-				data, err = s.encodings.encode(embedded, obj)
-			} else {
-				data, err = registry.Encode(embedded, obj)
-			}
-			if err != nil {
-				s.log.Error("watch encode", "err", err)
-				return
-			}
-			if pbEvents != nil {
-				err = pbEvents.write(string(ev.Type), data)
-			} else {
-				err = enc.Encode(&metav1.WatchEvent{Type: string(ev.Type), Object: runtime.RawExtension{Raw: data}})
-			}
-			if err != nil {
-				return
-			}
-			if flusher != nil && len(wi.ResultChan()) == 0 {
-				flusher.Flush()
+				firstTable = false
+				obj = table
+			case outputPartial:
+				if obj, err = asPartial(obj); err != nil {
+					return
+				}
 			}
 		}
+		if obj.GetObjectKind().GroupVersionKind().Empty() {
+			if gvks, _, err := s.codecs.Scheme.ObjectKinds(obj); err == nil {
+				obj.GetObjectKind().SetGroupVersionKind(gvks[0])
+			}
+		}
+		var data []byte
+		if out.Kind == outputObject && ev.Type != watch.Bookmark && ev.Type != watch.Error {
+			data, err = s.encodings.encode(embedded, obj)
+		} else {
+			data, err = registry.Encode(embedded, obj)
+		}
+		if err != nil {
+			s.log.Error("watch encode", "err", err)
+			return
+		}
+		if pbEvents != nil {
+			err = pbEvents.write(string(ev.Type), data)
+		} else {
+			err = enc.Encode(&metav1.WatchEvent{Type: string(ev.Type), Object: runtime.RawExtension{Raw: data}})
+		}
+		if err != nil {
+			return
+		}
+		if flusher != nil && len(wi.ResultChan()) == 0 {
+			flusher.Flush()
+		}
+	}
+}
+
+// nextEvent waits for the watch's next event; false when the watch, the request or the
+// timer ended.
+func nextEvent(ctx context.Context, timer *time.Timer, wi watch.Interface) (watch.Event, bool) {
+	select {
+	case <-ctx.Done():
+		return watch.Event{}, false
+	case <-timer.C:
+		return watch.Event{}, false
+	case ev, ok := <-wi.ResultChan():
+		return ev, ok
 	}
 }
